@@ -1,0 +1,76 @@
+// The op set: every function here computes its forward with a kernel from kernels/cpu and, when an
+// input requires a gradient, records the backward (autograd/engine.h). One file per op under
+// autograd/ops/, its kernels under kernels/cpu/<same name>.{h,cc}, its test under tests/ops/.
+// Floating-point ops take f32 (training) or f64 (gradient checks). Shapes are checked, with messages.
+#pragma once
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/tensor.h"
+
+namespace vfm::ops {
+
+// --- views (ops/view.cc): share storage; backward maps the gradient back.
+Tensor Reshape(const Tensor& x, Shape shape);  // copies if x is not contiguous; one -1 allowed
+Tensor Transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor Slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);  // [start, end)
+Tensor Select(const Tensor& x, int64_t dim, int64_t index);  // removes dim
+Tensor Contiguous(const Tensor& x);
+Tensor Expand(const Tensor& x, const Shape& shape);  // broadcast to shape (a copy), backward sums
+
+// --- elementwise with numpy broadcasting (ops/binary.cc, kernels/cpu/binary.h)
+Tensor Add(const Tensor& a, const Tensor& b);
+Tensor Sub(const Tensor& a, const Tensor& b);
+Tensor Mul(const Tensor& a, const Tensor& b);
+Tensor Div(const Tensor& a, const Tensor& b);
+Tensor Scale(const Tensor& x, double s);       // x * s
+Tensor AddScalar(const Tensor& x, double s);   // x + s
+Tensor Where(const Tensor& mask, const Tensor& a, const Tensor& b);  // mask (u8) ? a : b, broadcast
+// a += b without autograd (same shape; for optimizers and accumulation).
+void AddInPlace(Tensor& a, const Tensor& b, double alpha = 1.0);
+
+// --- unary (ops/unary.cc)
+Tensor Gelu(const Tensor& x);  // exact erf form: x * Phi(x)
+Tensor Exp(const Tensor& x);
+Tensor Log(const Tensor& x);
+
+// --- reductions (ops/reduce.cc)
+Tensor Sum(const Tensor& x);                               // all elements -> [1]
+Tensor Sum(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor Mean(const Tensor& x);
+Tensor Mean(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// --- matrix products (ops/matmul.cc, kernels/cpu/gemm.h)
+// y = x W^T + b over the last dim of x: x [..., in], w [out, in], b [out] (optional).
+Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+// Batched a @ b: a [..., M, K], b [..., K, N] with equal batch dims (or b 2-D, shared).
+Tensor Matmul(const Tensor& a, const Tensor& b);
+
+// --- normalisation and softmax
+Tensor LayerNorm(const Tensor& x, const Tensor& w, const Tensor& b, double eps);  // last dim
+Tensor Softmax(const Tensor& x);     // last dim
+Tensor LogSoftmax(const Tensor& x);  // last dim
+Tensor L2Normalize(const Tensor& x, double eps = 1e-12);  // last dim: x / max(||x||, eps)
+// Weight-normalised linear without bias: W = g * v / ||v|| row-wise; v [out, in], g [out].
+Tensor WeightNormLinear(const Tensor& x, const Tensor& v, const Tensor& g);
+
+// --- attention (ops/attention.cc, kernels/cpu/attention.h)
+// Multi-head self-attention as one op on the packed qkv projection, the layout the model produces:
+// qkv [B, N, 3, H, Dh] (i.e. [B, N, 3*H*Dh]) -> out [B, N, H*Dh], softmax(q k^T * scale) v per head.
+// Saves only the logsumexp per row for backward (no N x N matrix is kept).
+Tensor Attention(const Tensor& qkv, int64_t num_heads, double scale);
+
+// --- tokens and images
+// Patch embedding, a conv with kernel = stride = p as a GEMM: img [B, C, H, W], w [D, C, p, p],
+// b [D] -> [B, (H/p)*(W/p), D] (row-major patch order).
+Tensor PatchEmbed(const Tensor& img, const Tensor& w, const Tensor& b, int64_t patch);
+Tensor Concat(const std::vector<Tensor>& xs, int64_t dim);
+// Rows of x [B, N, D] picked per batch: index (i64) [B, M] -> [B, M, D].
+Tensor GatherTokens(const Tensor& x, const Tensor& index);
+// Bicubic resize (a = -0.75, align_corners=False, like torch's interpolate) of a grid of vectors:
+// x [B, h, w, D] -> [B, H, W, D].
+Tensor ResizeBicubic(const Tensor& x, int64_t out_h, int64_t out_w);
+// Stochastic depth on a residual branch x [B, ...]: samples with keep[b] = 0 give 0, others x / keep_prob.
+Tensor DropPath(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob);
+
+}  // namespace vfm::ops

@@ -1,0 +1,87 @@
+#include "autograd/ops/common.h"
+
+#include "kernels/cpu/broadcast.h"
+
+namespace vfm::ops::internal {
+
+void CheckSameDType(const char* op, const Tensor& a, const Tensor& b) {
+  VFM_CHECK(a.dtype() == b.dtype()) << op << ": dtypes differ (" << DTypeName(a.dtype()) << " vs "
+                                    << DTypeName(b.dtype()) << ")";
+}
+
+void CheckCpu(const char* op, const Tensor& t) {
+  VFM_CHECK(t.device().is_cpu()) << op << ": tensor on " << t.device().ToString()
+                                 << " but this op has only a CPU implementation in this build";
+}
+
+Shape BroadcastShapes(const char* op, const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    VFM_CHECK(da == db || da == 1 || db == 1)
+        << op << ": shapes " << ShapeToString(a) << " and " << ShapeToString(b) << " do not broadcast";
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Shape BroadcastStrides(const Tensor& t, const Shape& out_shape) {
+  const size_t n = out_shape.size(), k = t.shape().size();
+  Shape strides(n, 0);
+  for (size_t i = 0; i < k; ++i) {
+    const size_t o = n - k + i;
+    strides[o] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  }
+  return strides;
+}
+
+Tensor BroadcastCopy(const Tensor& t, const Shape& shape) {
+  Tensor out = Tensor::Empty(shape, t.dtype());
+  DispatchFloat(t.dtype(), "broadcast", [&](auto tag) {
+    using T = decltype(tag);
+    const Shape s = BroadcastStrides(t, shape);
+    cpu::BroadcastBinary<T>(t.data<T>(), s, t.data<T>(), s, out.data<T>(), shape, [](T x, T) { return x; });
+  });
+  return out;
+}
+
+Tensor SumToShape(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  Tensor cur = g.is_contiguous() ? g : g.Clone();
+  // Leading dimensions that `shape` lacks are summed away first, then size-1 dimensions.
+  const int64_t extra = cur.dim() - int64_t(shape.size());
+  VFM_CHECK(extra >= 0) << "SumToShape: " << ShapeToString(g.shape()) << " to " << ShapeToString(shape);
+  Shape cur_shape = cur.shape();
+  DispatchFloat(g.dtype(), "sum_to_shape", [&](auto tag) {
+    using T = decltype(tag);
+    auto reduce = [&](int64_t d) {  // sum over dimension d of cur (kept as size 1)
+      int64_t outer = 1, inner = 1;
+      for (int64_t i = 0; i < d; ++i) outer *= cur_shape[i];
+      for (int64_t i = d + 1; i < int64_t(cur_shape.size()); ++i) inner *= cur_shape[i];
+      Shape next = cur_shape;
+      next[d] = 1;
+      Tensor out = Tensor::Empty(next, g.dtype());
+      cpu::SumMiddleAxis<T>(cur.template data<T>(), out.template data<T>(), outer, cur_shape[d], inner);
+      cur = out;
+      cur_shape = next;
+    };
+    for (int64_t d = 0; d < cur.dim(); ++d) {
+      const int64_t target = d < extra ? 1 : shape[d - extra];
+      if (cur_shape[d] != target) {
+        VFM_CHECK(target == 1) << "SumToShape: " << ShapeToString(g.shape()) << " to " << ShapeToString(shape);
+        reduce(d);
+      }
+    }
+  });
+  return cur.View(shape, ContiguousStrides(shape), cur.offset());
+}
+
+int64_t WrapDim(int64_t dim, int64_t ndim) {
+  const int64_t d = dim < 0 ? dim + ndim : dim;
+  VFM_CHECK(d >= 0 && d < ndim) << "dimension " << dim << " out of range for a " << ndim << "-d tensor";
+  return d;
+}
+
+}  // namespace vfm::ops::internal

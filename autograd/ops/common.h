@@ -1,0 +1,29 @@
+// Helpers shared by the op implementations (not part of the public op set).
+#pragma once
+#include "autograd/ops.h"
+
+namespace vfm::ops::internal {
+
+// Calls f(T{}) with T = float or double according to dtype; other dtypes are an error naming `op`.
+template <typename F>
+auto DispatchFloat(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::kF32) return f(float{});
+  VFM_CHECK(dtype == DType::kF64) << op << ": needs an f32 or f64 tensor, got " << DTypeName(dtype);
+  return f(double{});
+}
+
+void CheckSameDType(const char* op, const Tensor& a, const Tensor& b);
+void CheckCpu(const char* op, const Tensor& t);
+
+// numpy broadcasting: the shape of a op b, and an operand's strides aligned to that shape
+// (0 along broadcast dimensions).
+Shape BroadcastShapes(const char* op, const Shape& a, const Shape& b);
+Shape BroadcastStrides(const Tensor& t, const Shape& out_shape);
+// A contiguous copy of t broadcast to `shape` (no autograd).
+Tensor BroadcastCopy(const Tensor& t, const Shape& shape);
+// Sums g over the dimensions along which a tensor of `shape` was broadcast to g's shape (no autograd).
+Tensor SumToShape(const Tensor& g, const Shape& shape);
+// Normalises a possibly negative dimension index.
+int64_t WrapDim(int64_t dim, int64_t ndim);
+
+}  // namespace vfm::ops::internal

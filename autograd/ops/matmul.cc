@@ -1,0 +1,122 @@
+#include "autograd/ops/common.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/gemm.h"
+
+namespace vfm::ops {
+using namespace internal;
+
+Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  CheckCpu("linear", x);
+  CheckSameDType("linear", x, w);
+  VFM_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1))
+      << "linear: input " << ShapeToString(x.shape()) << " with weight " << ShapeToString(w.shape());
+  VFM_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)))
+      << "linear: bias " << ShapeToString(b.shape()) << " for weight " << ShapeToString(w.shape());
+  const int64_t in = w.size(1), outf = w.size(0), rows = x.numel() / in;
+  const Tensor xc = x.is_contiguous() ? x.Detach() : x.Clone();
+  const Tensor wc = w.is_contiguous() ? w.Detach() : w.Clone();
+  Shape out_shape = x.shape();
+  out_shape.back() = outf;
+  Tensor out = Tensor::Empty(out_shape, x.dtype());
+  DispatchFloat(x.dtype(), "linear", [&](auto tag) {
+    using T = decltype(tag);
+    T* y = out.data<T>();
+    if (b.defined()) {  // start from the bias, then y += x W^T
+      const Tensor bc = b.is_contiguous() ? b : b.Clone();
+      const T* pb = bc.data<T>();
+#pragma omp parallel for schedule(static) if (rows * outf > 65536)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < outf; ++o) y[r * outf + o] = pb[o];
+    }
+    cpu::Gemm<T>(false, true, rows, outf, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(b.defined() ? 1 : 0),
+                 y, outf);
+  });
+  std::vector<Tensor> inputs{x, w};
+  if (b.defined()) inputs.push_back(b);
+  RecordOp(out, "linear", inputs, [xc, wc, rows, in, outf](const Tensor& g, const std::vector<bool>& needs) {
+    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    std::vector<Tensor> grads(needs.size());
+    DispatchFloat(g.dtype(), "linear", [&](auto tag) {
+      using T = decltype(tag);
+      if (needs[0]) {  // dx = g W
+        grads[0] = Tensor::Empty(xc.shape(), g.dtype());
+        cpu::Gemm<T>(false, false, rows, in, outf, T(1), gc.data<T>(), outf, wc.data<T>(), in, T(0),
+                     grads[0].template data<T>(), in);
+      }
+      if (needs[1]) {  // dW = g^T x
+        grads[1] = Tensor::Empty(wc.shape(), g.dtype());
+        cpu::Gemm<T>(true, false, outf, in, rows, T(1), gc.data<T>(), outf, xc.data<T>(), in, T(0),
+                     grads[1].template data<T>(), in);
+      }
+      if (needs.size() > 2 && needs[2]) {  // db = column sums of g
+        grads[2] = Tensor::Empty({outf}, g.dtype());
+        cpu::SumMiddleAxis<T>(gc.data<T>(), grads[2].template data<T>(), 1, rows, outf);
+      }
+    });
+    return grads;
+  });
+  return out;
+}
+
+Tensor Matmul(const Tensor& a, const Tensor& b) {
+  CheckCpu("matmul", a);
+  CheckSameDType("matmul", a, b);
+  VFM_CHECK(a.dim() >= 2 && b.dim() >= 2 && a.size(-1) == b.size(-2))
+      << "matmul: " << ShapeToString(a.shape()) << " @ " << ShapeToString(b.shape());
+  const bool shared_b = b.dim() == 2;
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  const int64_t batch = a.numel() / (M * K);
+  VFM_CHECK(shared_b || (a.dim() == b.dim() && b.numel() / (K * N) == batch &&
+                         std::equal(a.shape().begin(), a.shape().end() - 2, b.shape().begin())))
+      << "matmul: batch dimensions differ: " << ShapeToString(a.shape()) << " @ " << ShapeToString(b.shape());
+  const Tensor ac = a.is_contiguous() ? a.Detach() : a.Clone(), bc = b.is_contiguous() ? b.Detach() : b.Clone();
+  Shape out_shape = a.shape();
+  out_shape.back() = N;
+  Tensor out = Tensor::Empty(out_shape, a.dtype());
+  DispatchFloat(a.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    if (shared_b) {  // one GEMM over all batch rows
+      cpu::Gemm<T>(false, false, batch * M, N, K, T(1), ac.data<T>(), K, bc.data<T>(), N, T(0), out.data<T>(), N);
+      return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < batch; ++i)
+      cpu::Gemm<T>(false, false, M, N, K, T(1), ac.data<T>() + i * M * K, K, bc.data<T>() + i * K * N, N, T(0),
+                   out.data<T>() + i * M * N, N);
+  });
+  RecordOp(out, "matmul", {a, b}, [=](const Tensor& g, const std::vector<bool>& needs) {
+    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    std::vector<Tensor> grads(2);
+    DispatchFloat(g.dtype(), "matmul", [&](auto tag) {
+      using T = decltype(tag);
+      if (needs[0]) {  // da = g b^T
+        grads[0] = Tensor::Empty(ac.shape(), g.dtype());
+        T* da = grads[0].template data<T>();
+        if (shared_b) {
+          cpu::Gemm<T>(false, true, batch * M, K, N, T(1), gc.data<T>(), N, bc.data<T>(), N, T(0), da, K);
+        } else {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < batch; ++i)
+            cpu::Gemm<T>(false, true, M, K, N, T(1), gc.data<T>() + i * M * N, N, bc.data<T>() + i * K * N, N,
+                         T(0), da + i * M * K, K);
+        }
+      }
+      if (needs[1]) {  // db = a^T g (summed over the batch when b is shared)
+        grads[1] = Tensor::Empty(bc.shape(), g.dtype());
+        T* db = grads[1].template data<T>();
+        if (shared_b) {
+          cpu::Gemm<T>(true, false, K, N, batch * M, T(1), ac.data<T>(), K, gc.data<T>(), N, T(0), db, N);
+        } else {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < batch; ++i)
+            cpu::Gemm<T>(true, false, K, N, M, T(1), ac.data<T>() + i * M * K, K, gc.data<T>() + i * M * N, N,
+                         T(0), db + i * K * N, N);
+        }
+      }
+    });
+    return grads;
+  });
+  return out;
+}
+
+}  // namespace vfm::ops

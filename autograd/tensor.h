@@ -1,0 +1,116 @@
+// Tensor: a strided view (shape, strides, offset, dtype) of a refcounted Storage, plus what reverse-mode
+// autograd needs (requires_grad, accumulated grad, the node that produced it, gradient-ready hooks).
+// Copying a Tensor copies the handle, not the data (like torch.Tensor).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/check.h"
+#include "autograd/dtype.h"
+#include "autograd/storage.h"
+
+namespace vfm {
+
+using Shape = std::vector<int64_t>;
+std::string ShapeToString(const Shape& shape);
+int64_t NumElements(const Shape& shape);
+Shape ContiguousStrides(const Shape& shape);
+
+struct Node;
+class Tensor;
+using GradHook = std::function<void(const Tensor& grad)>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  int64_t offset = 0;  // in elements
+  Shape shape, strides;
+  DType dtype = DType::kF32;
+  // Autograd.
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<Node> grad_fn;
+  std::vector<GradHook> grad_ready_hooks;
+  std::string name;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // Factories (uninitialised / filled).
+  static Tensor Empty(const Shape& shape, DType dtype = DType::kF32, Device device = Device::CPU());
+  static Tensor Zeros(const Shape& shape, DType dtype = DType::kF32, Device device = Device::CPU());
+  static Tensor Full(const Shape& shape, double value, DType dtype = DType::kF32);
+  static Tensor FromVector(const std::vector<float>& values, const Shape& shape);
+  static Tensor FromVector(const std::vector<double>& values, const Shape& shape);
+  // Standard normal / uniform [lo, hi) values from a seeded counter-based generator.
+  static Tensor Randn(const Shape& shape, uint64_t seed, DType dtype = DType::kF32);
+  static Tensor Uniform(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype = DType::kF32);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl_->shape; }
+  const Shape& strides() const { return impl_->strides; }
+  int64_t dim() const { return int64_t(impl_->shape.size()); }
+  int64_t size(int64_t d) const;  // negative d counts from the end
+  int64_t numel() const { return NumElements(impl_->shape); }
+  int64_t offset() const { return impl_->offset; }
+  DType dtype() const { return impl_->dtype; }
+  Device device() const { return impl_->storage ? impl_->storage->device() : Device::CPU(); }
+  bool is_contiguous() const;
+  const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
+  size_t nbytes() const { return size_t(numel()) * ElementSize(dtype()); }
+
+  // Typed pointer to the first element (checks the dtype).
+  template <typename T> T* data() const {
+    VFM_CHECK(DTypeOf<T>() == dtype()) << "tensor is " << DTypeName(dtype()) << ", asked for "
+                                       << DTypeName(DTypeOf<T>());
+    return static_cast<T*>(raw_data());
+  }
+  void* raw_data() const;
+
+  // Element access for tests and small host code (any dtype, read as double; respects strides).
+  double at(std::initializer_list<int64_t> index) const;
+  double item() const;  // single-element tensor
+  std::vector<float> ToVector() const;  // contiguous copy, as float
+
+  // A new tensor header over the same storage (for views); carries no autograd state.
+  Tensor View(const Shape& shape, const Shape& strides, int64_t offset) const;
+  // A contiguous deep copy with no autograd history.
+  Tensor Clone() const;
+  // Same storage, cut from the graph.
+  Tensor Detach() const;
+  // Element type conversion (a deep copy; no autograd).
+  Tensor To(DType dtype) const;
+  // In-place fill/copy without autograd (for optimizers, initialisation, EMA).
+  void Fill(double value);
+  void CopyFrom(const Tensor& src);
+
+  // Autograd.
+  bool requires_grad() const { return impl_->requires_grad; }
+  Tensor& set_requires_grad(bool value);
+  Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
+  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
+  void ZeroGrad() { impl_->grad.reset(); }
+  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
+  bool is_leaf() const { return impl_->grad_fn == nullptr; }
+  // Called once per backward with the leaf's gradient, as soon as it is complete (for the bucketed
+  // all-reduce of data parallel training).
+  void AddGradReadyHook(GradHook hook) { impl_->grad_ready_hooks.push_back(std::move(hook)); }
+  const std::string& name() const { return impl_->name; }
+  Tensor& set_name(std::string name);
+  // Reverse-mode differentiation of a single-element tensor (d self / d self = 1).
+  void Backward() const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+}  // namespace vfm

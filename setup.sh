@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package vfm needs to build, test and benchmark, then builds (Release).
+# Usage: bash setup.sh [build-dir]      (default: build)
+set -euo pipefail
+cd "$(dirname "$0")"
+build=${1:-build}
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libopenblas-openmp-dev libabsl-dev libgtest-dev nlohmann-json3-dev
+  libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev
+  libopenmpi-dev openmpi-bin
+  python3 python3-pip python3-numpy python3-torch python3-torchvision python3-h5py python3-pil
+  python3-skimage-lib dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# safetensors (PyPI) for the PyTorch side of the parity tests, into Debian's python3.
+if ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; then
+  /usr/bin/python3 -m pip install -q --break-system-packages safetensors
+fi
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"
+cmake --build "$build" -j"$(nproc)"

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up (installs packages, builds) and runs the whole test suite; ends with ctest's summary.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash setup.sh build
+cd build && ctest --output-on-failure --timeout 900 -j1

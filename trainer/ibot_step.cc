@@ -1,0 +1,43 @@
+#include "trainer/ibot_step.h"
+
+namespace vfm {
+
+using namespace ops;
+
+IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetwork& teacher, const IBotLoss& loss,
+                              const IBotCrops& crops, double teacher_temp, double teacher_patch_temp,
+                              Rng* drop_path_rng) {
+  VFM_CHECK(!crops.global.empty() && crops.masks.size() == crops.global.size())
+      << crops.global.size() << " global crops with " << crops.masks.size() << " masks";
+  const Tensor globals = Concat(crops.global, 0);
+  const Tensor masks = Concat(crops.masks, 0);
+  const int64_t rows = globals.size(0), N = masks.size(1), D = student.backbone->config().dim;
+
+  IBotForwardResult result;
+  {
+    NoGradGuard no_grad;
+    const Tensor t = teacher.head->Forward(teacher.backbone->Forward(globals, Tensor(), nullptr));
+    result.teacher_cls = Select(t, 1, 0);
+    result.teacher_patch = Slice(t, 1, 1, 1 + N).Clone();
+  }
+
+  const Tensor s_tokens = student.backbone->Forward(globals, masks, drop_path_rng);  // [rows, 1+N, D]
+  std::vector<Tensor> head_rows{Select(s_tokens, 1, 0)};                          // global [CLS]
+  const Tensor idx = MaskedIndices(masks);
+  const Tensor patches = Reshape(Slice(s_tokens, 1, 1, 1 + N), {1, rows * N, D});
+  head_rows.push_back(Reshape(GatherTokens(patches, idx), {idx.size(1), D}));  // masked patches
+  if (!crops.local.empty()) {
+    const Tensor l_tokens = student.backbone->Forward(Concat(crops.local, 0), Tensor(), drop_path_rng);
+    head_rows.push_back(Select(l_tokens, 1, 0));  // local [CLS]
+  }
+  const Tensor out = student.head->Forward(Concat(head_rows, 0));
+  const int64_t n_local_rows = crops.local.empty() ? 0 : head_rows[2].size(0), M = idx.size(1);
+  const Tensor student_cls = n_local_rows ? Concat({Slice(out, 0, 0, rows), Slice(out, 0, rows + M, rows + M + n_local_rows)}, 0)
+                                          : Slice(out, 0, 0, rows);
+  const Tensor student_masked = Slice(out, 0, rows, rows + M);
+  result.loss = loss.Forward(student_cls, student_masked, result.teacher_cls, result.teacher_patch, masks,
+                             teacher_temp, teacher_patch_temp);
+  return result;
+}
+
+}  // namespace vfm
