@@ -1,5 +1,7 @@
 #include "trainer/ibot_step.h"
 
+#include "trainer/ema.h"
+
 namespace vfm {
 
 using namespace ops;
@@ -38,6 +40,31 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   result.loss = loss.Forward(student_cls, student_masked, result.teacher_cls, result.teacher_patch, masks,
                              teacher_temp, teacher_patch_temp);
   return result;
+}
+
+bool IsLastLayerParameter(const std::string& name) { return name.rfind("head.last_layer.", 0) == 0; }
+
+IBotForwardResult IBotTrainStep(nn::IBotNetwork& student, nn::IBotNetwork& teacher, IBotLoss& loss, AdamW& optimizer,
+                                const IBotCrops& crops, const IBotStepSettings& s, Rng* drop_path_rng,
+                                const IBotStepHooks& hooks) {
+  const nn::NamedTensors student_params = student.NamedParameters();
+  student.ZeroGrad();
+  IBotForwardResult r = IBotForward(student, teacher, loss, crops, s.teacher_temp, s.teacher_patch_temp, drop_path_rng);
+  r.loss.loss.Backward();
+  if (hooks.after_backward) hooks.after_backward();
+  if (hooks.update) {
+    hooks.update(s);
+  } else {
+    if (s.clip_grad > 0) ClipGradientsPerParameter(student_params, s.clip_grad);
+    if (s.freeze_last_layer)
+      for (auto [name, p] : student_params)
+        if (IsLastLayerParameter(name)) p.ZeroGrad();
+    optimizer.Step(s.lr, s.weight_decay);
+  }
+  EmaUpdate(teacher.NamedParameters(), student_params, s.ema_momentum);
+  loss.UpdateCenters(r.teacher_cls, r.teacher_patch,
+                     hooks.all_reduce_sum ? hooks.all_reduce_sum : [](Tensor&) {}, hooks.world);
+  return r;
 }
 
 }  // namespace vfm

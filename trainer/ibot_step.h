@@ -3,9 +3,11 @@
 // student's [CLS] tokens and its masked patch tokens, the teacher's [CLS] and all its patch tokens
 // (all of them are needed for the patch centre).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "autograd/nn/ibot_head.h"
+#include "trainer/adamw.h"
 #include "trainer/ibot_loss.h"
 
 namespace vfm {
@@ -24,5 +26,33 @@ struct IBotForwardResult {
 IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetwork& teacher, const IBotLoss& loss,
                               const IBotCrops& crops, double teacher_temp, double teacher_patch_temp,
                               Rng* drop_path_rng);
+
+// The values of every schedule at one step.
+struct IBotStepSettings {
+  double lr, weight_decay, ema_momentum, teacher_temp, teacher_patch_temp;
+  double clip_grad = 3.0;          // per-parameter; 0 disables
+  bool freeze_last_layer = false;  // drop the last layer's gradients (iBOT's first epochs)
+};
+
+// What data parallel training plugs into a step (all empty on one rank).
+struct IBotStepHooks {
+  // After backward: waits until the gradients are averaged across ranks (without ZeRO-1 every .grad is
+  // then the average; with it, each rank holds its shard of the averaged gradients).
+  std::function<void()> after_backward;
+  // Replaces gradient clipping, the last-layer freeze and optimizer.Step (ZeRO-1 does all three on its
+  // shard; it must freeze exactly the parameters IsLastLayerParameter names).
+  std::function<void(const IBotStepSettings&)> update;
+  // Sums a host tensor across ranks in place (the centres); world is the number of ranks.
+  std::function<void(Tensor&)> all_reduce_sum;
+  int world = 1;
+};
+
+// The parameters whose gradients settings.freeze_last_layer drops.
+bool IsLastLayerParameter(const std::string& name);
+
+// A whole training step: forward, backward, clipping, last-layer freeze, AdamW, EMA, centres.
+IBotForwardResult IBotTrainStep(nn::IBotNetwork& student, nn::IBotNetwork& teacher, IBotLoss& loss, AdamW& optimizer,
+                                const IBotCrops& crops, const IBotStepSettings& settings, Rng* drop_path_rng,
+                                const IBotStepHooks& hooks = {});
 
 }  // namespace vfm

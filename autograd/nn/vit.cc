@@ -108,7 +108,7 @@ Tensor VisionTransformer::PosEmbed(int64_t gh, int64_t gw) const {
   return ops::Concat({cls_pos, resized}, 1);
 }
 
-Tensor VisionTransformer::Forward(const Tensor& images, const Tensor& mask, Rng* drop_path_rng) const {
+Tensor VisionTransformer::Embed(const Tensor& images, const Tensor& mask) const {
   const int64_t B = images.size(0), p = config_.patch;
   VFM_CHECK(images.dim() == 4 && images.size(1) == config_.in_chans)
       << "ViT input " << ShapeToString(images.shape()) << " must be [B, " << config_.in_chans << ", H, W]";
@@ -120,9 +120,25 @@ Tensor VisionTransformer::Forward(const Tensor& images, const Tensor& mask, Rng*
     x = ops::Where(ops::Reshape(mask, {B, gh * gw, 1}), masked_embed, x);
   }
   x = ops::Concat({ops::Expand(cls_token, {B, 1, config_.dim}), x}, 1);
-  x = ops::Add(x, PosEmbed(gh, gw));
+  return ops::Add(x, PosEmbed(gh, gw));
+}
+
+Tensor VisionTransformer::Forward(const Tensor& images, const Tensor& mask, Rng* drop_path_rng) const {
+  Tensor x = Embed(images, mask);
   for (const Block* block : blocks) x = block->Forward(x, drop_path_rng);
   return norm->Forward(x);
+}
+
+Tensor VisionTransformer::ClsFeatures(const Tensor& images, int n_last_blocks) const {
+  VFM_CHECK(n_last_blocks >= 1 && n_last_blocks <= int(blocks.size()))
+      << "features of the last " << n_last_blocks << " blocks of " << blocks.size();
+  Tensor x = Embed(images, Tensor());
+  std::vector<Tensor> cls;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    x = blocks[i]->Forward(x, nullptr);
+    if (i + n_last_blocks >= blocks.size()) cls.push_back(norm->Forward(ops::Select(x, 1, 0)));
+  }
+  return cls.size() == 1 ? cls[0] : ops::Concat(cls, 1);
 }
 
 }  // namespace vfm::nn

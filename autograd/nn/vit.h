@@ -87,6 +87,9 @@ class VisionTransformer : public Module {
   // images [B, C, H, W] (H, W multiples of the patch); mask [B, (H/p)(W/p)] u8 or undefined.
   // Returns the final-normed tokens [B, 1 + N, D], [CLS] first.
   Tensor Forward(const Tensor& images, const Tensor& mask, Rng* drop_path_rng) const;
+  // Frozen features for evaluation: the [CLS] token of each of the last n blocks, each through the final
+  // norm, concatenated: [B, n * D] (n = 1: the usual [CLS] feature).
+  Tensor ClsFeatures(const Tensor& images, int n_last_blocks) const;
   // Position embedding for a gh x gw grid: [1, 1 + gh*gw, D].
   Tensor PosEmbed(int64_t gh, int64_t gw) const;
   const ViTConfig& config() const { return config_; }
@@ -97,6 +100,8 @@ class VisionTransformer : public Module {
   LayerNorm* norm;
 
  private:
+  // Patch embedding, mask token, [CLS] and position embedding: the input of the first block.
+  Tensor Embed(const Tensor& images, const Tensor& mask) const;
   ViTConfig config_;
 };
 

@@ -14,8 +14,6 @@
 
 #include "autograd/safetensors.h"
 #include "nlohmann/json.hpp"
-#include "trainer/adamw.h"
-#include "trainer/ema.h"
 #include "trainer/ibot_step.h"
 
 namespace vfm {
@@ -143,16 +141,10 @@ TEST_F(ParityTest, FiveAdamWStepsWithEmaTeacher) {
   AdamW optimizer(student_->NamedParameters());
   const nn::NamedTensors student_params = student_->NamedParameters(), teacher_params = teacher_->NamedParameters();
   for (int step = 0; step < int(cfg_["steps"]); ++step) {
-    student_->ZeroGrad();
-    IBotForwardResult r = Forward();
-    r.loss.loss.Backward();
-    ClipGradientsPerParameter(student_params, cfg_["clip"]);
-    if (step < int(cfg_["freeze_last_layer_steps"]))
-      for (auto [name, p] : student_params)
-        if (name.find("last_layer") != std::string::npos) p.ZeroGrad();
-    optimizer.Step(cfg_["lr"][step], cfg_["wd"][step]);
-    EmaUpdate(teacher_params, student_params, cfg_["ema"][step]);
-    loss_->UpdateCenters(r.teacher_cls, r.teacher_patch, [](Tensor&) {}, 1);
+    IBotStepSettings settings{cfg_["lr"][step], cfg_["wd"][step], cfg_["ema"][step], cfg_["teacher_temp"],
+                              cfg_["teacher_patch_temp"], cfg_["clip"],
+                              step < int(cfg_["freeze_last_layer_steps"])};
+    IBotTrainStep(*student_, *teacher_, *loss_, optimizer, crops_, settings, nullptr);
   }
   Worst weights{"weights after five steps"};
   auto check = [&](const std::string& name, const Tensor& got, const Tensor& want) {

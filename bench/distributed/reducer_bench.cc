@@ -1,0 +1,140 @@
+// bench_reducer: what overlapping the gradient reduction with backward buys. Run it under mpirun (2 ranks
+// on CPU: launch/README.md). Two identical data-parallel iBOT trainings take turns step by step, one
+// whose buckets start during backward (the gradient-ready hooks) and one whose buckets all start after
+// backward; it prints their median step times, the time each waits for communication after backward,
+// and the time the same reduction takes with nothing else running (communication alone). The share of
+// communication hidden is 1 - (overlapped wait) / (communication alone).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "distributed/flags.h"
+#include "trainer/ibot_step.h"
+
+ABSL_FLAG(std::string, arch, "vit_small", "vit_tiny | vit_small | vit_base | vit_large");
+ABSL_FLAG(int, patch, 16, "patch size");
+ABSL_FLAG(int, img, 96, "global crop size");
+ABSL_FLAG(int, batch, 4, "images per rank");
+ABSL_FLAG(int, out_dim, 8192, "prototypes K");
+ABSL_FLAG(int, steps, 5, "timed steps of each kind (the median is reported)");
+
+namespace vfm::dist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Ms(Clock::time_point since) { return std::chrono::duration<double, std::milli>(Clock::now() - since).count(); }
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+void CheckOk(const absl::Status& s) {
+  if (!s.ok()) AbortProcess(s);
+}
+
+// One rank's share of a data-parallel training: the models, and a reducer on the student.
+struct Replica {
+  Replica(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, Communicator& comm, ReducerOptions options)
+      : student(vit, head, 1), teacher(vit, head, 1), loss(head.out_dim, 2, 0), optimizer(student.NamedParameters()),
+        reducer(student.NamedParameters(), comm, options) {
+    for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
+    hooks.after_backward = [this] { CheckOk(reducer.Finish()); };
+    hooks.all_reduce_sum = [&comm](Tensor& t) { CheckOk(comm.AllReduce(t, ReduceOp::kSum)->Wait()); };
+    hooks.world = comm.world();
+  }
+  nn::IBotNetwork student, teacher;
+  IBotLoss loss;
+  AdamW optimizer;
+  GradientReducer reducer;
+  IBotStepHooks hooks;
+  std::vector<double> step_ms, wait_ms;
+};
+
+int Run() {
+  absl::StatusOr<ProcessInfo> process = InitProcess(nullptr, nullptr);
+  if (!process.ok()) AbortProcess(process.status());
+  absl::StatusOr<CommOptions> comm_options = CommOptionsFromFlags();
+  absl::StatusOr<ReducerOptions> reducer_options = ReducerOptionsFromFlags();
+  if (!comm_options.ok()) AbortProcess(comm_options.status());
+  if (!reducer_options.ok()) AbortProcess(reducer_options.status());
+  absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(*process, Device::CPU(), *comm_options);
+  if (!comm.ok()) AbortProcess(comm.status());
+  absl::StatusOr<nn::ViTConfig> vit =
+      nn::ViTConfigByName(absl::GetFlag(FLAGS_arch), absl::GetFlag(FLAGS_patch), absl::GetFlag(FLAGS_img));
+  if (!vit.ok()) AbortProcess(vit.status());
+  nn::IBotHeadConfig head;
+  head.out_dim = absl::GetFlag(FLAGS_out_dim);
+
+  ReducerOptions after = *reducer_options, overlapped = *reducer_options;
+  after.overlap = false;
+  overlapped.overlap = true;
+  Replica a(*vit, head, **comm, after), b(*vit, head, **comm, overlapped);
+
+  const int B = absl::GetFlag(FLAGS_batch);
+  const int64_t grid = vit->grid();
+  IBotCrops crops;
+  Rng mask_rng(MixKey({7, uint64_t(process->rank)}));
+  for (int i = 0; i < 2; ++i) {
+    crops.global.push_back(Tensor::Randn({B, 3, vit->img_size, vit->img_size}, MixKey({100, uint64_t(i), uint64_t(process->rank)})));
+    Tensor m = Tensor::Empty({B, grid * grid}, DType::kU8);
+    for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = mask_rng.Uniform() < 0.3f;
+    crops.masks.push_back(m);
+  }
+  const IBotStepSettings settings{1e-4, 0.04, 0.996, 0.04, 0.07};
+  const int steps = absl::GetFlag(FLAGS_steps);
+  for (int i = 0; i <= steps; ++i) {  // the first round warms up
+    for (Replica* r : {&a, &b}) {
+      CheckOk((*comm)->Barrier());
+      const Clock::time_point t0 = Clock::now();
+      IBotTrainStep(r->student, r->teacher, r->loss, r->optimizer, crops, settings, nullptr, r->hooks);
+      if (i == 0) continue;
+      r->step_ms.push_back(Ms(t0));
+      r->wait_ms.push_back(1e3 * r->reducer.last_step().finish_wait_s);
+    }
+  }
+
+  // The same buckets reduced with nothing else running.
+  std::vector<double> alone_ms;
+  for (int i = 0; i < steps; ++i) {
+    CheckOk((*comm)->Barrier());
+    const Clock::time_point t0 = Clock::now();
+    std::vector<std::unique_ptr<Work>> works;
+    for (const GradientReducer::Bucket& bucket : a.reducer.buckets())
+      works.push_back((*comm)->AllReduce(bucket.flat, ReduceOp::kAvg));
+    for (auto& w : works) CheckOk(w->Wait());
+    alone_ms.push_back(Ms(t0));
+  }
+
+  if (process->rank == 0) {
+    int64_t floats = 0;
+    for (const GradientReducer::Bucket& bucket : a.reducer.buckets()) floats += bucket.flat.numel();
+    std::printf("config: %s/%d img %d, 2 global crops of batch %d per rank, K=%d, %d ranks x %d OpenMP threads\n",
+                absl::GetFlag(FLAGS_arch).c_str(), int(vit->patch), int(vit->img_size), B, int(head.out_dim), (*comm)->world(),
+                omp_get_max_threads());
+    std::printf("gradients: %.1f MiB in %zu buckets of <= %.1f MiB\n", floats * 4.0 / (1 << 20),
+                a.reducer.buckets().size(), double(reducer_options->bucket_bytes) / (1 << 20));
+    const double comm_ms = Median(alone_ms), wait_after = Median(a.wait_ms), wait_overlap = Median(b.wait_ms);
+    std::printf("communication alone:        %8.1f ms\n", comm_ms);
+    std::printf("step, reduce after backward: %8.1f ms (waits %.1f ms after backward)\n", Median(a.step_ms), wait_after);
+    std::printf("step, overlapped reducer:    %8.1f ms (waits %.1f ms after backward)\n", Median(b.step_ms), wait_overlap);
+    std::printf("step time saved: %.1f ms (%.1f%%); communication hidden: %.0f%%\n",
+                Median(a.step_ms) - Median(b.step_ms), 100 * (1 - Median(b.step_ms) / Median(a.step_ms)),
+                100 * std::max(0.0, 1 - wait_overlap / comm_ms));
+  }
+  comm->reset();
+  FinalizeProcess();
+  return 0;
+}
+
+}  // namespace
+}  // namespace vfm::dist
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return vfm::dist::Run();
+}

@@ -1,0 +1,105 @@
+// bench_train_step: one full iBOT training step on the CPU (student forward and backward on masked
+// global crops and optional local crops, teacher forward, loss, clipping, AdamW, EMA, centres), timed
+// beside the same step in PyTorch (bench/train_step_torch.py) on the same machine in the same run.
+// Prints both medians and the ratio vfm/PyTorch (below 1: vfm is faster).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "trainer/ibot_step.h"
+
+ABSL_FLAG(std::string, arch, "vit_tiny", "vit_tiny | vit_small | vit_base | vit_large");
+ABSL_FLAG(int, patch, 16, "patch size");
+ABSL_FLAG(int, img, 224, "global crop size");
+ABSL_FLAG(int, local_img, 96, "local crop size");
+ABSL_FLAG(int, n_local, 0, "local crops (VisionFM: 0, iBOT: 10)");
+ABSL_FLAG(int, batch, 8, "images per crop");
+ABSL_FLAG(int, out_dim, 8192, "prototypes K");
+ABSL_FLAG(int, steps, 5, "timed steps (the median is reported)");
+ABSL_FLAG(int, warmup, 1, "untimed steps first");
+ABSL_FLAG(bool, torch, true, "also time the PyTorch baseline");
+
+namespace vfm {
+namespace {
+
+double MedianMs(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+int Run() {
+  auto vit = nn::ViTConfigByName(absl::GetFlag(FLAGS_arch), absl::GetFlag(FLAGS_patch), absl::GetFlag(FLAGS_img));
+  if (!vit.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(vit.status().message()).c_str());
+    return 2;
+  }
+  nn::IBotHeadConfig head;
+  head.out_dim = absl::GetFlag(FLAGS_out_dim);
+  const int B = absl::GetFlag(FLAGS_batch), n_local = absl::GetFlag(FLAGS_n_local);
+  const int64_t grid = vit->grid();
+  nn::IBotNetwork student(*vit, head, 1), teacher(*vit, head, 1);
+  for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
+  IBotLoss loss(head.out_dim, 2, n_local);
+  AdamW optimizer(student.NamedParameters());
+
+  IBotCrops crops;
+  Rng mask_rng(7);
+  for (int i = 0; i < 2; ++i) {
+    crops.global.push_back(Tensor::Randn({B, 3, vit->img_size, vit->img_size}, 100 + i));
+    Tensor m = Tensor::Empty({B, grid * grid}, DType::kU8);
+    for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = mask_rng.Uniform() < 0.3f;
+    crops.masks.push_back(m);
+  }
+  const int local = absl::GetFlag(FLAGS_local_img);
+  for (int i = 0; i < n_local; ++i) crops.local.push_back(Tensor::Randn({B, 3, local, local}, 200 + i));
+
+  const IBotStepSettings settings{1e-4, 0.04, 0.996, 0.04, 0.07};
+  auto step = [&] { IBotTrainStep(student, teacher, loss, optimizer, crops, settings, nullptr); };
+  for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) step();
+  std::vector<double> times;
+  for (int i = 0; i < absl::GetFlag(FLAGS_steps); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double vfm_ms = MedianMs(times);
+  const std::string config = absl::StrFormat(
+      "%s/%d img %d, 2 global + %d local (%d px) crops of batch %d, K=%d, %d threads", absl::GetFlag(FLAGS_arch),
+      vit->patch, vit->img_size, n_local, local, B, head.out_dim, omp_get_max_threads());
+  std::printf("config: %s\n", config.c_str());
+  std::printf("vfm_step_ms=%.2f  (%.1f img/s)\n", vfm_ms, 1000.0 * B / vfm_ms);
+  if (!absl::GetFlag(FLAGS_torch)) return 0;
+
+  const std::string json = absl::StrFormat(
+      R"({"dim": %d, "depth": %d, "heads": %d, "patch": %d, "img": %d, "local_img": %d, "n_local": %d, )"
+      R"("batch": %d, "out_dim": %d, "steps": %d, "warmup": %d, "threads": %d})",
+      vit->dim, vit->depth, vit->heads, vit->patch, vit->img_size, local, n_local, B, head.out_dim,
+      absl::GetFlag(FLAGS_steps), absl::GetFlag(FLAGS_warmup), omp_get_max_threads());
+  const std::string cmd = std::string(VFM_PYTHON) + " " + VFM_SOURCE_DIR + "/bench/train_step_torch.py '" + json + "'";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  double torch_ms = -1;
+  char line[512];
+  while (pipe && std::fgets(line, sizeof line, pipe)) std::sscanf(line, "torch_step_ms=%lf", &torch_ms);
+  if (!pipe || pclose(pipe) != 0 || torch_ms <= 0) {
+    std::fprintf(stderr, "the PyTorch baseline failed (%s)\n", cmd.c_str());
+    return 1;
+  }
+  std::printf("torch_step_ms=%.2f  (%.1f img/s)\n", torch_ms, 1000.0 * B / torch_ms);
+  std::printf("ratio vfm/torch=%.3f\n", vfm_ms / torch_ms);
+  return 0;
+}
+
+}  // namespace
+}  // namespace vfm
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return vfm::Run();
+}

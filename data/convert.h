@@ -1,0 +1,48 @@
+// The converter behind `vfm shard`: turns a folder tree of images, a CSV list, or MNIST-style IDX files
+// into a dataset folder (shard_writer.h). JPEG and PNG files are stored as they are (not re-encoded) after
+// a full test decode; a file that cannot be read or decoded is rejected with its reason, never a crash.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/dataset_index.h"
+
+namespace vfm::data {
+
+struct ConvertOptions {
+  std::string output;                    // dataset folder to create; must not hold an index.json yet
+  int64_t target_shard_bytes = 1 << 30;  // a shard is closed once its images reach this size
+  std::string modality;       // folder/IDX: modality of every input (folder: else the first folder level)
+  bool folder_labels = false;  // folder: the next folder level names the class (sorted names -> labels)
+  bool synthetic = false;      // tag every input as synthetic (CSV: else its optional 5th column)
+  int threads = 0;             // test-decode threads; 0 = all cores
+  // Called now and then with (inputs done, inputs total, image bytes accepted).
+  std::function<void(int64_t, int64_t, int64_t)> progress;
+};
+
+struct Rejected {
+  std::string input;
+  std::string reason;
+};
+
+struct ConvertReport {
+  DatasetIndex index;
+  int64_t bytes = 0;  // encoded image bytes accepted
+  std::map<std::string, int64_t> bytes_per_modality;
+  std::vector<Rejected> rejected;
+};
+
+// Every .jpg/.jpeg/.png under `root` (sorted by path; hidden files skipped, other files rejected).
+absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const ConvertOptions& options);
+// A CSV with rows `path,modality,label,subject[,synthetic]` (an optional header row starting with
+// "path"; paths relative to the CSV's folder; empty label = -1; no quoting).
+absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOptions& options);
+// IDX images (magic 0x803: n x rows x cols uint8) and labels (0x801), plain or gzip-compressed; stored raw.
+absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::string& labels,
+                                         const ConvertOptions& options);
+
+}  // namespace vfm::data

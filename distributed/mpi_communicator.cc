@@ -1,0 +1,179 @@
+#include "distributed/mpi_communicator.h"
+
+#include <chrono>
+#include <climits>
+
+#include "absl/strings/str_format.h"
+
+namespace vfm::dist {
+
+namespace {
+
+MPI_Datatype ReduceType(const Tensor& t) { return t.dtype() == DType::kF32 ? MPI_FLOAT : MPI_DOUBLE; }
+
+int Count(int64_t n, const char* what) {
+  VFM_CHECK(n <= INT_MAX) << what << ": " << n << " elements is more than one MPI call can move";
+  return int(n);
+}
+
+// t /= world, after a sum (MPI has no average).
+void DivideBy(const Tensor& t, int world) {
+  if (t.dtype() == DType::kF32) {
+    float* p = t.data<float>();
+    const float s = 1.0f / float(world);
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] *= s;
+  } else {
+    double* p = t.data<double>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] /= world;
+  }
+}
+
+}  // namespace
+
+struct MpiCompletion {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::Status status;
+};
+
+namespace {
+class MpiWork : public Work {
+ public:
+  explicit MpiWork(std::shared_ptr<MpiCompletion> c) : c_(std::move(c)) {}
+  absl::Status Wait() override {
+    std::unique_lock<std::mutex> lock(c_->mu);
+    c_->cv.wait(lock, [&] { return c_->done; });
+    return c_->status;
+  }
+
+ private:
+  std::shared_ptr<MpiCompletion> c_;
+};
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Create(const CommOptions& options) {
+  MPI_Comm comm;
+  if (absl::Status s = MpiStatus(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "duplicating MPI_COMM_WORLD"); !s.ok()) return s;
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  int rank = 0, world = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &world);
+  return std::unique_ptr<Communicator>(new MpiCommunicator(comm, rank, world, options));
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, int rank, int world, const CommOptions& options)
+    : Communicator(rank, world), comm_(comm), options_(options), worker_([this] { Run(); }) {}
+
+MpiCommunicator::~MpiCommunicator() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  worker_.join();
+  MPI_Comm_free(&comm_);
+}
+
+std::unique_ptr<Work> MpiCommunicator::Enqueue(const char* name, const Tensor& t,
+                                               std::function<int(MPI_Request*)> start, std::function<void()> finish) {
+  auto done = std::make_shared<MpiCompletion>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Op{absl::StrFormat("%s #%d (%d x %s)", name, sequence_++, t.numel(), DTypeName(t.dtype())),
+                        std::move(start), std::move(finish), done});
+  }
+  wake_.notify_one();
+  return std::make_unique<MpiWork>(std::move(done));
+}
+
+void MpiCommunicator::Run() {
+  for (;;) {
+    Op op;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      op = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (failed_.ok()) failed_ = Execute(op);
+    {
+      std::lock_guard<std::mutex> lock(op.done->mu);
+      op.done->status = failed_;
+      op.done->done = true;
+    }
+    op.done->cv.notify_all();
+  }
+}
+
+absl::Status MpiCommunicator::Execute(const Op& op) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.timeout_s));
+  MPI_Request request;
+  if (absl::Status s = MpiStatus(op.start(&request), op.what); !s.ok()) return s;
+  for (;;) {
+    int complete = 0;
+    if (absl::Status s = MpiStatus(MPI_Test(&request, &complete, MPI_STATUS_IGNORE), op.what); !s.ok()) return s;
+    if (complete) break;
+    if (Clock::now() > deadline)
+      return absl::DeadlineExceededError(
+          absl::StrFormat("rank %d of %d: %s did not complete within %g s (--comm_timeout_s): another rank has "
+                          "died or hangs",
+                          rank(), world(), op.what, options_.timeout_s));
+    // Open MPI advances a non-blocking collective only inside MPI calls: poll often, but leave the core to
+    // the compute threads in between.
+    static const int poll_us = getenv("VFM_POLL_US") ? atoi(getenv("VFM_POLL_US")) : 20;
+    if (poll_us == 0) std::this_thread::yield(); else std::this_thread::sleep_for(std::chrono::microseconds(poll_us));
+  }
+  if (op.finish) op.finish();
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Work> MpiCommunicator::AllReduce(const Tensor& t, ReduceOp op) {
+  CheckReduceArgs(t, "all_reduce");
+  const int n = Count(t.numel(), "all_reduce");
+  const int w = world();
+  return Enqueue(
+      "all_reduce", t,
+      [this, t, n](MPI_Request* r) {
+        return MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), n, ReduceType(t), MPI_SUM, comm_, r);
+      },
+      op == ReduceOp::kAvg ? std::function<void()>([t, w] { DivideBy(t, w); }) : nullptr);
+}
+
+std::unique_ptr<Work> MpiCommunicator::ReduceScatter(const Tensor& in, const Tensor& out, ReduceOp op) {
+  CheckReduceArgs(in, "reduce_scatter");
+  CheckBlockArgs(out, in, world(), "reduce_scatter");
+  const int n = Count(out.numel(), "reduce_scatter");
+  const int w = world();
+  return Enqueue(
+      "reduce_scatter", in,
+      [this, in, out, n](MPI_Request* r) {
+        return MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, ReduceType(in), MPI_SUM, comm_, r);
+      },
+      op == ReduceOp::kAvg ? std::function<void()>([out, w] { DivideBy(out, w); }) : nullptr);
+}
+
+std::unique_ptr<Work> MpiCommunicator::AllGather(const Tensor& in, const Tensor& out) {
+  CheckBlockArgs(in, out, world(), "all_gather");
+  const int bytes = Count(int64_t(in.nbytes()), "all_gather");
+  return Enqueue("all_gather", in, [this, in, out, bytes](MPI_Request* r) {
+    return MPI_Iallgather(in.raw_data(), bytes, MPI_BYTE, out.raw_data(), bytes, MPI_BYTE, comm_, r);
+  });
+}
+
+std::unique_ptr<Work> MpiCommunicator::Broadcast(const Tensor& t, int root) {
+  VFM_CHECK(t.is_contiguous() && root >= 0 && root < world()) << "broadcast from rank " << root << " of " << world();
+  const int bytes = Count(int64_t(t.nbytes()), "broadcast");
+  return Enqueue("broadcast", t, [this, t, bytes, root](MPI_Request* r) {
+    return MPI_Ibcast(t.raw_data(), bytes, MPI_BYTE, root, comm_, r);
+  });
+}
+
+absl::Status MpiCommunicator::Barrier() {
+  return Enqueue("barrier", Tensor::Empty({0}), [this](MPI_Request* r) { return MPI_Ibarrier(comm_, r); })->Wait();
+}
+
+}  // namespace vfm::dist

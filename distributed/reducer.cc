@@ -1,0 +1,105 @@
+#include "distributed/reducer.h"
+
+#include <chrono>
+
+namespace vfm::dist {
+
+namespace {
+// A contiguous view of `shape` at element `offset` of a flat tensor.
+Tensor At(const Tensor& flat, int64_t offset, const Shape& shape) {
+  return flat.View(shape, ContiguousStrides(shape), flat.offset() + offset);
+}
+}  // namespace
+
+GradientReducer::GradientReducer(const nn::NamedTensors& params, Communicator& comm, const ReducerOptions& options)
+    : comm_(comm), options_(options), self_(std::make_shared<GradientReducer*>(this)) {
+  VFM_CHECK(options.bucket_bytes > 0) << "bucket size must be positive, got " << options.bucket_bytes;
+  // Fill each bucket up to the size limit (a parameter larger than the limit gets a bucket of its own).
+  std::vector<int64_t> used;
+  for (auto it = params.rbegin(); it != params.rend(); ++it) {
+    const auto& [name, p] = *it;
+    if (!p.requires_grad()) continue;
+    VFM_CHECK(p.dtype() == DType::kF32 && p.is_contiguous())
+        << "gradient reducer: parameter " << name << " must be contiguous f32";
+    if (buckets_.empty() || (used.back() > 0 && (used.back() + p.numel()) * 4 > options.bucket_bytes)) {
+      buckets_.emplace_back();
+      used.push_back(0);
+    }
+    buckets_.back().slots.push_back(Slot{name, p, used.back()});
+    used.back() += p.numel();
+  }
+  const int world = comm.world();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    const int64_t block = (used[b] + world - 1) / world;
+    bucket.flat = Tensor::Zeros({block * world}, DType::kF32, bucket.slots[0].param.device());
+    bucket.pending = int(bucket.slots.size());
+    if (options.zero1) {
+      bucket.shard = Tensor::Zeros({block}, DType::kF32, bucket.flat.device());
+      bucket.shard_begin = comm.rank() * block;
+    }
+    for (size_t s = 0; s < bucket.slots.size(); ++s) {
+      std::weak_ptr<GradientReducer*> weak = self_;
+      bucket.slots[s].param.AddGradReadyHook([weak, b, s](const Tensor& grad) {
+        if (auto self = weak.lock()) (*self)->OnGradReady(b, s, grad);
+      });
+    }
+  }
+}
+
+void GradientReducer::OnGradReady(size_t b, size_t s, const Tensor& grad) {
+  Bucket& bucket = buckets_[b];
+  Slot& slot = bucket.slots[s];
+  VFM_CHECK(!slot.ready) << "gradient of " << slot.name
+                         << " completed twice before Finish(): one backward per step with data parallel";
+  At(bucket.flat, slot.offset, slot.param.shape()).CopyFrom(grad);
+  slot.ready = true;
+  if (--bucket.pending == 0 && options_.overlap) StartReadyBuckets(/*in_backward=*/true);
+}
+
+void GradientReducer::StartReadyBuckets(bool in_backward) {
+  for (; next_ < buckets_.size() && buckets_[next_].pending == 0; ++next_) {
+    Bucket& bucket = buckets_[next_];
+    bucket.work = options_.zero1 ? comm_.ReduceScatter(bucket.flat, bucket.shard, ReduceOp::kAvg)
+                                 : comm_.AllReduce(bucket.flat, ReduceOp::kAvg);
+    current_.started_in_backward += in_backward;
+  }
+}
+
+absl::Status GradientReducer::Finish() {
+  for (Bucket& bucket : buckets_) {
+    for (Slot& slot : bucket.slots)
+      if (!slot.ready) At(bucket.flat, slot.offset, slot.param.shape()).Fill(0.0);
+    bucket.pending = 0;
+  }
+  StartReadyBuckets(/*in_backward=*/false);
+
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status;
+  for (Bucket& bucket : buckets_) {
+    absl::Status s = bucket.work->Wait();
+    if (status.ok()) status = s;
+    bucket.work.reset();
+  }
+  current_.finish_wait_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  current_.buckets = int(buckets_.size());
+  stats_ = current_;
+  current_ = StepStats{};
+
+  next_ = 0;
+  for (Bucket& bucket : buckets_) {
+    bucket.pending = int(bucket.slots.size());
+    for (Slot& slot : bucket.slots) {
+      slot.ready = false;
+      // ZeRO-1: only the shards hold averaged gradients; drop the local ones rather than leave them looking valid.
+      if (options_.zero1) {
+        slot.param.ZeroGrad();
+      } else {
+        slot.param.set_grad(At(bucket.flat, slot.offset, slot.param.shape()));
+      }
+    }
+  }
+  return status;
+}
+
+}  // namespace vfm::dist

@@ -1,0 +1,333 @@
+// The loader's contract (DESIGN.md "Data: order, augmentation, resumption"): identical batches for any
+// thread count; ranks 0..R-1 together are the 1-rank global batch; resume from (seed, epoch, consumed)
+// continues with exactly the remaining samples, with any rank count; bad samples are skipped the same way
+// every time; modality weights and the synthetic ratio shape the sample stream.
+#include "data/loader.h"
+
+#include <map>
+#include <set>
+
+#include "data/convert.h"
+#include "gtest/gtest.h"
+#include "tests/data/fixtures.h"
+
+namespace vfm::data {
+namespace {
+using testing::EncodeJpeg;
+using testing::EncodePng;
+using testing::Pattern;
+using testing::TempDir;
+using testing::WriteFile;
+
+// 40 samples: 30 "fundus" JPEGs (sizes 40..98 px, some synthetic) and 10 "oct" gray PNGs.
+struct Fixture {
+  TempDir dir;
+  std::string folder = dir / "ds";
+  std::shared_ptr<const Dataset> dataset;
+  Fixture() {
+    std::string csv;
+    for (int i = 0; i < 30; ++i) {
+      const std::string name = "img/f" + std::to_string(i) + ".jpg";
+      WriteFile(dir / name, EncodeJpeg(Pattern(40 + 2 * i, 98 - i, 3, i)));
+      csv += name + ",fundus," + std::to_string(i % 5) + ",p" + std::to_string(i / 3) + "," + (i % 3 == 0 ? "1" : "0") + "\n";
+    }
+    for (int i = 0; i < 10; ++i) {
+      const std::string name = "img/o" + std::to_string(i) + ".png";
+      WriteFile(dir / name, EncodePng(Pattern(50, 45 + i, 1, 100 + i)));
+      csv += name + ",oct," + std::to_string(5 + i % 2) + "\n";
+    }
+    WriteFile(dir / "list.csv", csv);
+    ConvertOptions o;
+    o.output = folder;
+    o.target_shard_bytes = 20000;
+    auto report = ConvertCsv(dir / "list.csv", o);
+    if (!report.ok() || report->index.samples != 40) throw std::runtime_error("fixture conversion failed");
+    dataset = Open();
+  }
+  std::shared_ptr<const Dataset> Open() const {
+    auto ds = Dataset::Open(folder);
+    if (!ds.ok()) throw std::runtime_error(std::string(ds.status().message()));
+    return std::shared_ptr<const Dataset>(std::move(*ds));
+  }
+};
+
+LoaderOptions SmallOptions(int threads = 2) {
+  LoaderOptions o;
+  o.seed = 1234;
+  o.global_batch = 8;
+  o.threads = threads;
+  o.prefetch = 2;
+  o.crops.global.size = 32;
+  o.crops.local.size = 16;
+  o.crops.local_crops = 3;
+  o.crops.masking.patch_size = 8;
+  return o;
+}
+
+std::unique_ptr<Loader> Make(const Fixture& f, LoaderOptions o, LoaderState s = {}) {
+  auto loader = Loader::Create(f.dataset, o, s);
+  if (!loader.ok()) throw std::runtime_error(std::string(loader.status().message()));
+  return *std::move(loader);
+}
+
+// Batches as comparable values: concatenation of all buffers per sample.
+void ExpectSameBatch(const Batch& a, const Batch& b) {
+  ASSERT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.modalities, b.modalities);
+  EXPECT_EQ(a.global_crops, b.global_crops);
+  EXPECT_EQ(a.local_crops, b.local_crops);
+  EXPECT_EQ(a.masks, b.masks);
+}
+
+// Concatenates rank batches along the batch dimension.
+Batch Concatenate(const std::vector<std::unique_ptr<Batch>>& parts) {
+  Batch all = *parts[0];
+  for (size_t r = 1; r < parts.size(); ++r) {
+    const Batch& p = *parts[r];
+    all.size += p.size;
+    all.ids.insert(all.ids.end(), p.ids.begin(), p.ids.end());
+    all.labels.insert(all.labels.end(), p.labels.begin(), p.labels.end());
+    all.modalities.insert(all.modalities.end(), p.modalities.begin(), p.modalities.end());
+    for (size_t v = 0; v < all.global_crops.size(); ++v)
+      all.global_crops[v].insert(all.global_crops[v].end(), p.global_crops[v].begin(), p.global_crops[v].end());
+    for (size_t v = 0; v < all.local_crops.size(); ++v)
+      all.local_crops[v].insert(all.local_crops[v].end(), p.local_crops[v].begin(), p.local_crops[v].end());
+    for (size_t v = 0; v < all.masks.size(); ++v)
+      all.masks[v].insert(all.masks[v].end(), p.masks[v].begin(), p.masks[v].end());
+  }
+  return all;
+}
+
+TEST(Loader, BatchShapesAndOneEpochSeesEverySampleOnce) {
+  Fixture f;
+  auto created = Loader::Create(f.folder, SmallOptions());  // straight from the folder
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto& loader = *created;
+  EXPECT_EQ(loader->steps_per_epoch(), 5);
+  std::multiset<uint64_t> seen;
+  for (int step = 0; step < 5; ++step) {
+    auto b = loader->Next();
+    ASSERT_EQ(b->size, 8);
+    ASSERT_EQ(b->global_crops.size(), 2u);
+    ASSERT_EQ(b->local_crops.size(), 3u);
+    EXPECT_EQ(b->global_crops[0].size(), 8u * 3 * 32 * 32);
+    EXPECT_EQ(b->local_crops[2].size(), 8u * 3 * 16 * 16);
+    EXPECT_EQ(b->masks[1].size(), 8u * 4 * 4);
+    for (size_t i = 0; i < 8; ++i) {
+      seen.insert(b->ids[i]);
+      EXPECT_EQ(b->labels[i], f.dataset->label(int64_t(b->ids[i])));
+    }
+    for (float v : b->global_crops[0]) ASSERT_TRUE(v > -2.2f && v < 2.7f) << v;  // normalised range
+  }
+  EXPECT_EQ(seen.size(), 40u);
+  EXPECT_EQ(std::set<uint64_t>(seen.begin(), seen.end()).size(), 40u);
+  EXPECT_EQ(loader->state().epoch, 0);
+  EXPECT_EQ(loader->state().consumed, 40);
+  auto next = loader->Next();
+  EXPECT_EQ(next->epoch, 1);
+  EXPECT_EQ(loader->state().consumed, 8);
+}
+
+TEST(Loader, IdenticalBatchesForOneAndFourThreads) {
+  Fixture f;
+  auto one = Make(f, SmallOptions(1)), four = Make(f, SmallOptions(4));
+  for (int step = 0; step < 7; ++step) {  // crosses an epoch
+    std::unique_ptr<Batch> a = one->Next(), b = four->Next();
+    ExpectSameBatch(*a, *b);
+    four->Recycle(std::move(b));  // reused buffers are fully overwritten
+  }
+}
+
+TEST(Loader, RanksTogetherSeeTheOneRankGlobalBatch) {
+  Fixture f;
+  auto single = Make(f, SmallOptions());
+  for (int world : {2, 4}) {
+    std::vector<std::unique_ptr<Loader>> ranks;
+    for (int r = 0; r < world; ++r) {
+      LoaderOptions o = SmallOptions();
+      o.rank = r;
+      o.world_size = world;
+      ranks.push_back(Make(f, o));
+    }
+    auto reference = Make(f, SmallOptions());
+    for (int step = 0; step < 6; ++step) {
+      std::vector<std::unique_ptr<Batch>> parts;
+      for (auto& r : ranks) parts.push_back(r->Next());
+      EXPECT_EQ(parts[0]->size, 8 / world);
+      ExpectSameBatch(Concatenate(parts), *reference->Next());
+    }
+  }
+}
+
+TEST(Loader, ResumeMidEpochContinuesWithTheRemainingSamplesAnyRankCount) {
+  Fixture f;
+  auto full = Make(f, SmallOptions());
+  std::vector<std::unique_ptr<Batch>> expected;
+  for (int step = 0; step < 8; ++step) expected.push_back(full->Next());
+  auto first = Make(f, SmallOptions());
+  for (int step = 0; step < 3; ++step) first->Next();
+  const LoaderState saved = first->state();
+  EXPECT_EQ(saved.consumed, 24);
+  first.reset();
+  // Same rank count.
+  auto resumed = Make(f, SmallOptions(3), saved);
+  for (int step = 3; step < 8; ++step) ExpectSameBatch(*resumed->Next(), *expected[size_t(step)]);
+  // Two ranks.
+  std::vector<std::unique_ptr<Loader>> ranks;
+  for (int r = 0; r < 2; ++r) {
+    LoaderOptions o = SmallOptions();
+    o.rank = r;
+    o.world_size = 2;
+    ranks.push_back(Make(f, o, saved));
+  }
+  std::set<uint64_t> rest_of_epoch;
+  for (int step = 3; step < 8; ++step) {
+    std::vector<std::unique_ptr<Batch>> parts;
+    for (auto& r : ranks) parts.push_back(r->Next());
+    Batch all = Concatenate(parts);
+    ExpectSameBatch(all, *expected[size_t(step)]);
+    if (step < 5) rest_of_epoch.insert(all.ids.begin(), all.ids.end());
+  }
+  // The remaining 16 samples of epoch 0 are exactly those the first 3 batches did not see.
+  std::set<uint64_t> before;
+  for (int step = 0; step < 3; ++step) before.insert(expected[size_t(step)]->ids.begin(), expected[size_t(step)]->ids.end());
+  EXPECT_EQ(rest_of_epoch.size(), 16u);
+  for (uint64_t id : rest_of_epoch) EXPECT_FALSE(before.count(id)) << id;
+}
+
+TEST(Loader, CorruptSampleIsReportedAndReplacedDeterministically) {
+  Fixture f;
+  // Corrupt one sample in the middle of its shard file.
+  std::vector<uint8_t> bytes;
+  ASSERT_TRUE(f.dataset->Read(5, &bytes).ok());
+  const std::string shard_path = f.folder + "/" + ShardFileName(0);
+  std::string shard = testing::ReadFile(shard_path);
+  size_t at = shard.find(std::string(bytes.begin(), bytes.end()));
+  ASSERT_NE(at, std::string::npos);
+  shard[at + bytes.size() / 2] ^= 0x77;
+  WriteFile(shard_path, shard);
+  f.dataset = f.Open();
+  auto a = Make(f, SmallOptions(1)), b = Make(f, SmallOptions(3));
+  std::set<uint64_t> seen;
+  for (int step = 0; step < 5; ++step) {
+    auto x = a->Next(), y = b->Next();
+    ExpectSameBatch(*x, *y);
+    seen.insert(x->ids.begin(), x->ids.end());
+  }
+  EXPECT_EQ(a->bad_samples(), 1);
+  EXPECT_FALSE(seen.count(5));
+  EXPECT_EQ(seen.size(), 39u);  // its slot went to the next sample in the order
+}
+
+TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
+  Fixture f;
+  LoaderOptions o = SmallOptions();
+  o.crops.local_crops = 0;
+  o.crops.global.size = 16;
+  o.crops.global_crops = 1;
+  o.epoch_size = 800;
+  o.modality_weights = {{"fundus", 1.0f}, {"oct", 1.0f}};
+  auto loader = Make(f, o);
+  int oct = 0, total = 0;
+  for (int step = 0; step < 100; ++step) {
+    auto b = loader->Next();
+    for (uint8_t m : b->modalities) oct += m == 1, ++total;
+  }
+  EXPECT_NEAR(double(oct) / total, 0.5, 0.06);  // naturally 10 of 40
+
+  o.modality_weights = {{"fundus", 1.0f}};
+  o.synthetic_ratio = 0.7f;  // naturally 10 of 30 fundus images are synthetic
+  loader = Make(f, o);
+  int synthetic = 0;
+  total = 0;
+  for (int step = 0; step < 100; ++step) {
+    auto b = loader->Next();
+    for (uint64_t id : b->ids) {
+      EXPECT_EQ(f.dataset->modality(int64_t(id)), 0);
+      synthetic += f.dataset->synthetic(int64_t(id)), ++total;
+    }
+  }
+  EXPECT_NEAR(double(synthetic) / total, 0.7, 0.06);
+  o.modality_weights = {{"slit-lamp", 1.0f}};
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
+}
+
+TEST(Loader, MasksFollowTheRatioDistribution) {
+  Fixture f;
+  LoaderOptions o = SmallOptions();
+  o.crops.global.size = 224;
+  o.crops.local_crops = 0;
+  o.crops.masking.patch_size = 16;
+  o.epoch_size = 400;
+  o.modality_weights = {{"fundus", 1.0f}};
+  auto loader = Make(f, o);
+  int unmasked = 0, crops = 0;
+  double ratio_sum = 0;
+  for (int step = 0; step < 50; ++step) {
+    auto b = loader->Next();
+    for (const auto& mask : b->masks)
+      for (int i = 0; i < 8; ++i) {
+        int n = 0;
+        for (int k = 0; k < 196; ++k) n += mask[size_t(i) * 196 + k];
+        ++crops;
+        if (n == 0) {
+          ++unmasked;
+        } else {
+          EXPECT_LE(n, int(0.5 * 196) + 1);
+          ratio_sum += n / 196.0;
+        }
+      }
+  }
+  EXPECT_NEAR(double(unmasked) / crops, 0.5, 0.07);
+  const double mean_ratio = ratio_sum / (crops - unmasked);
+  EXPECT_GT(mean_ratio, 0.2);  // U(0.1, 0.5) targets; blocks land slightly under the target
+  EXPECT_LT(mean_ratio, 0.32);
+}
+
+TEST(Loader, Uint8OutputMatchesTheFloatOutput) {
+  Fixture f;
+  LoaderOptions o = SmallOptions();
+  auto floats = Make(f, o);
+  o.uint8_output = true;
+  auto bytes = Make(f, o);
+  auto a = floats->Next(), b = bytes->Next();
+  ASSERT_EQ(a->global_crops[0].size(), b->global_crops_u8[0].size());
+  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
+  const size_t plane = 32 * 32;
+  for (size_t i = 0; i < a->global_crops[0].size(); ++i) {
+    const int c = int((i / plane) % 3);
+    ASSERT_NEAR(a->global_crops[0][i], (b->global_crops_u8[0][i] / 255.0f - mean[c]) / stdv[c], 1e-5f);
+  }
+}
+
+TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
+  Fixture f;
+  EvalOptions o;
+  o.size = 24;
+  o.resize_size = 28;
+  o.batch = 16;
+  std::vector<uint64_t> all;
+  for (int r = 0; r < 2; ++r) {
+    o.rank = r;
+    o.world_size = 2;
+    EvalLoader loader(f.dataset, o);
+    EvalBatch b;
+    int batches = 0;
+    while (loader.Next(&b)) {
+      ++batches;
+      EXPECT_EQ(b.images.size(), size_t(b.size) * 3 * 24 * 24);
+      for (int64_t i = 0; i < b.size; ++i) {
+        EXPECT_TRUE(b.ok[size_t(i)]);
+        EXPECT_EQ(b.ids[size_t(i)] % 2, uint64_t(r));
+        EXPECT_EQ(b.labels[size_t(i)], f.dataset->label(int64_t(b.ids[size_t(i)])));
+      }
+      all.insert(all.end(), b.ids.begin(), b.ids.end());
+    }
+    EXPECT_EQ(batches, 2);  // 20 samples per rank in batches of 16
+  }
+  EXPECT_EQ(std::set<uint64_t>(all.begin(), all.end()).size(), 40u);
+}
+
+}  // namespace
+}  // namespace vfm::data

@@ -1,0 +1,274 @@
+#include "trainer/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "autograd/safetensors.h"
+#include "data/crc32c.h"
+
+namespace vfm {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kPrefix = "ckpt-";
+
+absl::Status Fsync(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, " for fsync: ", std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", path, ": ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+// Step number of a "ckpt-<step>" folder name, or -1.
+int64_t StepOf(const std::string& name) {
+  if (name.rfind(kPrefix, 0) != 0) return -1;
+  const std::string digits = name.substr(std::string(kPrefix).size());
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
+absl::Status CheckFinite(const std::string& what, const Tensor& t) {
+  for (float v : t.ToVector())
+    if (!std::isfinite(v))
+      return absl::FailedPreconditionError(absl::StrCat("refusing to checkpoint: ", what, " has non-finite values"));
+  return absl::OkStatus();
+}
+
+
+absl::Status LoadInto(const std::string& path, nn::Module* module) {
+  auto file = LoadSafetensors(path);
+  if (!file.ok()) return file.status();
+  for (auto [name, p] : module->NamedParameters()) {
+    auto it = file->tensors.find(name);
+    if (it == file->tensors.end()) return absl::DataLossError(absl::StrCat(path, " lacks ", name));
+    if (it->second.shape() != p.shape())
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is ", ShapeToString(it->second.shape()),
+                                                     ", the model has ", ShapeToString(p.shape())));
+    p.CopyFrom(it->second);
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& parts, const TrainingState& state,
+                            int keep) {
+  std::vector<std::pair<std::string, nn::NamedTensors>> files = {
+      {"student.safetensors", parts.student->NamedParameters()},
+      {"teacher.safetensors", parts.teacher->NamedParameters()}};
+  nlohmann::json optimizer_steps = nlohmann::json::object();
+  if (parts.optimizer) {
+    nn::NamedTensors opt;
+    for (auto& [name, s] : parts.optimizer->state()) {
+      opt.emplace_back("exp_avg." + name, s.m);
+      opt.emplace_back("exp_avg_sq." + name, s.v);
+      optimizer_steps[name] = s.step;
+    }
+    files.emplace_back("optimizer.safetensors", opt);
+  }
+  if (parts.loss) files.push_back({"loss.safetensors", {{"center", parts.loss->center}, {"center2", parts.loss->center2}}});
+  for (const auto& [file, tensors] : files)
+    for (const auto& [name, t] : tensors)
+      if (absl::Status s = CheckFinite(file + ":" + name, t); !s.ok()) return s;
+
+  const std::string final_dir = absl::StrFormat("%s/%s%08d", run_dir, kPrefix, state.step);
+  const std::string tmp_dir = absl::StrFormat("%s/.tmp-%s%08d-%d", run_dir, kPrefix, state.step, getpid());
+  std::error_code ec;
+  fs::remove_all(tmp_dir, ec);
+  if (!fs::create_directories(tmp_dir, ec))
+    return absl::InternalError(absl::StrCat("cannot create ", tmp_dir, ": ", ec.message()));
+
+  nlohmann::json manifest = {{"format_version", kCheckpointFormatVersion}, {"files", nlohmann::json::object()}};
+  auto add_to_manifest = [&](const std::string& file) -> absl::Status {
+    auto bytes = ReadFile(tmp_dir + "/" + file);
+    if (!bytes.ok()) return bytes.status();
+    manifest["files"][file] = {{"bytes", bytes->size()}, {"crc32c", data::Crc32c(bytes->data(), bytes->size())}};
+    return Fsync(tmp_dir + "/" + file);
+  };
+  for (const auto& [file, tensors] : files) {
+    std::map<std::string, std::string> meta;
+    if (file == "optimizer.safetensors") meta["steps"] = optimizer_steps.dump();
+    if (absl::Status s = SaveSafetensors(tmp_dir + "/" + file, tensors, meta); !s.ok()) return s;
+    if (absl::Status s = add_to_manifest(file); !s.ok()) return s;
+  }
+  const nlohmann::json st = {{"format_version", kCheckpointFormatVersion},
+                             {"step", state.step},
+                             {"world_size", state.world_size},
+                             {"loader", {{"seed", state.loader.seed}, {"epoch", state.loader.epoch},
+                                         {"consumed", state.loader.consumed}}},
+                             {"model", state.model},
+                             {"flags", state.flags}};
+  if (absl::Status s = WriteFile(tmp_dir + "/state.json", st.dump(2)); !s.ok()) return s;
+  if (absl::Status s = add_to_manifest("state.json"); !s.ok()) return s;
+  if (absl::Status s = WriteFile(tmp_dir + "/MANIFEST.json", manifest.dump(2)); !s.ok()) return s;
+  if (absl::Status s = Fsync(tmp_dir + "/MANIFEST.json"); !s.ok()) return s;
+  if (absl::Status s = Fsync(tmp_dir); !s.ok()) return s;
+
+  fs::remove_all(final_dir, ec);  // a same-step leftover (e.g. a rerun of that step) is replaced whole
+  fs::rename(tmp_dir, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp_dir, " -> ", final_dir, ": ", ec.message()));
+  if (absl::Status s = Fsync(run_dir); !s.ok()) return s;
+
+  // Keep the newest `keep`.
+  std::vector<std::pair<int64_t, fs::path>> all;
+  for (const auto& e : fs::directory_iterator(run_dir))
+    if (int64_t step = StepOf(e.path().filename().string()); step >= 0 && e.is_directory()) all.push_back({step, e.path()});
+  std::sort(all.rbegin(), all.rend());
+  for (size_t i = size_t(std::max(keep, 1)); i < all.size(); ++i) fs::remove_all(all[i].second, ec);
+  return absl::OkStatus();
+}
+
+absl::Status VerifyCheckpoint(const std::string& dir) {
+  auto text = ReadFile(dir + "/MANIFEST.json");
+  if (!text.ok()) return absl::DataLossError(absl::StrCat(dir, ": no MANIFEST.json (incomplete checkpoint)"));
+  const nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("files"))
+    return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json is not valid"));
+  if (manifest.value("format_version", 0) != kCheckpointFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(dir, ": checkpoint format version ",
+                                                      manifest.value("format_version", 0), ", this vfm reads ",
+                                                      kCheckpointFormatVersion));
+  for (auto& [file, entry] : manifest["files"].items()) {
+    auto bytes = ReadFile(dir + "/" + file);
+    if (!bytes.ok()) return absl::DataLossError(absl::StrCat(dir, ": missing ", file));
+    if (bytes->size() != entry["bytes"].get<size_t>() ||
+        data::Crc32c(bytes->data(), bytes->size()) != entry["crc32c"].get<uint32_t>())
+      return absl::DataLossError(absl::StrCat(dir, "/", file, " does not match its checksum"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& run_dir) {
+  std::vector<std::pair<int64_t, std::string>> all;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(run_dir, ec))
+    if (int64_t step = StepOf(e.path().filename().string()); step >= 0 && e.is_directory())
+      all.push_back({step, e.path().string()});
+  std::sort(all.rbegin(), all.rend());
+  for (const auto& [step, dir] : all) {
+    absl::Status s = VerifyCheckpoint(dir);
+    if (s.ok()) return dir;
+    std::fprintf(stderr, "warning: skipping checkpoint %s: %s\n", dir.c_str(), std::string(s.message()).c_str());
+  }
+  return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", run_dir));
+}
+
+absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
+  auto text = ReadFile(dir + "/state.json");
+  if (!text.ok()) return text.status();
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return absl::DataLossError(absl::StrCat(dir, "/state.json is not valid JSON"));
+  TrainingState state;
+  state.step = j.at("step");
+  state.world_size = j.value("world_size", 1);
+  state.loader.seed = j.at("loader").at("seed");
+  state.loader.epoch = j.at("loader").at("epoch");
+  state.loader.consumed = j.at("loader").at("consumed");
+  state.flags = j.value("flags", nlohmann::json::object());
+  state.model = j.value("model", nlohmann::json::object());
+  return state;
+}
+
+nlohmann::json ModelConfigToJson(const ModelConfig& c) {
+  return {{"img_size", c.vit.img_size}, {"patch", c.vit.patch},       {"in_chans", c.vit.in_chans},
+          {"dim", c.vit.dim},           {"depth", c.vit.depth},       {"heads", c.vit.heads},
+          {"mlp_ratio", c.vit.mlp_ratio}, {"layerscale_init", c.vit.layerscale_init},
+          {"drop_path_rate", c.vit.drop_path_rate}, {"ln_eps", c.vit.ln_eps},
+          {"head_hidden", c.head.hidden}, {"head_bottleneck", c.head.bottleneck}, {"out_dim", c.head.out_dim},
+          {"norm_last_layer", c.head.norm_last_layer}};
+}
+
+absl::StatusOr<ModelConfig> ModelConfigFromJson(const nlohmann::json& j) {
+  ModelConfig c;
+  try {
+    c.vit.img_size = j.at("img_size"), c.vit.patch = j.at("patch"), c.vit.in_chans = j.at("in_chans");
+    c.vit.dim = j.at("dim"), c.vit.depth = j.at("depth"), c.vit.heads = j.at("heads");
+    c.vit.mlp_ratio = j.at("mlp_ratio"), c.vit.layerscale_init = j.at("layerscale_init");
+    c.vit.drop_path_rate = j.at("drop_path_rate"), c.vit.ln_eps = j.at("ln_eps");
+    c.head.hidden = j.at("head_hidden"), c.head.bottleneck = j.at("head_bottleneck");
+    c.head.out_dim = j.at("out_dim"), c.head.norm_last_layer = j.at("norm_last_layer");
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("bad model config: ", e.what()));
+  }
+  return c;
+}
+
+absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts, TrainingState* state) {
+  if (absl::Status s = VerifyCheckpoint(dir); !s.ok()) return s;
+  if (absl::Status s = LoadInto(dir + "/student.safetensors", parts.student); !s.ok()) return s;
+  if (absl::Status s = LoadInto(dir + "/teacher.safetensors", parts.teacher); !s.ok()) return s;
+  if (parts.optimizer) {
+    auto opt = LoadSafetensors(dir + "/optimizer.safetensors");
+    if (!opt.ok()) return opt.status();
+    const nlohmann::json steps = nlohmann::json::parse(opt->metadata["steps"], nullptr, false);
+    for (auto& [name, s] : parts.optimizer->state()) {
+      auto m = opt->tensors.find("exp_avg." + name), v = opt->tensors.find("exp_avg_sq." + name);
+      if (m == opt->tensors.end() || v == opt->tensors.end() || steps.is_discarded() || !steps.contains(name))
+        return absl::DataLossError(absl::StrCat(dir, "/optimizer.safetensors lacks the state of ", name));
+      s.m.CopyFrom(m->second);
+      s.v.CopyFrom(v->second);
+      s.step = steps[name];
+    }
+  }
+  if (parts.loss) {
+    auto centres = LoadSafetensors(dir + "/loss.safetensors");
+    if (!centres.ok()) return centres.status();
+    parts.loss->center.CopyFrom(centres->tensors.at("center"));
+    parts.loss->center2.CopyFrom(centres->tensors.at("center2"));
+  }
+  if (state) {
+    auto st = ReadTrainingState(dir);
+    if (!st.ok()) return st.status();
+    *state = *st;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedNetworks> LoadNetworks(const std::string& path) {
+  LoadedNetworks out;
+  out.dir = path;
+  if (!fs::exists(path + "/MANIFEST.json")) {
+    auto latest = LatestCheckpoint(path);
+    if (!latest.ok()) return latest.status();
+    out.dir = *latest;
+  }
+  auto state = ReadTrainingState(out.dir);
+  if (!state.ok()) return state.status();
+  auto config = ModelConfigFromJson(state->model);
+  if (!config.ok()) return config.status();
+  out.config = *config;
+  out.student = std::make_unique<nn::IBotNetwork>(config->vit, config->head, 0);
+  out.teacher = std::make_unique<nn::IBotNetwork>(config->vit, config->head, 0);
+  if (absl::Status s = LoadCheckpoint(out.dir, {out.student.get(), out.teacher.get(), nullptr, nullptr}, &out.state);
+      !s.ok())
+    return s;
+  return out;
+}
+
+}  // namespace vfm

@@ -1,0 +1,68 @@
+// Checkpoints: a folder run_dir/ckpt-<step>/ holding
+//   student.safetensors, teacher.safetensors   parameters by timm-style name
+//   optimizer.safetensors                      AdamW exp_avg.<name>, exp_avg_sq.<name>; step counts in metadata
+//   loss.safetensors                           the iBOT centres
+//   state.json                                 format version, step, loader state, model config, flags, world size
+//   MANIFEST.json                              size and crc32c of every other file (written last)
+// It is written under a temporary name, fsynced, and renamed into place, so a crash at any moment leaves
+// either the complete checkpoint or none that resume would pick. Only the newest `keep` are kept.
+#pragma once
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "autograd/nn/ibot_head.h"
+#include "data/loader.h"
+#include "nlohmann/json.hpp"
+#include "trainer/adamw.h"
+#include "trainer/ibot_loss.h"
+
+namespace vfm {
+
+inline constexpr int kCheckpointFormatVersion = 1;
+
+struct TrainingState {
+  int64_t step = 0;  // optimizer steps completed
+  data::LoaderState loader;
+  nlohmann::json flags = nlohmann::json::object();  // the run's resolved flags
+  nlohmann::json model = nlohmann::json::object();  // ModelConfigToJson of the networks
+  int world_size = 1;
+};
+
+// The networks' shapes as JSON (stored in checkpoints and in exported safetensors metadata), and back.
+struct ModelConfig {
+  nn::ViTConfig vit;
+  nn::IBotHeadConfig head;
+};
+nlohmann::json ModelConfigToJson(const ModelConfig& config);
+absl::StatusOr<ModelConfig> ModelConfigFromJson(const nlohmann::json& j);
+
+// What a checkpoint holds, by reference to the live objects it is saved from / restored into.
+struct CheckpointParts {
+  nn::IBotNetwork* student;
+  nn::IBotNetwork* teacher;
+  AdamW* optimizer;  // may be null (export/import read or write only the networks)
+  IBotLoss* loss;    // may be null
+};
+
+// Refuses (FailedPrecondition) to write non-finite weights, optimizer state or centres.
+absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& parts, const TrainingState& state,
+                            int keep);
+// The newest complete checkpoint in run_dir (NotFound when there is none). Incomplete or corrupt ones
+// are skipped with a warning on stderr.
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& run_dir);
+// Checks MANIFEST.json against the files.
+absl::Status VerifyCheckpoint(const std::string& dir);
+absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir);
+absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts, TrainingState* state);
+
+// The networks of a checkpoint, built from its model config: `path` is a checkpoint folder or a run
+// folder (its newest complete checkpoint).
+struct LoadedNetworks {
+  std::string dir;
+  ModelConfig config;
+  TrainingState state;
+  std::unique_ptr<nn::IBotNetwork> student, teacher;
+};
+absl::StatusOr<LoadedNetworks> LoadNetworks(const std::string& path);
+
+}  // namespace vfm

@@ -1,0 +1,144 @@
+// vfm pretrain: flags -> PretrainOptions (defaults: VisionFM's recipe; launch/configs/*.flags hold named
+// recipes). See trainer/pretrain.h.
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "trainer/cli/command.h"
+#include "trainer/pretrain.h"
+
+ABSL_FLAG(std::string, data, "", "dataset folder (vfm shard's output)");
+ABSL_FLAG(std::string, run_dir, "", "pretrain: the run's folder (checkpoints, metrics.jsonl, flags.json)");
+ABSL_FLAG(bool, resume, true, "pretrain: continue from the newest complete checkpoint in --run_dir");
+ABSL_FLAG(std::string, init, "", "pretrain: checkpoint folder to start from (e.g. vfm import's output)");
+ABSL_FLAG(std::string, arch, "vit_base", "vit_tiny | vit_small | vit_base | vit_large");
+ABSL_FLAG(int, patch, 16, "patch size (16 or 14; smaller for tiny images)");
+ABSL_FLAG(int, depth, 0, "blocks (0: the architecture's own)");
+ABSL_FLAG(double, drop_path, 0.1, "stochastic depth rate of the last block");
+ABSL_FLAG(double, layerscale, 0.0, "LayerScale init (0: none)");
+ABSL_FLAG(int, out_dim, 8192, "prototypes K of the iBOT head");
+ABSL_FLAG(int, head_hidden, 2048, "hidden width of the head's MLP");
+ABSL_FLAG(int, head_bottleneck, 256, "bottleneck width of the head");
+ABSL_FLAG(bool, norm_last_layer, true, "fix the last layer's weight norm at 1");
+ABSL_FLAG(int, global_crops, 2, "global crops per image");
+ABSL_FLAG(int, global_size, 224, "global crop size");
+ABSL_FLAG(double, global_scale_min, 0.32, "global crop area scale, min");
+ABSL_FLAG(double, global_scale_max, 1.0, "global crop area scale, max");
+ABSL_FLAG(int, local_crops, 0, "local crops per image (VisionFM 0, iBOT 10)");
+ABSL_FLAG(int, local_size, 96, "local crop size");
+ABSL_FLAG(double, local_scale_min, 0.05, "local crop area scale, min");
+ABSL_FLAG(double, local_scale_max, 0.32, "local crop area scale, max");
+ABSL_FLAG(double, mask_ratio_min, 0.1, "iBOT mask ratio range, min");
+ABSL_FLAG(double, mask_ratio_max, 0.5, "iBOT mask ratio range, max");
+ABSL_FLAG(double, mask_prob_none, 0.5, "probability that a global crop is not masked");
+ABSL_FLAG(int64_t, batch, 128, "global batch (images, all ranks together)");
+ABSL_FLAG(int, epochs, 100, "epochs (the schedules' length)");
+ABSL_FLAG(int64_t, max_steps, 0, "stop after this many steps (0: all); schedules still span --epochs");
+ABSL_FLAG(double, max_minutes, 0, "stop with a checkpoint after this many minutes (0: no limit)");
+ABSL_FLAG(double, lr, 7.5e-5, "peak learning rate per 256 images (scaled by batch/256)");
+ABSL_FLAG(double, min_lr, 2e-6, "final learning rate");
+ABSL_FLAG(double, warmup_epochs, 50, "linear learning-rate warm-up, epochs");
+ABSL_FLAG(double, weight_decay, 0.04, "weight decay at the start (cosine to --weight_decay_end)");
+ABSL_FLAG(double, weight_decay_end, 0.4, "weight decay at the end");
+ABSL_FLAG(double, momentum_teacher, 0.996, "EMA momentum at the start (cosine to 1)");
+ABSL_FLAG(double, clip_grad, 3.0, "per-parameter gradient norm clip (0: off)");
+ABSL_FLAG(double, freeze_last_layer, 3, "epochs during which the head's last layer is frozen");
+ABSL_FLAG(double, student_temp, 0.1, "student temperature");
+ABSL_FLAG(double, teacher_temp, 0.04, "teacher [CLS] temperature after warm-up");
+ABSL_FLAG(double, warmup_teacher_temp, 0.04, "teacher [CLS] temperature at the start");
+ABSL_FLAG(double, teacher_patch_temp, 0.07, "teacher patch temperature after warm-up");
+ABSL_FLAG(double, warmup_teacher_patch_temp, 0.04, "teacher patch temperature at the start");
+ABSL_FLAG(int, warmup_teacher_temp_epochs, 30, "teacher temperature warm-up, epochs");
+ABSL_FLAG(double, lambda1, 1.0, "weight of the [CLS] loss");
+ABSL_FLAG(double, lambda2, 1.0, "weight of the patch (MIM) loss");
+ABSL_FLAG(uint64_t, seed, 0, "seed of the data order, augmentation, masks, init and drop path");
+ABSL_FLAG(int, data_threads, 4, "loader threads (decode + augmentation)");
+ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
+ABSL_FLAG(int, log_every, 10, "steps between progress lines");
+ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
+ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
+
+namespace vfm::cli {
+namespace {
+
+// Every flag this file defines, with its current value, for flags.json and checkpoints.
+nlohmann::json ResolvedFlags() {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, flag] : absl::GetAllFlags())
+    if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos) j[std::string(name)] = flag->CurrentValue();
+  return j;
+}
+
+int RunPretrain(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "vfm pretrain: unexpected argument '%s' (flags are --name=value)\n", args[0].c_str());
+    return 2;
+  }
+  PretrainOptions o;
+  o.data = absl::GetFlag(FLAGS_data);
+  o.run_dir = absl::GetFlag(FLAGS_run_dir);
+  o.resume = absl::GetFlag(FLAGS_resume);
+  o.init = absl::GetFlag(FLAGS_init);
+  o.arch = absl::GetFlag(FLAGS_arch);
+  o.patch = absl::GetFlag(FLAGS_patch);
+  o.depth = absl::GetFlag(FLAGS_depth);
+  o.drop_path = absl::GetFlag(FLAGS_drop_path);
+  o.layerscale = absl::GetFlag(FLAGS_layerscale);
+  o.head.out_dim = absl::GetFlag(FLAGS_out_dim);
+  o.head.hidden = absl::GetFlag(FLAGS_head_hidden);
+  o.head.bottleneck = absl::GetFlag(FLAGS_head_bottleneck);
+  o.head.norm_last_layer = absl::GetFlag(FLAGS_norm_last_layer);
+  o.crops.global_crops = absl::GetFlag(FLAGS_global_crops);
+  o.crops.global.size = absl::GetFlag(FLAGS_global_size);
+  o.crops.global.scale_min = float(absl::GetFlag(FLAGS_global_scale_min));
+  o.crops.global.scale_max = float(absl::GetFlag(FLAGS_global_scale_max));
+  o.crops.local_crops = absl::GetFlag(FLAGS_local_crops);
+  o.crops.local.size = absl::GetFlag(FLAGS_local_size);
+  o.crops.local.scale_min = float(absl::GetFlag(FLAGS_local_scale_min));
+  o.crops.local.scale_max = float(absl::GetFlag(FLAGS_local_scale_max));
+  o.crops.masking.ratio_min = float(absl::GetFlag(FLAGS_mask_ratio_min));
+  o.crops.masking.ratio_max = float(absl::GetFlag(FLAGS_mask_ratio_max));
+  o.crops.masking.prob_none = float(absl::GetFlag(FLAGS_mask_prob_none));
+  o.global_batch = absl::GetFlag(FLAGS_batch);
+  o.epochs = absl::GetFlag(FLAGS_epochs);
+  o.max_steps = absl::GetFlag(FLAGS_max_steps);
+  o.max_minutes = absl::GetFlag(FLAGS_max_minutes);
+  o.lr = absl::GetFlag(FLAGS_lr);
+  o.min_lr = absl::GetFlag(FLAGS_min_lr);
+  o.warmup_epochs = absl::GetFlag(FLAGS_warmup_epochs);
+  o.weight_decay = absl::GetFlag(FLAGS_weight_decay);
+  o.weight_decay_end = absl::GetFlag(FLAGS_weight_decay_end);
+  o.momentum_teacher = absl::GetFlag(FLAGS_momentum_teacher);
+  o.clip_grad = absl::GetFlag(FLAGS_clip_grad);
+  o.freeze_last_layer = absl::GetFlag(FLAGS_freeze_last_layer);
+  o.student_temp = absl::GetFlag(FLAGS_student_temp);
+  o.teacher_temp = absl::GetFlag(FLAGS_teacher_temp);
+  o.warmup_teacher_temp = absl::GetFlag(FLAGS_warmup_teacher_temp);
+  o.teacher_patch_temp = absl::GetFlag(FLAGS_teacher_patch_temp);
+  o.warmup_teacher_patch_temp = absl::GetFlag(FLAGS_warmup_teacher_patch_temp);
+  o.warmup_teacher_temp_epochs = absl::GetFlag(FLAGS_warmup_teacher_temp_epochs);
+  o.lambda1 = absl::GetFlag(FLAGS_lambda1);
+  o.lambda2 = absl::GetFlag(FLAGS_lambda2);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.data_threads = absl::GetFlag(FLAGS_data_threads);
+  o.prefetch = absl::GetFlag(FLAGS_prefetch);
+  o.log_every = std::max(1, absl::GetFlag(FLAGS_log_every));
+  o.checkpoint_every = std::max(1, absl::GetFlag(FLAGS_checkpoint_every));
+  o.keep_checkpoints = std::max(1, absl::GetFlag(FLAGS_keep_checkpoints));
+  o.flags = ResolvedFlags();
+  try {
+    if (absl::Status s = Pretrain(o); !s.ok()) {
+      std::fprintf(stderr, "vfm pretrain: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "vfm pretrain: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+const RegisterCommand kRegister("pretrain", {"iBOT pretraining of a ViT on a shard dataset", RunPretrain});
+
+}  // namespace
+}  // namespace vfm::cli

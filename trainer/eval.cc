@@ -1,0 +1,206 @@
+#include "trainer/eval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "autograd/safetensors.h"
+#include "kernels/cpu/adamw.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/random.h"
+
+namespace vfm {
+
+absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, std::shared_ptr<const data::Dataset> dataset,
+                                         const data::EvalOptions& options, int n_last_blocks) {
+  data::EvalLoader loader(dataset, options);
+  std::vector<float> values;
+  Features out;
+  int64_t width = 0, bad = 0;
+  data::EvalBatch batch;
+  NoGradGuard no_grad;
+  while (loader.Next(&batch)) {
+    const int64_t B = batch.size, S = options.size;
+    Tensor images = Tensor::FromVector(batch.images, {B, 3, S, S});
+    Tensor f = encoder ? encoder->ClsFeatures(images, n_last_blocks) : ops::Reshape(images, {B, 3 * S * S});
+    width = f.size(1);
+    const std::vector<float> v = f.ToVector();
+    for (int64_t i = 0; i < B; ++i) {
+      if (!batch.ok[i]) {  // unreadable sample: reported by the loader, left out here
+        ++bad;
+        continue;
+      }
+      values.insert(values.end(), v.begin() + i * width, v.begin() + (i + 1) * width);
+      out.labels.push_back(batch.labels[i]);
+      out.ids.push_back(batch.ids[i]);
+    }
+  }
+  if (out.labels.empty()) return absl::InvalidArgumentError("no readable samples to extract features from");
+  if (bad) std::fprintf(stderr, "eval: %lld unreadable samples left out\n", (long long)bad);
+  out.values = Tensor::FromVector(values, {int64_t(out.labels.size()), width});
+  return out;
+}
+
+namespace {
+// Rows scaled to unit L2 norm.
+std::vector<float> Normalized(const Tensor& t) {
+  std::vector<float> v = t.ToVector();
+  const int64_t n = t.size(0), d = t.size(1);
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += double(v[i * d + j]) * v[i * d + j];
+    const float inv = float(1.0 / std::max(std::sqrt(s), 1e-12));
+    for (int64_t j = 0; j < d; ++j) v[i * d + j] *= inv;
+  }
+  return v;
+}
+}  // namespace
+
+double KnnTop1(const Features& train, const Features& test, int k, double temperature) {
+  const std::vector<float> a = Normalized(train.values), b = Normalized(test.values);
+  const int64_t n = train.values.size(0), m = test.values.size(0), d = train.values.size(1);
+  k = int(std::min<int64_t>(k, n));
+  int64_t correct = 0;
+  const int64_t chunk = 256;
+  std::vector<float> sim(static_cast<size_t>(chunk * n));
+  for (int64_t start = 0; start < m; start += chunk) {
+    const int64_t rows = std::min(chunk, m - start);
+    cpu::Gemm<float>(false, true, rows, n, d, 1.0f, b.data() + start * d, d, a.data(), d, 0.0f, sim.data(), n);
+#pragma omp parallel for reduction(+ : correct) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* s = sim.data() + r * n;
+      std::vector<int64_t> idx(static_cast<size_t>(n));
+      std::iota(idx.begin(), idx.end(), 0);
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
+        return s[x] > s[y] || (s[x] == s[y] && x < y);
+      });
+      std::map<int32_t, double> votes;
+      for (int j = 0; j < k; ++j) votes[train.labels[idx[j]]] += std::exp(double(s[idx[j]]) / temperature);
+      const auto best = std::max_element(votes.begin(), votes.end(),
+                                         [](const auto& x, const auto& y) { return x.second < y.second; });
+      correct += best->first == test.labels[start + r];
+    }
+  }
+  return 100.0 * double(correct) / double(m);
+}
+
+namespace {
+// A softmax classifier on standardised features, trained with AdamW (full-batch gradient per epoch over
+// mini-batches of 256), evaluated as top-1 on `eval_rows`.
+struct Probe {
+  int64_t d, classes;
+  std::vector<float> w, b;  // [classes, d], [classes]
+
+  void Train(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows, int epochs,
+               double lr, double wd, uint64_t seed) {
+    w.assign(size_t(classes * d), 0.0f);
+    b.assign(size_t(classes), 0.0f);
+    std::vector<float> mw(w.size(), 0), vw(w.size(), 0), mb(b.size(), 0), vb(b.size(), 0);
+    std::vector<int64_t> order = rows;
+    int64_t t = 0;
+    const int64_t mb_size = 256;
+    std::vector<float> logits, gw(w.size()), gb(b.size()), xb;
+    for (int e = 0; e < epochs; ++e) {
+      Rng rng(MixKey({seed, uint64_t(e)}));
+      for (int64_t i = int64_t(order.size()) - 1; i > 0; --i) std::swap(order[i], order[rng.Below(uint64_t(i + 1))]);
+      for (int64_t s = 0; s < int64_t(order.size()); s += mb_size) {
+        const int64_t n = std::min<int64_t>(mb_size, int64_t(order.size()) - s);
+        xb.resize(size_t(n * d));
+        for (int64_t i = 0; i < n; ++i) std::copy_n(x.data() + order[s + i] * d, d, xb.data() + i * d);
+        logits.assign(size_t(n * classes), 0);
+        cpu::Gemm<float>(false, true, n, classes, d, 1.0f, xb.data(), d, w.data(), d, 0.0f, logits.data(), classes);
+        // softmax cross-entropy gradient: (p - onehot) / n
+        for (int64_t i = 0; i < n; ++i) {
+          float* l = logits.data() + i * classes;
+          float mx = -1e30f;
+          for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, l[c] += b[c]);
+          double z = 0;
+          for (int64_t c = 0; c < classes; ++c) z += std::exp(l[c] - mx);
+          for (int64_t c = 0; c < classes; ++c) l[c] = float(std::exp(l[c] - mx) / z) / float(n);
+          l[y[order[s + i]]] -= 1.0f / float(n);
+        }
+        cpu::Gemm<float>(true, false, classes, d, n, 1.0f, logits.data(), classes, xb.data(), d, 0.0f, gw.data(), d);
+        std::fill(gb.begin(), gb.end(), 0.0f);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t c = 0; c < classes; ++c) gb[c] += logits[i * classes + c];
+        ++t;
+        cpu::AdamWUpdate(w.data(), gw.data(), mw.data(), vw.data(), int64_t(w.size()), {lr, wd, 0.9, 0.999, 1e-8, t});
+        cpu::AdamWUpdate(b.data(), gb.data(), mb.data(), vb.data(), int64_t(b.size()), {lr, 0.0, 0.9, 0.999, 1e-8, t});
+      }
+    }
+  }
+
+  double Top1(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows) const {
+    int64_t correct = 0;
+    for (int64_t r : rows) {
+      int64_t best = 0;
+      double best_v = -1e300;
+      for (int64_t c = 0; c < classes; ++c) {
+        double v = b[c];
+        for (int64_t j = 0; j < d; ++j) v += double(w[c * d + j]) * x[r * d + j];
+        if (v > best_v) best_v = v, best = c;
+      }
+      correct += best == y[r];
+    }
+    return 100.0 * double(correct) / double(rows.size());
+  }
+};
+}  // namespace
+
+LinearProbeResult LinearProbe(const Features& train, const Features& test, int epochs, uint64_t seed) {
+  const int64_t n = train.values.size(0), d = train.values.size(1);
+  std::vector<float> xtr = train.values.ToVector(), xte = test.values.ToVector();
+  // Standardise with the training statistics.
+  for (int64_t j = 0; j < d; ++j) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < n; ++i) mean += xtr[i * d + j];
+    mean /= double(n);
+    for (int64_t i = 0; i < n; ++i) var += (xtr[i * d + j] - mean) * (xtr[i * d + j] - mean);
+    const double inv = 1.0 / std::sqrt(var / double(n) + 1e-6);
+    for (int64_t i = 0; i < n; ++i) xtr[i * d + j] = float((xtr[i * d + j] - mean) * inv);
+    for (int64_t i = 0; i < test.values.size(0); ++i) xte[i * d + j] = float((xte[i * d + j] - mean) * inv);
+  }
+  int32_t max_label = 0;
+  for (int32_t l : train.labels) max_label = std::max(max_label, l);
+  Probe probe{d, int64_t(max_label) + 1, {}, {}};
+  // Held-out tenth: a fixed shuffle of the training rows.
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  std::iota(rows.begin(), rows.end(), 0);
+  Rng rng(MixKey({seed, 0x76616c}));
+  for (int64_t i = n - 1; i > 0; --i) std::swap(rows[i], rows[rng.Below(uint64_t(i + 1))]);
+  const int64_t n_val = std::max<int64_t>(1, n / 10);
+  const std::vector<int64_t> val(rows.begin(), rows.begin() + n_val), fit(rows.begin() + n_val, rows.end());
+  LinearProbeResult best;
+  best.val_top1 = -1;
+  for (double lr : {1e-3, 3e-3, 1e-2}) {
+    probe.Train(xtr, train.labels, fit, epochs, lr, 1e-4, seed);
+    const double v = probe.Top1(xtr, train.labels, val);
+    if (v > best.val_top1) best = {0, v, lr};
+  }
+  // Refit on all training rows at the chosen learning rate, then test.
+  probe.Train(xtr, train.labels, rows, epochs, best.lr, 1e-4, seed);
+  std::vector<int64_t> test_rows(static_cast<size_t>(test.values.size(0)));
+  std::iota(test_rows.begin(), test_rows.end(), 0);
+  best.test_top1 = probe.Top1(xte, test.labels, test_rows);
+  return best;
+}
+
+absl::Status SaveFeatures(const std::string& path, const Features& train, const Features& test) {
+  auto ids = [](const std::vector<uint64_t>& v) {
+    Tensor t = Tensor::Empty({int64_t(v.size())}, DType::kI64);
+    std::copy(v.begin(), v.end(), t.data<int64_t>());
+    return t;
+  };
+  auto labels = [](const std::vector<int32_t>& v) {
+    Tensor t = Tensor::Empty({int64_t(v.size())}, DType::kI32);
+    std::copy(v.begin(), v.end(), t.data<int32_t>());
+    return t;
+  };
+  return SaveSafetensors(path, {{"train.features", train.values}, {"train.labels", labels(train.labels)},
+                                {"train.ids", ids(train.ids)}, {"test.features", test.values},
+                                {"test.labels", labels(test.labels)}, {"test.ids", ids(test.ids)}});
+}
+
+}  // namespace vfm

@@ -1,0 +1,50 @@
+// `vfm pretrain`: the iBOT loop over a shard dataset, with every schedule of the VisionFM recipe, progress
+// lines, metrics.jsonl, checkpoints and exact resumption. A run is a folder: starting in a folder with
+// checkpoints continues from the newest complete one (unless resume is off).
+#pragma once
+#include <string>
+
+#include "absl/status/status.h"
+#include "autograd/nn/ibot_head.h"
+#include "data/loader.h"
+#include "nlohmann/json.hpp"
+
+namespace vfm {
+
+struct PretrainOptions {
+  std::string data, run_dir;
+  bool resume = true;
+  std::string init;  // checkpoint folder to start from (vfm import's output), when not resuming
+  // Model.
+  std::string arch = "vit_base";
+  int patch = 16, depth = 0;  // depth 0: the architecture's own
+  double drop_path = 0.1, layerscale = 0.0;
+  nn::IBotHeadConfig head;
+  // Crops and masks (data::LoaderOptions holds the augmentation; these are the sizes and counts).
+  data::MultiCropOptions crops;
+  // Optimisation (VisionFM defaults).
+  int64_t global_batch = 128;
+  int epochs = 100;
+  int64_t max_steps = 0;    // stop after this many steps in total (0: all); schedules still span `epochs`
+  double max_minutes = 0;   // stop (with a checkpoint) after this wall time (0: no limit)
+  double lr = 7.5e-5, min_lr = 2e-6, warmup_epochs = 50;  // lr is per 256 images: scaled by batch / 256
+  double weight_decay = 0.04, weight_decay_end = 0.4;
+  double momentum_teacher = 0.996;
+  double clip_grad = 3.0;
+  double freeze_last_layer = 3;  // epochs
+  double student_temp = 0.1, teacher_temp = 0.04, warmup_teacher_temp = 0.04;
+  double teacher_patch_temp = 0.07, warmup_teacher_patch_temp = 0.04;
+  int warmup_teacher_temp_epochs = 30;
+  double lambda1 = 1.0, lambda2 = 1.0;
+  // Data and runtime.
+  uint64_t seed = 0;
+  int data_threads = 4, prefetch = 2;
+  int log_every = 10, checkpoint_every = 500, keep_checkpoints = 3;
+  nlohmann::json flags = nlohmann::json::object();  // the resolved flags, stored with the run
+};
+
+// Runs (or resumes) a pretraining run; returns an error naming what went wrong (a non-finite loss names
+// the step). Progress goes to stdout, metrics to run_dir/metrics.jsonl.
+absl::Status Pretrain(const PretrainOptions& options);
+
+}  // namespace vfm
