@@ -13,10 +13,11 @@ inline uint8_t Luma(const uint8_t* rgb) {
   return uint8_t((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
 }
 
-// Pillow's Image.blend(degenerate, image, factor): d + factor * (v - d) in float, truncated, clipped.
+// Pillow's Image.blend(degenerate, image, factor): d + factor * (v - d) in float, clipped, truncated
+// (branch-free so the loops around it vectorise).
 inline uint8_t Blend(float degenerate, uint8_t v, float factor) {
   const float t = degenerate + factor * (float(v) - degenerate);
-  return t <= 0 ? 0 : t >= 255 ? 255 : uint8_t(t);
+  return uint8_t(int(std::min(std::max(t, 0.0f), 255.0f)));
 }
 
 }  // namespace
@@ -141,40 +142,62 @@ void AdjustSaturation(Image* image, float factor) {
 }
 
 // torchvision's PIL adjust_hue: to Pillow's 8-bit HSV, add uint8(hue * 255) to H (wrapping), back to RGB.
-// Pillow: h = ((max==r ? (g-b) : max==g ? 2+(b-r) : 4+(r-g)) / delta / 6 + 1) mod 1, s = delta / max, v = max,
-// each stored as int(x * 255); back: i = floor(6h), f = frac, p/q/t = round(v (1 - s), v (1 - s f),
-// v (1 - s (1 - f))).
+// Pillow (Convert.c rgb2hsv_row / hsv2rgb), mixing float and double exactly as it does:
+//   h = (max==r ? bc-gc : max==g ? 2+rc-bc : 4+gc-rc), xc = (max - x) / (max - min);
+//   H = int(fmod(h / 6 + 1, 1) * 255), S = int((max - min) / max * 255), V = max;
+//   back: i = floor(6H/255), f = 6H/255 - i, s = S/255, p/q/t = round(V (1 - s)), round(V (1 - s f)),
+//   round(V (1 - s (1 - f))), and (r, g, b) by sector i. A gray pixel (max == min) is unchanged.
 void AdjustHue(Image* image, float hue) {
   if (image->channels == 1) return;
+  // hsv2rgb's quantities that depend on H or S alone, once: sector i, remainder f, s = S / 255.
+  struct Tables {
+    int sector[256];
+    float f[256], fs[256];
+  };
+  static const Tables tables = [] {
+    Tables t;
+    for (int x = 0; x < 256; ++x) {
+      t.sector[x] = int(std::floor(float(x) * 6.0 / 255.0));
+      t.f[x] = float(float(x) * 6.0 / 255.0 - float(t.sector[x]));
+      t.fs[x] = float(float(x) / 255.0);
+    }
+    return t;
+  }();
+  // C's round() (half away from zero) for x >= 0, inline: x - floor(x) is exact.
+  auto round_clip = [](double x) {
+    const double fl = std::floor(x);
+    return uint8_t(std::min(int(fl) + (x - fl >= 0.5), 255));
+  };
   const uint8_t shift = uint8_t(int(hue * 255));
   const size_t n = size_t(image->height) * image->width;
   for (size_t i = 0; i < n; ++i) {
     uint8_t* px = &image->pixels[3 * i];
     const int r = px[0], g = px[1], b = px[2];
     const int maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
-    if (maxc == minc) continue;  // s = 0: hue has no effect
+    if (maxc == minc) continue;
     const float cr = float(maxc - minc);
     const float s = cr / float(maxc);
     auto c = [&](int v) { return float(maxc - v) / cr; };  // Pillow's rc, gc, bc
-    float h = r == maxc ? c(b) - c(g) : g == maxc ? 2.0f + c(r) - c(b) : 4.0f + c(g) - c(r);
-    h = h / 6.0f + 1.0f;  // in [5/6, 11/6]: fmod(h, 1) is one exact subtraction
-    if (h >= 1.0f) h -= 1.0f;
-    const uint8_t h8 = uint8_t(std::clamp(int(h * 255.0f), 0, 255)) + shift;
-    const uint8_t s8 = uint8_t(std::clamp(int(s * 255.0f), 0, 255));
-    // Back to RGB (Pillow's hsv2rgb) from the 8-bit H, S and V = max.
-    const float hh = h8 * 6.0f / 255.0f, ss = s8 / 255.0f, vv = float(maxc);
-    const int sector = int(std::floor(hh));
-    const float f = hh - float(sector);
-    auto round_clip = [](float x) { return uint8_t(std::clamp(int(std::floor(x + 0.5f)), 0, 255)); };
-    const uint8_t p = round_clip(vv * (1 - ss)), q = round_clip(vv * (1 - ss * f)),
-                  t = round_clip(vv * (1 - ss * (1 - f))), vb = uint8_t(maxc);
-    switch (sector % 6) {
-      case 0: px[0] = vb, px[1] = t, px[2] = p; break;
-      case 1: px[0] = q, px[1] = vb, px[2] = p; break;
-      case 2: px[0] = p, px[1] = vb, px[2] = t; break;
-      case 3: px[0] = p, px[1] = q, px[2] = vb; break;
-      case 4: px[0] = t, px[1] = p, px[2] = vb; break;
-      default: px[0] = vb, px[1] = p, px[2] = q; break;
+    float h = r == maxc ? c(b) - c(g) : g == maxc ? float(2.0 + c(r) - c(b)) : float(4.0 + c(g) - c(r));
+    const double h1 = h / 6.0 + 1.0;  // in [5/6, 11/6]: fmod(h1, 1) is one exact subtraction
+    h = float(h1 >= 1.0 ? h1 - 1.0 : h1);
+    const uint8_t h8 = uint8_t(std::clamp(int(h * 255.0), 0, 255) + shift);
+    const uint8_t s8 = uint8_t(std::clamp(int(s * 255.0), 0, 255));
+    const uint8_t v = uint8_t(maxc);
+    if (s8 == 0) {  // Pillow's hsv2rgb: no saturation left, gray
+      px[0] = px[1] = px[2] = v;
+      continue;
+    }
+    const float f = tables.f[h8], fs = tables.fs[s8];
+    const uint8_t p = round_clip(float(v) * (1.0 - fs)), q = round_clip(float(v) * (1.0 - fs * f)),
+                  t = round_clip(float(v) * (1.0 - fs * (1.0 - f)));
+    switch (tables.sector[h8] % 6) {
+      case 0: px[0] = v, px[1] = t, px[2] = p; break;
+      case 1: px[0] = q, px[1] = v, px[2] = p; break;
+      case 2: px[0] = p, px[1] = v, px[2] = t; break;
+      case 3: px[0] = p, px[1] = q, px[2] = v; break;
+      case 4: px[0] = t, px[1] = p, px[2] = v; break;
+      default: px[0] = v, px[1] = p, px[2] = q; break;
     }
   }
 }

@@ -49,42 +49,50 @@ Taps ComputeTaps(double in0, double in1, int in_size, int out_size) {
 // Round half up and clip to [0, 255], branch-free so the loops around it vectorise.
 inline uint8_t RoundClip(float v) { return uint8_t(int(std::min(std::max(v + 0.5f, 0.0f), 255.0f))); }
 
-// Vertical pass first, over only the box's columns: its inner loop runs along contiguous rows and
-// vectorises, and it leaves out_h rows (not the box's height) for the scalar horizontal pass.
+// Vertical pass first, over only the box's columns, then the horizontal pass. Both inner loops run along
+// contiguous memory and vectorise: the vertical pass stores its rows transposed, as one run of out_h pixels
+// per source column, so the horizontal pass sums whole columns too.
 template <int C>
 void Resample(const Image& src, const Taps& tx, const Taps& ty, int out_h, int out_w, Image* out) {
-  const int col0 = tx.first.front(), col1 = tx.first.back() + tx.count.back();
-  const size_t span = size_t(std::max(col1 - col0, 0)) * C;
-  thread_local std::vector<uint8_t> tmp;
-  thread_local std::vector<float> acc, row;
-  tmp.resize(size_t(out_h) * span);
-  acc.resize(span);
-  row.resize(span);
+  const int col0 = tx.first.front(), cols = std::max(tx.first.back() + tx.count.back() - col0, 0);
+  const size_t span = size_t(cols) * C, column = size_t(out_h) * C;
+  thread_local std::vector<uint8_t> columns_buffer, rounded_buffer;  // columns: [cols][out_h][C]
+  thread_local std::vector<float> acc_buffer;
+  columns_buffer.resize(size_t(cols) * column);
+  rounded_buffer.resize(std::max(span, column));
+  acc_buffer.resize(std::max(span, column));
+  // Raw pointers: uint8_t stores may alias anything, so vector members would be reloaded in every loop.
+  uint8_t* const columns = columns_buffer.data();
+  uint8_t* const rounded = rounded_buffer.data();
+  float* const acc = acc_buffer.data();
   for (int y = 0; y < out_h; ++y) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
+    std::fill(acc, acc + span, 0.0f);
     const float* w = &ty.weights[size_t(y) * ty.max_taps];
     for (int k = 0; k < ty.count[y]; ++k) {
       const uint8_t* in = src.row(ty.first[y] + k) + size_t(col0) * C;
       const float wk = w[k];
       for (size_t i = 0; i < span; ++i) acc[i] += wk * in[i];
     }
-    uint8_t* o = &tmp[size_t(y) * span];
-    for (size_t i = 0; i < span; ++i) o[i] = RoundClip(acc[i]);
+    for (size_t i = 0; i < span; ++i) rounded[i] = RoundClip(acc[i]);
+    uint8_t* to = columns + size_t(y) * C;
+    for (int x = 0; x < cols; ++x, to += column)
+      for (int c = 0; c < C; ++c) to[c] = rounded[size_t(x) * C + c];
   }
   out->Resize(out_h, out_w, C);
-  for (int y = 0; y < out_h; ++y) {
-    const uint8_t* row8 = &tmp[size_t(y) * span];
-    for (size_t i = 0; i < span; ++i) row[i] = row8[i];  // to float once, not once per tap
-    const float* in = row.data() - size_t(col0) * C;
-    uint8_t* o = out->row(y);
-    for (int x = 0; x < out_w; ++x) {
-      const float* w = &tx.weights[size_t(x) * tx.max_taps];
-      const float* p = in + size_t(tx.first[x]) * C;
-      float sum[C] = {};
-      for (int k = 0; k < tx.count[x]; ++k)
-        for (int c = 0; c < C; ++c) sum[c] += w[k] * p[k * C + c];
-      for (int c = 0; c < C; ++c) o[x * C + c] = RoundClip(sum[c]);
+  uint8_t* const pixels = out->pixels.data();
+  const size_t stride = size_t(out_w) * C;
+  for (int x = 0; x < out_w; ++x) {
+    std::fill(acc, acc + column, 0.0f);
+    const float* w = &tx.weights[size_t(x) * tx.max_taps];
+    for (int k = 0; k < tx.count[x]; ++k) {
+      const uint8_t* in = columns + size_t(tx.first[x] - col0 + k) * column;
+      const float wk = w[k];
+      for (size_t i = 0; i < column; ++i) acc[i] += wk * in[i];
     }
+    for (size_t i = 0; i < column; ++i) rounded[i] = RoundClip(acc[i]);
+    uint8_t* to = pixels + size_t(x) * C;
+    for (int y = 0; y < out_h; ++y, to += stride)
+      for (int c = 0; c < C; ++c) to[c] = rounded[size_t(y) * C + c];
   }
 }
 

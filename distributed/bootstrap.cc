@@ -27,8 +27,8 @@ absl::Status MpiStatus(int code, absl::string_view what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = std::snprintf(text, sizeof(text), "code %d", code);
-  return absl::InternalError(
-      absl::StrCat("rank ", process.rank, " of ", process.world, ": ", what, " failed: ", absl::string_view(text, size_t(len))));
+  return absl::InternalError(absl::StrCat("rank ", process.rank, " of ", process.world, ": ", what,
+                                          " failed: ", absl::string_view(text, size_t(len))));
 }
 
 absl::StatusOr<ProcessInfo> InitProcess(int* argc, char*** argv) {
@@ -49,9 +49,9 @@ absl::StatusOr<ProcessInfo> InitProcess(int* argc, char*** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &process.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &process.world);
   MPI_Comm host;
-  if (absl::Status s = MpiStatus(
-          MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, process.rank, MPI_INFO_NULL, &host),
-          "splitting the ranks by host");
+  if (absl::Status s =
+          MpiStatus(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, process.rank, MPI_INFO_NULL, &host),
+                    "splitting the ranks by host");
       !s.ok())
     return s;
   MPI_Comm_rank(host, &process.local_rank);

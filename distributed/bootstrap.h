@@ -3,10 +3,9 @@
 // processes, which picks the GPU). Outside a launcher the process runs alone and MPI is never touched:
 // Open MPI's singleton initialisation would start an orted daemon.
 #pragma once
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace vfm::dist {
 

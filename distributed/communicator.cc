@@ -57,7 +57,7 @@ void CheckBlockArgs(const Tensor& block, const Tensor& whole, int world, const c
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const ProcessInfo& process, Device device,
-                                                                const CommOptions& options) {
+                                                                 const CommOptions& options) {
   if (!device.is_cpu()) {
 #ifdef VFM_WITH_NCCL
     return NcclCommunicator::Create(process, options);

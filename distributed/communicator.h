@@ -56,7 +56,7 @@ class Communicator {
 // The communicator for tensors on `device` among every rank of the job: one rank without MPI gets the
 // identity, CPU the MPI backend, CUDA the NCCL backend (when built with it).
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const ProcessInfo& process, Device device,
-                                                                const CommOptions& options = {});
+                                                                 const CommOptions& options = {});
 
 // Argument checks shared by the backends (programming errors: they throw vfm::Error).
 void CheckReduceArgs(const Tensor& t, const char* what);

@@ -13,7 +13,8 @@ namespace vfm::dist {
 
 absl::StatusOr<CommOptions> CommOptionsFromFlags() {
   const double timeout = absl::GetFlag(FLAGS_comm_timeout_s);
-  if (!(timeout > 0)) return absl::InvalidArgumentError(absl::StrCat("--comm_timeout_s must be positive, got ", timeout));
+  if (!(timeout > 0))
+    return absl::InvalidArgumentError(absl::StrCat("--comm_timeout_s must be positive, got ", timeout));
   return CommOptions{timeout};
 }
 

@@ -40,15 +40,19 @@ struct MpiCompletion {
 namespace {
 class MpiWork : public Work {
  public:
-  explicit MpiWork(std::shared_ptr<MpiCompletion> c) : c_(std::move(c)) {}
+  MpiWork(std::shared_ptr<MpiCompletion> c, std::shared_ptr<std::atomic<int>> waiters)
+      : c_(std::move(c)), waiters_(std::move(waiters)) {}
   absl::Status Wait() override {
+    ++*waiters_;
     std::unique_lock<std::mutex> lock(c_->mu);
     c_->cv.wait(lock, [&] { return c_->done; });
+    --*waiters_;
     return c_->status;
   }
 
  private:
   std::shared_ptr<MpiCompletion> c_;
+  std::shared_ptr<std::atomic<int>> waiters_;
 };
 }  // namespace
 
@@ -84,7 +88,7 @@ std::unique_ptr<Work> MpiCommunicator::Enqueue(const char* name, const Tensor& t
                         std::move(start), std::move(finish), done});
   }
   wake_.notify_one();
-  return std::make_unique<MpiWork>(std::move(done));
+  return std::make_unique<MpiWork>(std::move(done), waiters_);
 }
 
 void MpiCommunicator::Run() {
@@ -122,10 +126,14 @@ absl::Status MpiCommunicator::Execute(const Op& op) {
           absl::StrFormat("rank %d of %d: %s did not complete within %g s (--comm_timeout_s): another rank has "
                           "died or hangs",
                           rank(), world(), op.what, options_.timeout_s));
-    // Open MPI advances a non-blocking collective only inside MPI calls: poll often, but leave the core to
-    // the compute threads in between.
-    static const int poll_us = getenv("VFM_POLL_US") ? atoi(getenv("VFM_POLL_US")) : 20;
-    if (poll_us == 0) std::this_thread::yield(); else std::this_thread::sleep_for(std::chrono::microseconds(poll_us));
+    // Open MPI advances a non-blocking collective only inside MPI calls. While a thread waits for a
+    // collective its core is free: poll flat out. Otherwise (backward is running) poll gently, leaving the
+    // cores to the compute threads in between.
+    if (*waiters_ > 0) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   }
   if (op.finish) op.finish();
   return absl::OkStatus();

@@ -5,6 +5,7 @@
 #pragma once
 #include <mpi.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -32,9 +33,9 @@ class MpiCommunicator : public Communicator {
 
  private:
   struct Op {
-    std::string what;                         // "all_reduce #12 (4096 x f32)", for errors
-    std::function<int(MPI_Request*)> start;   // the non-blocking MPI call
-    std::function<void()> finish;             // after completion (the division of an average)
+    std::string what;                        // "all_reduce #12 (4096 x f32)", for errors
+    std::function<int(MPI_Request*)> start;  // the non-blocking MPI call
+    std::function<void()> finish;            // after completion (the division of an average)
     std::shared_ptr<MpiCompletion> done;
   };
 
@@ -52,6 +53,8 @@ class MpiCommunicator : public Communicator {
   std::deque<Op> queue_;
   bool stop_ = false;
   absl::Status failed_;  // the first failure; only the worker touches it
+  // Threads blocked in Work::Wait (shared with the Works, which may outlive the communicator).
+  std::shared_ptr<std::atomic<int>> waiters_ = std::make_shared<std::atomic<int>>(0);
   std::thread worker_;
 };
 

@@ -14,7 +14,8 @@ namespace {
 absl::Status CudaStatus(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return absl::OkStatus();
   const ProcessInfo& p = Process();
-  return absl::InternalError(absl::StrCat("rank ", p.rank, " of ", p.world, ": ", what, " failed: ", cudaGetErrorString(e)));
+  return absl::InternalError(
+      absl::StrCat("rank ", p.rank, " of ", p.world, ": ", what, " failed: ", cudaGetErrorString(e)));
 }
 
 absl::Status NcclStatus(ncclResult_t r, const char* what) {
@@ -26,19 +27,25 @@ absl::Status NcclStatus(ncclResult_t r, const char* what) {
 
 ncclDataType_t NcclType(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return ncclFloat32;
-    case DType::kF64: return ncclFloat64;
-    case DType::kBF16: return ncclBfloat16;
-    case DType::kI32: return ncclInt32;
-    case DType::kI64: return ncclInt64;
-    case DType::kU8: return ncclUint8;
+    case DType::kF32:
+      return ncclFloat32;
+    case DType::kF64:
+      return ncclFloat64;
+    case DType::kBF16:
+      return ncclBfloat16;
+    case DType::kI32:
+      return ncclInt32;
+    case DType::kI64:
+      return ncclInt64;
+    case DType::kU8:
+      return ncclUint8;
   }
   return ncclUint8;
 }
 
 void CheckOnGpu(const Tensor& t, const char* what) {
-  VFM_CHECK(!t.device().is_cpu() && t.is_contiguous()) << what << ": the NCCL backend needs contiguous GPU tensors, got "
-                                                       << t.device().ToString();
+  VFM_CHECK(!t.device().is_cpu() && t.is_contiguous())
+      << what << ": the NCCL backend needs contiguous GPU tensors, got " << t.device().ToString();
 }
 
 class FailedWork : public Work {
@@ -97,10 +104,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::Create(const Pro
   cudaStream_t stream;
   cudaEvent_t ready;
   float* scratch;
-  if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the NCCL stream");
+  if (absl::Status s =
+          CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "creating the NCCL stream");
       !s.ok())
     return s;
-  if (absl::Status s = CudaStatus(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "creating an event"); !s.ok())
+  if (absl::Status s = CudaStatus(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "creating an event");
+      !s.ok())
     return s;
   if (absl::Status s = CudaStatus(cudaMalloc(&scratch, sizeof(float)), "allocating the barrier buffer"); !s.ok())
     return s;
@@ -110,7 +119,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::Create(const Pro
 
 NcclCommunicator::NcclCommunicator(int rank, int world, ncclComm_t comm, cudaStream_t compute, cudaStream_t stream,
                                    cudaEvent_t ready, float* scratch, const CommOptions& options)
-    : Communicator(rank, world), comm_(comm), compute_(compute), stream_(stream), ready_(ready), scratch_(scratch),
+    : Communicator(rank, world),
+      comm_(comm),
+      compute_(compute),
+      stream_(stream),
+      ready_(ready),
+      scratch_(scratch),
       options_(options) {}
 
 NcclCommunicator::~NcclCommunicator() {
@@ -124,9 +138,11 @@ NcclCommunicator::~NcclCommunicator() {
 }
 
 std::unique_ptr<Work> NcclCommunicator::Launch(const char* what, const std::function<ncclResult_t()>& call) {
-  if (aborted_) return std::make_unique<FailedWork>(absl::FailedPreconditionError(
-                     absl::StrCat("rank ", rank(), ": ", what, " on an aborted NCCL communicator")));
-  if (absl::Status s = CudaStatus(cudaEventRecord(ready_, compute_), what); !s.ok()) return std::make_unique<FailedWork>(s);
+  if (aborted_)
+    return std::make_unique<FailedWork>(
+        absl::FailedPreconditionError(absl::StrCat("rank ", rank(), ": ", what, " on an aborted NCCL communicator")));
+  if (absl::Status s = CudaStatus(cudaEventRecord(ready_, compute_), what); !s.ok())
+    return std::make_unique<FailedWork>(s);
   if (absl::Status s = CudaStatus(cudaStreamWaitEvent(stream_, ready_, 0), what); !s.ok())
     return std::make_unique<FailedWork>(s);
   if (absl::Status s = NcclStatus(call(), what); !s.ok()) return std::make_unique<FailedWork>(s);
@@ -162,17 +178,15 @@ std::unique_ptr<Work> NcclCommunicator::ReduceScatter(const Tensor& in, const Te
 std::unique_ptr<Work> NcclCommunicator::AllGather(const Tensor& in, const Tensor& out) {
   CheckBlockArgs(in, out, world(), "all_gather");
   CheckOnGpu(in, "all_gather");
-  return Launch("all_gather", [&] {
-    return ncclAllGather(in.raw_data(), out.raw_data(), in.nbytes(), ncclUint8, comm_, stream_);
-  });
+  return Launch("all_gather",
+                [&] { return ncclAllGather(in.raw_data(), out.raw_data(), in.nbytes(), ncclUint8, comm_, stream_); });
 }
 
 std::unique_ptr<Work> NcclCommunicator::Broadcast(const Tensor& t, int root) {
   VFM_CHECK(root >= 0 && root < world()) << "broadcast from rank " << root << " of " << world();
   CheckOnGpu(t, "broadcast");
-  return Launch("broadcast", [&] {
-    return ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclUint8, root, comm_, stream_);
-  });
+  return Launch("broadcast",
+                [&] { return ncclBroadcast(t.raw_data(), t.raw_data(), t.nbytes(), ncclUint8, root, comm_, stream_); });
 }
 
 absl::Status NcclCommunicator::Barrier() {
@@ -192,8 +206,9 @@ absl::Status NcclCommunicator::Barrier() {
       ncclCommAbort(comm_);
       aborted_ = true;
       if (async != ncclSuccess) return NcclStatus(async, "barrier");
-      return absl::DeadlineExceededError(absl::StrCat("rank ", rank(), " of ", world(), ": NCCL barrier did not complete within ",
-                                                      options_.timeout_s, " s (--comm_timeout_s): another rank has died or hangs"));
+      return absl::DeadlineExceededError(absl::StrCat("rank ", rank(), " of ", world(),
+                                                      ": NCCL barrier did not complete within ", options_.timeout_s,
+                                                      " s (--comm_timeout_s): another rank has died or hangs"));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }

@@ -4,12 +4,10 @@
 
 namespace vfm::dist {
 
-namespace {
-// A contiguous view of `shape` at element `offset` of a flat tensor.
-Tensor At(const Tensor& flat, int64_t offset, const Shape& shape) {
-  return flat.View(shape, ContiguousStrides(shape), flat.offset() + offset);
+Tensor SlotView(const Tensor& flat, const GradientReducer::Slot& slot) {
+  const Shape& shape = slot.param.shape();
+  return flat.View(shape, ContiguousStrides(shape), flat.offset() + slot.offset);
 }
-}  // namespace
 
 GradientReducer::GradientReducer(const nn::NamedTensors& params, Communicator& comm, const ReducerOptions& options)
     : comm_(comm), options_(options), self_(std::make_shared<GradientReducer*>(this)) {
@@ -52,7 +50,7 @@ void GradientReducer::OnGradReady(size_t b, size_t s, const Tensor& grad) {
   Slot& slot = bucket.slots[s];
   VFM_CHECK(!slot.ready) << "gradient of " << slot.name
                          << " completed twice before Finish(): one backward per step with data parallel";
-  At(bucket.flat, slot.offset, slot.param.shape()).CopyFrom(grad);
+  SlotView(bucket.flat, slot).CopyFrom(grad);
   slot.ready = true;
   if (--bucket.pending == 0 && options_.overlap) StartReadyBuckets(/*in_backward=*/true);
 }
@@ -67,12 +65,23 @@ void GradientReducer::StartReadyBuckets(bool in_backward) {
 }
 
 absl::Status GradientReducer::Finish() {
+  int64_t slots = 0;
+  for (const Bucket& bucket : buckets_) slots += int64_t(bucket.slots.size());
+  Tensor present = Tensor::Zeros({slots});
+  int64_t i = 0;
   for (Bucket& bucket : buckets_) {
-    for (Slot& slot : bucket.slots)
-      if (!slot.ready) At(bucket.flat, slot.offset, slot.param.shape()).Fill(0.0);
+    for (Slot& slot : bucket.slots) {
+      if (slot.ready) {
+        present.data<float>()[i] = 1;
+      } else {
+        SlotView(bucket.flat, slot).Fill(0.0);
+      }
+      ++i;
+    }
     bucket.pending = 0;
   }
   StartReadyBuckets(/*in_backward=*/false);
+  std::unique_ptr<Work> present_work = comm_.AllReduce(present, ReduceOp::kSum);  // after the buckets, on every rank
 
   const auto start = std::chrono::steady_clock::now();
   absl::Status status;
@@ -81,21 +90,24 @@ absl::Status GradientReducer::Finish() {
     if (status.ok()) status = s;
     bucket.work.reset();
   }
+  if (absl::Status s = present_work->Wait(); status.ok()) status = s;
   current_.finish_wait_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   current_.buckets = int(buckets_.size());
   stats_ = current_;
   current_ = StepStats{};
 
   next_ = 0;
+  i = 0;
   for (Bucket& bucket : buckets_) {
     bucket.pending = int(bucket.slots.size());
     for (Slot& slot : bucket.slots) {
       slot.ready = false;
+      slot.has_grad = present.data<float>()[i++] > 0;
       // ZeRO-1: only the shards hold averaged gradients; drop the local ones rather than leave them looking valid.
-      if (options_.zero1) {
+      if (options_.zero1 || !slot.has_grad) {
         slot.param.ZeroGrad();
       } else {
-        slot.param.set_grad(At(bucket.flat, slot.offset, slot.param.shape()));
+        slot.param.set_grad(SlotView(bucket.flat, slot));
       }
     }
   }

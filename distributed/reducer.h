@@ -31,15 +31,16 @@ class GradientReducer {
   struct Slot {
     std::string name;
     Tensor param;
-    int64_t offset;  // in elements
-    bool ready = false;
+    int64_t offset;         // in elements
+    bool ready = false;     // its gradient is in the bucket (this step, this rank)
+    bool has_grad = false;  // after Finish(): some rank had a gradient for it
   };
   struct Bucket {
     std::vector<Slot> slots;
-    Tensor flat;         // the gradients back to back, padded to a multiple of world
-    Tensor shard;        // ZeRO-1: this rank's block of the averaged gradients
+    Tensor flat;   // the gradients back to back, padded to a multiple of world
+    Tensor shard;  // ZeRO-1: this rank's block of the averaged gradients
     int64_t shard_begin = 0;
-    int pending = 0;     // slots not yet ready in this step
+    int pending = 0;  // slots not yet ready in this step
     std::unique_ptr<Work> work;
   };
   struct StepStats {
@@ -53,7 +54,8 @@ class GradientReducer {
   GradientReducer& operator=(const GradientReducer&) = delete;
 
   // After backward: starts the buckets still waiting (a parameter that got no gradient on this rank
-  // counts as zero), waits for all of them, and gets ready for the next step.
+  // counts as zero), waits for all of them, and gets ready for the next step. A parameter that got no
+  // gradient on any rank keeps none, as on one rank (AdamW then skips it).
   absl::Status Finish();
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
@@ -72,5 +74,9 @@ class GradientReducer {
   StepStats stats_, current_;
   std::shared_ptr<GradientReducer*> self_;  // the hooks hold it weakly: they outlive the reducer
 };
+
+// A slot's stretch of a bucket-shaped buffer (its gradients, the gathered parameters or optimizer state),
+// shaped like its parameter.
+Tensor SlotView(const Tensor& flat, const GradientReducer::Slot& slot);
 
 }  // namespace vfm::dist

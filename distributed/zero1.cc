@@ -3,15 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/cpu/adamw.h"
 
 namespace vfm::dist {
 
 namespace {
-Tensor At(const Tensor& flat, int64_t offset, const Shape& shape) {
-  return flat.View(shape, ContiguousStrides(shape), flat.offset() + offset);
-}
-
 absl::Status WaitAll(std::vector<std::unique_ptr<Work>>& works) {
   absl::Status status;
   for (auto& w : works) {
@@ -33,7 +30,8 @@ Zero1AdamW::Zero1AdamW(GradientReducer& reducer, Zero1Config config) : reducer_(
     for (const GradientReducer::Slot& slot : bucket.slots) {
       params_.push_back(Param{&slot, b, config_.decayed(slot.name, slot.param)});
       const int64_t begin = std::max(lo, slot.offset), end = std::min(hi, slot.offset + slot.param.numel());
-      if (begin < end) pieces_.push_back(Piece{b, int(params_.size()) - 1, begin - slot.offset, end - slot.offset, begin - lo});
+      if (begin < end)
+        pieces_.push_back(Piece{b, int(params_.size()) - 1, begin - slot.offset, end - slot.offset, begin - lo});
     }
     m_.push_back(Tensor::Zeros(bucket.shard.shape()));
     v_.push_back(Tensor::Zeros(bucket.shard.shape()));
@@ -58,7 +56,7 @@ absl::Status Zero1AdamW::Step(double lr, double weight_decay, double clip_grad,
 
   std::vector<bool> skip(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
-    skip[i] = frozen && frozen(params_[i].slot->name);
+    skip[i] = !params_[i].slot->has_grad || (frozen && frozen(params_[i].slot->name));
     if (!skip[i]) ++params_[i].step;
   }
   for (const Piece& piece : pieces_) {
@@ -94,7 +92,7 @@ absl::Status Zero1AdamW::Step(double lr, double weight_decay, double clip_grad,
   if (absl::Status st = WaitAll(works); !st.ok()) return st;
   for (const Param& param : params_) {
     Tensor p = param.slot->param;
-    p.CopyFrom(At(buckets[param.bucket].flat, param.slot->offset, p.shape()));
+    p.CopyFrom(SlotView(buckets[param.bucket].flat, *param.slot));
   }
   return absl::OkStatus();
 }
@@ -112,29 +110,33 @@ absl::StatusOr<std::map<std::string, Zero1AdamW::ParamState>> Zero1AdamW::Gather
   if (absl::Status st = WaitAll(works); !st.ok()) return st;
   std::map<std::string, ParamState> state;
   for (const Param& param : params_) {
-    const Shape& shape = param.slot->param.shape();
-    state[param.slot->name] = ParamState{At(m_full[param.bucket], param.slot->offset, shape).Clone(),
-                                         At(v_full[param.bucket], param.slot->offset, shape).Clone(), param.step};
+    state[param.slot->name] = ParamState{SlotView(m_full[param.bucket], *param.slot).Clone(),
+                                         SlotView(v_full[param.bucket], *param.slot).Clone(), param.step};
   }
   return state;
 }
 
-void Zero1AdamW::LoadState(const std::map<std::string, ParamState>& state) {
-  for (Param& param : params_) {
+absl::Status Zero1AdamW::LoadState(const std::map<std::string, ParamState>& state) {
+  for (const Param& param : params_) {
     auto it = state.find(param.slot->name);
-    VFM_CHECK(it != state.end()) << "optimizer state has no entry for " << param.slot->name;
-    VFM_CHECK(it->second.m.shape() == param.slot->param.shape() && it->second.v.shape() == param.slot->param.shape())
-        << "optimizer state of " << param.slot->name << " has shape " << ShapeToString(it->second.m.shape());
-    param.step = it->second.step;
+    if (it == state.end())
+      return absl::InvalidArgumentError(absl::StrCat("optimizer state has no entry for ", param.slot->name));
+    const Shape& shape = param.slot->param.shape();
+    if (it->second.m.shape() != shape || it->second.v.shape() != shape)
+      return absl::InvalidArgumentError(absl::StrCat("optimizer state of ", param.slot->name, " has shape ",
+                                                     ShapeToString(it->second.m.shape()), ", the parameter ",
+                                                     ShapeToString(shape)));
   }
+  for (Param& param : params_) param.step = state.at(param.slot->name).step;
   for (const Piece& piece : pieces_) {
     const ParamState& s = state.at(params_[piece.param].slot->name);
-    const Tensor m = s.m.Clone(), v = s.v.Clone();  // contiguous
+    const Tensor m = s.m.To(DType::kF32), v = s.v.To(DType::kF32);  // contiguous f32 copies
     std::copy(m.data<float>() + piece.begin, m.data<float>() + piece.end,
               m_[piece.bucket].data<float>() + piece.shard_offset);
     std::copy(v.data<float>() + piece.begin, v.data<float>() + piece.end,
               v_[piece.bucket].data<float>() + piece.shard_offset);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace vfm::dist

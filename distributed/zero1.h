@@ -27,7 +27,8 @@ class Zero1AdamW {
 
   // One update after reducer.Finish(). clip_grad > 0 scales each gradient whose norm exceeds it by
   // clip_grad / (norm + 1e-6), as ClipGradientsPerParameter does; a parameter for which `frozen` is true
-  // is left untouched and its step count does not advance (as AdamW skips a parameter without gradient).
+  // is left untouched and its step count does not advance, as is one that no rank had a gradient for (as
+  // AdamW skips a parameter without gradient).
   absl::Status Step(double lr, double weight_decay, double clip_grad,
                     const std::function<bool(const std::string&)>& frozen);
 
@@ -37,8 +38,9 @@ class Zero1AdamW {
     int64_t step = 0;
   };
   absl::StatusOr<std::map<std::string, ParamState>> GatherState();
-  // Loads a full state (every rank passes the same one) and keeps this rank's shard.
-  void LoadState(const std::map<std::string, ParamState>& state);
+  // Loads a full state (every rank passes the same one, e.g. read from a checkpoint written by any number
+  // of ranks) and keeps this rank's shard.
+  absl::Status LoadState(const std::map<std::string, ParamState>& state);
 
  private:
   // The part of one parameter that lies in this rank's block: elements [begin, end) of the parameter,

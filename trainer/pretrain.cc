@@ -99,9 +99,9 @@ absl::Status Pretrain(const PretrainOptions& o) {
     std::printf("resuming from %s (step %lld, epoch %lld, %lld samples of the epoch consumed)\n", latest->c_str(),
                 (long long)state.step, (long long)state.loader.epoch, (long long)state.loader.consumed);
   } else if (!o.init.empty()) {
-    TrainingState init_state;
-    if (absl::Status s = LoadCheckpoint(o.init, {&student, &teacher, nullptr, nullptr}, &init_state); !s.ok()) return s;
-    std::printf("initialised from %s\n", o.init.c_str());
+    const std::string init = fs::exists(o.init + "/MANIFEST.json") ? o.init : LatestCheckpoint(o.init).value_or(o.init);
+    if (absl::Status s = LoadCheckpoint(init, {&student, &teacher, nullptr, nullptr}, nullptr); !s.ok()) return s;
+    std::printf("initialised from %s\n", init.c_str());
   }
 
   data::LoaderOptions lo;
@@ -171,7 +171,7 @@ absl::Status Pretrain(const PretrainOptions& o) {
       return absl::InternalError(absl::StrFormat(
           "non-finite loss (%f) at step %d (epoch %.2f): stopping; nothing of this step is saved; the newest "
           "checkpoint is %s",
-          loss_value, step, epoch, newest.ok() ? *newest : std::string("none")));
+          loss_value, step + 1, epoch, newest.ok() ? *newest : std::string("none")));
     }
     state.step = step + 1;
     state.loader = (*loader)->state();

@@ -40,7 +40,10 @@ void CheckOk(const absl::Status& s) {
 // One rank's share of a data-parallel training: the models, and a reducer on the student.
 struct Replica {
   Replica(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, Communicator& comm, ReducerOptions options)
-      : student(vit, head, 1), teacher(vit, head, 1), loss(head.out_dim, 2, 0), optimizer(student.NamedParameters()),
+      : student(vit, head, 1),
+        teacher(vit, head, 1),
+        loss(head.out_dim, 2, 0),
+        optimizer(student.NamedParameters()),
         reducer(student.NamedParameters(), comm, options) {
     for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
     hooks.after_backward = [this] { CheckOk(reducer.Finish()); };
@@ -80,7 +83,8 @@ int Run() {
   IBotCrops crops;
   Rng mask_rng(MixKey({7, uint64_t(process->rank)}));
   for (int i = 0; i < 2; ++i) {
-    crops.global.push_back(Tensor::Randn({B, 3, vit->img_size, vit->img_size}, MixKey({100, uint64_t(i), uint64_t(process->rank)})));
+    crops.global.push_back(
+        Tensor::Randn({B, 3, vit->img_size, vit->img_size}, MixKey({100, uint64_t(i), uint64_t(process->rank)})));
     Tensor m = Tensor::Empty({B, grid * grid}, DType::kU8);
     for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = mask_rng.Uniform() < 0.3f;
     crops.masks.push_back(m);
@@ -114,14 +118,16 @@ int Run() {
     int64_t floats = 0;
     for (const GradientReducer::Bucket& bucket : a.reducer.buckets()) floats += bucket.flat.numel();
     std::printf("config: %s/%d img %d, 2 global crops of batch %d per rank, K=%d, %d ranks x %d OpenMP threads\n",
-                absl::GetFlag(FLAGS_arch).c_str(), int(vit->patch), int(vit->img_size), B, int(head.out_dim), (*comm)->world(),
-                omp_get_max_threads());
+                absl::GetFlag(FLAGS_arch).c_str(), int(vit->patch), int(vit->img_size), B, int(head.out_dim),
+                (*comm)->world(), omp_get_max_threads());
     std::printf("gradients: %.1f MiB in %zu buckets of <= %.1f MiB\n", floats * 4.0 / (1 << 20),
                 a.reducer.buckets().size(), double(reducer_options->bucket_bytes) / (1 << 20));
     const double comm_ms = Median(alone_ms), wait_after = Median(a.wait_ms), wait_overlap = Median(b.wait_ms);
     std::printf("communication alone:        %8.1f ms\n", comm_ms);
-    std::printf("step, reduce after backward: %8.1f ms (waits %.1f ms after backward)\n", Median(a.step_ms), wait_after);
-    std::printf("step, overlapped reducer:    %8.1f ms (waits %.1f ms after backward)\n", Median(b.step_ms), wait_overlap);
+    std::printf("step, reduce after backward: %8.1f ms (waits %.1f ms after backward)\n", Median(a.step_ms),
+                wait_after);
+    std::printf("step, overlapped reducer:    %8.1f ms (waits %.1f ms after backward)\n", Median(b.step_ms),
+                wait_overlap);
     std::printf("step time saved: %.1f ms (%.1f%%); communication hidden: %.0f%%\n",
                 Median(a.step_ms) - Median(b.step_ms), 100 * (1 - Median(b.step_ms) / Median(a.step_ms)),
                 100 * std::max(0.0, 1 - wait_overlap / comm_ms));

@@ -10,6 +10,7 @@
 // Drop path is off (its draws would depend on the batch split).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -101,8 +102,21 @@ IBotStepHooks DataParallelHooks(GradientReducer& reducer, Zero1AdamW* zero1) {
 double RelativeError(const Tensor& got, const Tensor& want) {
   const std::vector<float> a = got.ToVector(), b = want.ToVector();
   double diff = 0, ref = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]), ref += double(b[i]) * b[i];
+  for (size_t i = 0; i < a.size(); ++i)
+    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]), ref += double(b[i]) * b[i];
   return std::sqrt(diff) / std::max(std::sqrt(ref), 1e-30);
+}
+
+// Calls check(label, got part, want part) on the parts of a parameter (or of its optimizer state) that
+// can be compared after Adam steps. The key part of each qkv bias is left out: its true gradient is
+// exactly zero (softmax ignores a per-row constant), so both runs hold pure rounding noise there, which
+// Adam turns into lr-sized steps of random sign (see tests/parity/vit_ibot_parity_test.cc).
+template <typename Check>
+void ForComparableParts(const std::string& name, const Tensor& got, const Tensor& want, Check check) {
+  if (name.find("attn.qkv.bias") == std::string::npos) return check(name, got, want);
+  const int64_t D = want.size(0) / 3;
+  check(name + "[q]", ops::Slice(got, 0, 0, D), ops::Slice(want, 0, 0, D));
+  check(name + "[v]", ops::Slice(got, 0, 2 * D, 3 * D), ops::Slice(want, 0, 2 * D, 3 * D));
 }
 
 class DataParallelTest : public ::testing::Test {
@@ -122,6 +136,31 @@ class DataParallelTest : public ::testing::Test {
   std::unique_ptr<Communicator> comm_;
 };
 
+// Buckets take the trainable parameters in reverse order of registration (the order backward completes
+// them), each up to the size limit unless a single parameter is larger, padded to a multiple of world.
+TEST_F(DataParallelTest, BucketsHoldParametersInReverseOrderWithinTheLimit) {
+  Model model;
+  const int64_t limit = 16 << 10;
+  GradientReducer reducer(model.student->NamedParameters(), *comm_, ReducerOptions{limit, false, true});
+  std::vector<std::string> order;
+  for (const auto& [name, p] : model.student->NamedParameters())
+    if (p.requires_grad()) order.push_back(name);
+  std::reverse(order.begin(), order.end());
+  size_t k = 0;
+  for (const GradientReducer::Bucket& bucket : reducer.buckets()) {
+    int64_t bytes = 0;
+    for (const GradientReducer::Slot& slot : bucket.slots) {
+      ASSERT_LT(k, order.size());
+      EXPECT_EQ(slot.name, order[k++]);
+      bytes += slot.param.numel() * 4;
+    }
+    EXPECT_TRUE(bytes <= limit || bucket.slots.size() == 1) << bytes << " bytes in " << bucket.slots.size();
+    EXPECT_EQ(bucket.flat.numel() % World(), 0);
+    EXPECT_LT(bucket.flat.numel() * 4 - bytes, 4 * World());
+  }
+  EXPECT_EQ(k, order.size());
+}
+
 // The reducer alone, one backward: the averaged gradients are the whole batch's gradients up to float
 // summation order (the batch is split differently inside the GEMM reductions): 1e-5 relative.
 TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
@@ -129,9 +168,11 @@ TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
   GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, false, true});
   const IBotStepSettings s = Settings(0);
   IBotForward(*reference.student, *reference.teacher, *reference.loss, WholeBatch(0), s.teacher_temp,
-              s.teacher_patch_temp, nullptr).loss.loss.Backward();
-  IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, LocalBatch(0), s.teacher_temp,
-              s.teacher_patch_temp, nullptr).loss.loss.Backward();
+              s.teacher_patch_temp, nullptr)
+      .loss.loss.Backward();
+  IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, LocalBatch(0), s.teacher_temp, s.teacher_patch_temp,
+              nullptr)
+      .loss.loss.Backward();
   ASSERT_TRUE(reducer.Finish().ok());
 
   const nn::NamedTensors want = reference.student->NamedParameters(), got = parallel.student->NamedParameters();
@@ -157,6 +198,55 @@ TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
                 World(), stats.buckets, stats.started_in_backward, worst);
 }
 
+// With no masked patch on any rank the mask token gets no gradient anywhere: it must keep none (AdamW
+// skips it, as on one rank) rather than receive a zero gradient and a weight-decay step.
+TEST_F(DataParallelTest, ParameterWithoutGradientOnAnyRankKeepsNone) {
+  Model parallel;
+  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, false, true});
+  IBotCrops crops = LocalBatch(0);
+  for (Tensor& m : crops.masks) m.Fill(0);
+  const IBotStepSettings s = Settings(0);
+  IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, crops, s.teacher_temp, s.teacher_patch_temp,
+              nullptr)
+      .loss.loss.Backward();
+  ASSERT_TRUE(reducer.Finish().ok());
+  for (auto& [name, p] : parallel.student->NamedParameters())
+    if (p.requires_grad()) {
+      EXPECT_EQ(p.grad().defined(), name != "mask_token") << name;
+    }
+}
+
+// ZeRO-1's sharded AdamW state, gathered, is AdamW's state of the 1-rank run (same tolerance as the weights
+// below); loaded back (as from a checkpoint) it gathers to the same values.
+TEST_F(DataParallelTest, Zero1StateGathersToTheWholeState) {
+  Model reference, parallel;
+  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, true, true});
+  Zero1AdamW zero1(reducer, Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
+  const IBotStepHooks hooks = DataParallelHooks(reducer, &zero1);
+  for (int step = 0; step < 3; ++step) {
+    IBotTrainStep(*reference.student, *reference.teacher, *reference.loss, *reference.adamw, WholeBatch(step),
+                  Settings(step), nullptr);
+    IBotTrainStep(*parallel.student, *parallel.teacher, *parallel.loss, *parallel.adamw, LocalBatch(step),
+                  Settings(step), nullptr, hooks);
+  }
+  absl::StatusOr<std::map<std::string, Zero1AdamW::ParamState>> state = zero1.GatherState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  for (const auto& [name, want] : reference.adamw->state()) {
+    const Zero1AdamW::ParamState& got = state->at(name);
+    EXPECT_EQ(got.step, want.step) << name;
+    auto check = [](const std::string& label, const Tensor& g, const Tensor& w) {
+      EXPECT_LE(RelativeError(g, w), 1e-4) << label;
+    };
+    ForComparableParts(name + ".m", got.m, want.m, check);
+    ForComparableParts(name + ".v", got.v, want.v, check);
+  }
+  ASSERT_TRUE(zero1.LoadState(*state).ok());
+  absl::StatusOr<std::map<std::string, Zero1AdamW::ParamState>> again = zero1.GatherState();
+  ASSERT_TRUE(again.ok()) << again.status();
+  for (const auto& [name, s] : *state) EXPECT_EQ(RelativeError(again->at(name).m, s.m), 0) << name;
+  EXPECT_FALSE(zero1.LoadState({}).ok());
+}
+
 struct Variant {
   const char* name;
   ReducerOptions reducer;
@@ -167,15 +257,14 @@ class FiveStepsTest : public DataParallelTest, public ::testing::WithParamInterf
 
 // Five steps of AdamW + EMA + centres, then every student and teacher weight and both centres against the
 // reference: 1e-4 relative per tensor, as in tests/parity (float32 summation order, grown by five Adam
-// steps, whose 1/sqrt(v) normalisation turns relative gradient noise into relative update noise).
-// The key part of each qkv bias is left out: its true gradient is exactly zero (softmax ignores a
-// per-row constant), so both runs hold pure rounding noise there, which Adam turns into lr-sized steps
-// of random sign (see tests/parity/vit_ibot_parity_test.cc).
+// steps, whose 1/sqrt(v) normalisation turns relative gradient noise into relative update noise; the
+// runs here differ by about 3e-6). The key part of each qkv bias is left out (ForComparableParts).
 TEST_P(FiveStepsTest, ReachTheWeightsOfOneRankWithTheWholeBatch) {
   Model reference, parallel;
   GradientReducer reducer(parallel.student->NamedParameters(), *comm_, GetParam().reducer);
   std::unique_ptr<Zero1AdamW> zero1;
-  if (GetParam().reducer.zero1) zero1 = std::make_unique<Zero1AdamW>(reducer, Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
+  if (GetParam().reducer.zero1)
+    zero1 = std::make_unique<Zero1AdamW>(reducer, Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
   const IBotStepHooks hooks = DataParallelHooks(reducer, zero1.get());
   int started_in_backward = 0;
   for (int step = 0; step < kSteps; ++step) {
@@ -198,25 +287,18 @@ TEST_P(FiveStepsTest, ReachTheWeightsOfOneRankWithTheWholeBatch) {
     const nn::NamedTensors want = (student ? reference.student : reference.teacher)->NamedParameters();
     const nn::NamedTensors got = (student ? parallel.student : parallel.teacher)->NamedParameters();
     for (size_t i = 0; i < want.size(); ++i) {
-      const std::string name = std::string(who) + "." + want[i].first;
-      const Tensor &w = want[i].second, &g = got[i].second;
-      if (name.find("attn.qkv.bias") != std::string::npos) {
-        const int64_t D = w.size(0) / 3;
-        check(name + "[q]", ops::Slice(g, 0, 0, D), ops::Slice(w, 0, 0, D));
-        check(name + "[v]", ops::Slice(g, 0, 2 * D, 3 * D), ops::Slice(w, 0, 2 * D, 3 * D));
-      } else {
-        check(name, g, w);
-      }
+      ForComparableParts(std::string(who) + "." + want[i].first, got[i].second, want[i].second, check);
     }
   }
   check("center", parallel.loss->center, reference.loss->center);
   check("center2", parallel.loss->center2, reference.loss->center2);
   EXPECT_GT(RelativeError(parallel.student->NamedParameters()[0].second, Model().student->NamedParameters()[0].second),
-            1e-3) << "the weights should have moved";
+            1e-3)
+      << "the weights should have moved";
   if (Rank() == 0)
     std::printf("data parallel [%s]: %d buckets, %d of %d started during backward, worst weight error %.3g (%s)\n",
-                GetParam().name, reducer.last_step().buckets, started_in_backward,
-                kSteps * reducer.last_step().buckets, worst, worst_name.c_str());
+                GetParam().name, reducer.last_step().buckets, started_in_backward, kSteps * reducer.last_step().buckets,
+                worst, worst_name.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Reducers, FiveStepsTest,
@@ -226,7 +308,8 @@ INSTANTIATE_TEST_SUITE_P(Reducers, FiveStepsTest,
                                            Variant{"ZeRO-1, 25 MiB bucket", {25 << 20, true, true}}),
                          [](const ::testing::TestParamInfo<Variant>& info) {
                            const ReducerOptions& r = info.param.reducer;
-                           return std::string(r.zero1 ? "Zero1" : "AllReduce") + (r.bucket_bytes < (1 << 20) ? "SmallBuckets" : "OneBucket");
+                           return std::string(r.zero1 ? "Zero1" : "AllReduce") +
+                                  (r.bucket_bytes < (1 << 20) ? "SmallBuckets" : "OneBucket");
                          });
 
 }  // namespace

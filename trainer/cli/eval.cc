@@ -10,10 +10,10 @@
 
 ABSL_DECLARE_FLAG(std::string, data);
 ABSL_DECLARE_FLAG(uint64_t, seed);
+ABSL_DECLARE_FLAG(std::string, init);
 ABSL_FLAG(std::string, checkpoint, "", "eval/export: a checkpoint folder, or a run folder (its newest checkpoint)");
 ABSL_FLAG(std::string, test_data, "", "eval: labelled test shards (--data: the labelled training shards)");
 ABSL_FLAG(std::string, encoder, "teacher", "eval: teacher | student | pixels (raw-pixel baseline)");
-ABSL_FLAG(std::string, weights, "trained", "eval: trained | random (the checkpoint's architecture, untrained)");
 ABSL_FLAG(int, eval_size, 224, "eval: centre-crop size");
 ABSL_FLAG(int, eval_resize, 256, "eval: shorter side before the centre crop");
 ABSL_FLAG(int, n_last_blocks, 1, "eval: concatenate the [CLS] of the last n blocks (DINO's linear eval: 4)");
@@ -29,27 +29,28 @@ namespace {
 
 absl::Status Evaluate(const std::string& mode) {
   if (mode != "knn" && mode != "linear") return absl::InvalidArgumentError("usage: vfm eval knn|linear --flags");
-  const std::string encoder_name = absl::GetFlag(FLAGS_encoder), weights = absl::GetFlag(FLAGS_weights);
+  const std::string encoder_name = absl::GetFlag(FLAGS_encoder);
+  const bool random_init = absl::GetFlag(FLAGS_init) == "random";
   if (encoder_name != "teacher" && encoder_name != "student" && encoder_name != "pixels")
     return absl::InvalidArgumentError("--encoder must be teacher, student or pixels, not '" + encoder_name + "'");
-  if (weights != "trained" && weights != "random")
-    return absl::InvalidArgumentError("--weights must be trained or random, not '" + weights + "'");
+  if (!absl::GetFlag(FLAGS_init).empty() && !random_init)
+    return absl::InvalidArgumentError("eval takes --init=random (or no --init), not '" + absl::GetFlag(FLAGS_init) + "'");
   auto train_ds = data::Dataset::Open(absl::GetFlag(FLAGS_data));
   if (!train_ds.ok()) return train_ds.status();
   auto test_ds = data::Dataset::Open(absl::GetFlag(FLAGS_test_data));
   if (!test_ds.ok()) return test_ds.status();
 
   LoadedNetworks nets;
-  std::unique_ptr<nn::IBotNetwork> random_init;
+  std::unique_ptr<nn::IBotNetwork> untrained;
   const nn::VisionTransformer* encoder = nullptr;
   if (encoder_name != "pixels") {
     auto loaded = LoadNetworks(absl::GetFlag(FLAGS_checkpoint));
     if (!loaded.ok()) return loaded.status();
     nets = std::move(*loaded);
-    if (weights == "random") {  // the very weights pretraining starts from (same seed, same init)
+    if (random_init) {  // the very weights pretraining starts from (same seed, same init)
       const uint64_t seed = nets.state.loader.seed;
-      random_init = std::make_unique<nn::IBotNetwork>(nets.config.vit, nets.config.head, MixKey({seed, 0x6d6f64656c}));
-      encoder = random_init->backbone;
+      untrained = std::make_unique<nn::IBotNetwork>(nets.config.vit, nets.config.head, MixKey({seed, 0x6d6f64656c}));
+      encoder = untrained->backbone;
     } else {
       encoder = (encoder_name == "student" ? nets.student : nets.teacher)->backbone;
     }
@@ -64,8 +65,8 @@ absl::Status Evaluate(const std::string& mode) {
   auto test = ExtractFeatures(encoder, std::move(*test_ds), eo, n_last);
   if (!test.ok()) return test.status();
 
-  const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (weights == "random" ? " (random init)" : "");
-  nlohmann::json result = {{"mode", mode}, {"encoder", encoder_name}, {"weights", weights},
+  const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (random_init ? " (random init)" : "");
+  nlohmann::json result = {{"mode", mode}, {"encoder", encoder_name}, {"init", random_init ? "random" : "trained"},
                            {"checkpoint", nets.dir}, {"train_samples", train->labels.size()},
                            {"test_samples", test->labels.size()}, {"feature_dim", train->values.size(1)}};
   if (mode == "knn") {

@@ -10,7 +10,9 @@
 ABSL_FLAG(std::string, data, "", "dataset folder (vfm shard's output)");
 ABSL_FLAG(std::string, run_dir, "", "pretrain: the run's folder (checkpoints, metrics.jsonl, flags.json)");
 ABSL_FLAG(bool, resume, true, "pretrain: continue from the newest complete checkpoint in --run_dir");
-ABSL_FLAG(std::string, init, "", "pretrain: checkpoint folder to start from (e.g. vfm import's output)");
+ABSL_FLAG(std::string, init, "",
+          "pretrain: checkpoint (or run) folder to start from, e.g. vfm import's output; "
+          "eval: 'random' evaluates the checkpoint's architecture untrained");
 ABSL_FLAG(std::string, arch, "vit_base", "vit_tiny | vit_small | vit_base | vit_large");
 ABSL_FLAG(int, patch, 16, "patch size (16 or 14; smaller for tiny images)");
 ABSL_FLAG(int, depth, 0, "blocks (0: the architecture's own)");

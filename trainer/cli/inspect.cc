@@ -1,0 +1,65 @@
+// vfm inspect PATH: a summary of a shard dataset folder (index.json) or of a checkpoint / run folder.
+#include <cstdio>
+#include <filesystem>
+
+#include "data/dataset.h"
+#include "trainer/checkpoint.h"
+#include "trainer/cli/command.h"
+
+namespace vfm::cli {
+namespace {
+
+int InspectDataset(const std::string& path) {
+  auto ds = data::Dataset::Open(path);
+  if (!ds.ok()) {
+    std::fprintf(stderr, "vfm inspect: %s\n", std::string(ds.status().message()).c_str());
+    return 1;
+  }
+  const data::DatasetIndex& index = (*ds)->index();
+  int64_t bytes = 0;
+  for (const auto& shard : index.shards) bytes += shard.bytes;
+  std::printf("dataset %s: format %d, %lld samples in %zu shards (%.1f MB), created by %s\n", path.c_str(),
+              index.format_version, (long long)index.samples, index.shards.size(), bytes / 1e6, index.created_by.c_str());
+  for (const auto& [modality, count] : index.modality_counts) std::printf("  %-20s %10lld samples\n", modality.c_str(), (long long)count);
+  if (!index.labels.empty()) std::printf("  %zu class names\n", index.labels.size());
+  for (const auto& shard : index.shards)
+    std::printf("  %s: %lld samples, %lld bytes%s\n", shard.file.c_str(), (long long)shard.samples, (long long)shard.bytes,
+                shard.synthetic ? ", synthetic" : "");
+  return 0;
+}
+
+int InspectCheckpoint(const std::string& path) {
+  auto nets = LoadNetworks(path);
+  if (!nets.ok()) {
+    std::fprintf(stderr, "vfm inspect: %s\n", std::string(nets.status().message()).c_str());
+    return 1;
+  }
+  int64_t params = 0, backbone = 0;
+  for (const auto& [name, p] : nets->student->NamedParameters()) {
+    params += p.numel();
+    if (name.rfind("head.", 0) != 0) backbone += p.numel();
+  }
+  uint64_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(nets->dir)) bytes += e.file_size();
+  const TrainingState& s = nets->state;
+  std::printf("checkpoint %s (complete, checksums match): step %lld, world size %d, %.1f MB\n", nets->dir.c_str(),
+              (long long)s.step, s.world_size, bytes / 1e6);
+  std::printf("  loader: seed %llu, epoch %lld, %lld samples of the epoch consumed\n", (unsigned long long)s.loader.seed,
+              (long long)s.loader.epoch, (long long)s.loader.consumed);
+  std::printf("  model: %s\n  parameters: %.2fM (backbone %.2fM)\n", s.model.dump().c_str(), params / 1e6, backbone / 1e6);
+  return 0;
+}
+
+int RunInspect(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::fprintf(stderr, "usage: vfm inspect DATASET_FOLDER | CHECKPOINT_FOLDER | RUN_FOLDER\n");
+    return 2;
+  }
+  if (std::filesystem::exists(args[0] + "/index.json")) return InspectDataset(args[0]);
+  return InspectCheckpoint(args[0]);
+}
+
+const RegisterCommand kRegister("inspect", {"summary of a shard dataset or a checkpoint", RunInspect});
+
+}  // namespace
+}  // namespace vfm::cli
