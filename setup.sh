@@ -23,10 +23,12 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# safetensors (PyPI) for the PyTorch side of the parity tests, into Debian's python3.
-if ! /usr/bin/python3 -c "import safetensors" 2>/dev/null; then
-  /usr/bin/python3 -m pip install -q --break-system-packages safetensors
-fi
+# From PyPI into Debian's python3: safetensors (the PyTorch side of the parity tests) and timm without its
+# dependencies (over Debian's torch; the export test loads vfm's files into timm's ViT).
+/usr/bin/python3 -c "import safetensors" 2>/dev/null ||
+  /usr/bin/python3 -m pip install -q --break-system-packages safetensors==0.8.0
+/usr/bin/python3 -c "import timm" 2>/dev/null ||
+  /usr/bin/python3 -m pip install -q --break-system-packages --no-deps timm==1.0.31
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Release}"
 cmake --build "$build" -j"$(nproc)"

@@ -21,21 +21,11 @@ def main():
     c = dict(ref.CFG)
     c.update(json.loads(sys.argv[1]))
     torch.set_num_threads(c["threads"])
-    torch.manual_seed(0)
-    student, teacher = ref.Network(c), ref.Network(c)
-    teacher.load_state_dict(student.state_dict())
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    B, g = c["batch"], c["img"] // c["patch"]
-    globals_ = [torch.randn(B, 3, c["img"], c["img"]) for _ in range(c["n_global"])]
-    locals_ = [torch.randn(B, 3, c["local_img"], c["local_img"]) for _ in range(c["n_local"])]
-    masks = [torch.rand(B, g * g) < 0.3 for _ in range(c["n_global"])]
-    center, center2 = torch.zeros(1, c["out_dim"]), torch.zeros(1, 1, c["out_dim"])
+    student, teacher, globals_, locals_, masks, opt = ref.setup(c, 0.3)
+    opt.param_groups[0]["weight_decay"], opt.param_groups[0]["lr"] = 0.04, 1e-4
+    opt.param_groups[1]["lr"] = 1e-4
     params = student.named_flat()
-    decayed = [p for n, p in params.items() if p.requires_grad and not (n.endswith(".bias") or p.dim() == 1)]
-    plain = [p for n, p in params.items() if p.requires_grad and (n.endswith(".bias") or p.dim() == 1)]
-    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.04}, {"params": plain, "weight_decay": 0.0}],
-                            lr=1e-4)
+    center, center2 = torch.zeros(1, c["out_dim"]), torch.zeros(1, 1, c["out_dim"])
 
     def step():
         nonlocal center, center2

@@ -33,8 +33,7 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(std::shared_ptr<const Dat
     return absl::InvalidArgumentError(absl::StrCat("global batch ", options.global_batch,
                                                    " is not a positive multiple of world size ", options.world_size));
   if (options.prefetch < 0) return absl::InvalidArgumentError("prefetch depth < 0");
-  if (options.crops.global.size % options.crops.masking.patch_size != 0)
-    return absl::InvalidArgumentError("global crop size is not a multiple of the patch size");
+  if (absl::Status s = ValidateMultiCropOptions(options.crops); !s.ok()) return s;
   SamplerOptions so;
   so.seed = options.seed;
   so.modality_weights = options.modality_weights;
@@ -224,6 +223,17 @@ void RenderCenterView(const Image& decoded, int original_height, int original_wi
   const int top = int(std::nearbyint((new_h - size) / 2.0)), left = int(std::nearbyint((new_w - size) / 2.0));
   const double sy = double(decoded.height) / new_h, sx = double(decoded.width) / new_w;
   ResizeBox(decoded, float(top * sy), float(left * sx), float(size * sy), float(size * sx), size, size, out);
+}
+
+absl::StatusOr<std::unique_ptr<EvalLoader>> EvalLoader::Create(std::shared_ptr<const Dataset> dataset,
+                                                               EvalOptions options) {
+  if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size)
+    return absl::InvalidArgumentError(absl::StrCat("rank ", options.rank, " of ", options.world_size));
+  if (options.size < 1 || options.resize_size < options.size)
+    return absl::InvalidArgumentError(absl::StrCat("eval size ", options.size, " with resize_size ",
+                                                   options.resize_size, " (needs 1 <= size <= resize_size)"));
+  if (options.batch < 1) return absl::InvalidArgumentError(absl::StrCat("eval batch ", options.batch, " < 1"));
+  return std::unique_ptr<EvalLoader>(new EvalLoader(std::move(dataset), std::move(options)));
 }
 
 EvalLoader::EvalLoader(std::shared_ptr<const Dataset> dataset, EvalOptions options)

@@ -137,6 +137,10 @@ struct EvalBatch {
 
 class EvalLoader {
  public:
+  // Checks the options (the error names the one at fault), then constructs.
+  static absl::StatusOr<std::unique_ptr<EvalLoader>> Create(std::shared_ptr<const Dataset> dataset,
+                                                            EvalOptions options);
+  // Options must be valid (see Create).
   EvalLoader(std::shared_ptr<const Dataset> dataset, EvalOptions options);
   // Fills `batch` with the next batch; false when the rank's share is done.
   bool Next(EvalBatch* batch);

@@ -37,6 +37,9 @@ struct SampleViews {
   int scale_denom = 1;                      // the JPEG scale the sample was decoded at
 };
 
+// Checks every option's range; the error names the option at fault (e.g. "local.scale_min").
+absl::Status ValidateMultiCropOptions(const MultiCropOptions& options);
+
 // `shape` is the sample's stored height, width, channels (also the layout of raw bytes). `key` identifies
 // the sample draw: MixKey({seed, epoch, position, sample id}).
 absl::Status MakeViews(const uint8_t* bytes, size_t size, Codec codec, const ImageHeader& shape, uint64_t key,

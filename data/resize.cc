@@ -33,13 +33,14 @@ Taps ComputeTaps(double in0, double in1, int in_size, int out_size) {
   t.weights.assign(size_t(out_size) * t.max_taps, 0.0f);
   for (int x = 0; x < out_size; ++x) {
     const double center = in0 + (x + 0.5) * scale;
-    const int lo = std::max(int(center - support + 0.5f), 0);
-    const int hi = std::min(int(center + support + 0.5f), in_size);
-    float* w = &t.weights[size_t(x) * t.max_taps];
+    const int lo = std::max(int(center - support + 0.5), 0);
+    const int hi = std::min(int(center + support + 0.5), in_size);
     const int n = std::min(hi - lo, t.max_taps);
+    auto tap = [&](int k) { return Cubic((k + lo - center + 0.5) / filter_scale); };
     double total = 0;
-    for (int k = 0; k < n; ++k) total += Cubic((k + lo - center + 0.5) / filter_scale);
-    for (int k = 0; k < n; ++k) w[k] = float(Cubic((k + lo - center + 0.5) / filter_scale) / (total != 0 ? total : 1));
+    for (int k = 0; k < n; ++k) total += tap(k);
+    float* w = &t.weights[size_t(x) * t.max_taps];
+    for (int k = 0; k < n; ++k) w[k] = float(tap(k) / (total != 0 ? total : 1));
     t.first[x] = lo;
     t.count[x] = std::max(n, 0);
   }

@@ -15,13 +15,14 @@ namespace vfm {
 
 absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, std::shared_ptr<const data::Dataset> dataset,
                                          const data::EvalOptions& options, int n_last_blocks) {
-  data::EvalLoader loader(dataset, options);
+  auto loader = data::EvalLoader::Create(dataset, options);
+  if (!loader.ok()) return loader.status();
   std::vector<float> values;
   Features out;
   int64_t width = 0, bad = 0;
   data::EvalBatch batch;
   NoGradGuard no_grad;
-  while (loader.Next(&batch)) {
+  while ((*loader)->Next(&batch)) {
     const int64_t B = batch.size, S = options.size;
     Tensor images = Tensor::FromVector(batch.images, {B, 3, S, S});
     Tensor f = encoder ? encoder->ClsFeatures(images, n_last_blocks) : ops::Reshape(images, {B, 3 * S * S});

@@ -23,22 +23,6 @@ Tensor Broadcast(const char* name, const Tensor& a, const Tensor& b, Op op) {
   return out;
 }
 
-// One input, elementwise (for Scale and AddScalar).
-template <typename Op>
-Tensor Map(const char* name, const Tensor& x, Op op) {
-  CheckCpu(name, x);
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
-  Tensor out = Tensor::Empty(x.shape(), x.dtype());
-  DispatchFloat(x.dtype(), name, [&](auto tag) {
-    using T = decltype(tag);
-    const T* s = src.data<T>();
-    T* d = out.data<T>();
-    const int64_t n = out.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) d[i] = T(op(s[i]));
-  });
-  return out;
-}
 }  // namespace
 
 Tensor Add(const Tensor& a, const Tensor& b) {
@@ -83,7 +67,7 @@ Tensor Div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Scale(const Tensor& x, double s) {
-  Tensor out = Map("scale", x, [s](auto v) { return v * decltype(v)(s); });
+  Tensor out = MapElementwise("scale", x, [s](auto v) { return v * decltype(v)(s); });
   RecordOp(out, "scale", {x}, [s](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{Scale(g, s)};
   });
@@ -91,7 +75,7 @@ Tensor Scale(const Tensor& x, double s) {
 }
 
 Tensor AddScalar(const Tensor& x, double s) {
-  Tensor out = Map("add_scalar", x, [s](auto v) { return v + decltype(v)(s); });
+  Tensor out = MapElementwise("add_scalar", x, [s](auto v) { return v + decltype(v)(s); });
   RecordOp(out, "add_scalar", {x}, [](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g};
   });

@@ -23,6 +23,23 @@ Shape BroadcastStrides(const Tensor& t, const Shape& out_shape);
 Tensor BroadcastCopy(const Tensor& t, const Shape& shape);
 // Sums g over the dimensions along which a tensor of `shape` was broadcast to g's shape (no autograd).
 Tensor SumToShape(const Tensor& g, const Shape& shape);
+// out[i] = f(x[i]) elementwise over a contiguous copy of x (no autograd): the body of the pointwise ops.
+template <typename F>
+Tensor MapElementwise(const char* op, const Tensor& x, F f) {
+  CheckCpu(op, x);
+  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  Tensor out = Tensor::Empty(x.shape(), x.dtype());
+  DispatchFloat(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = src.data<T>();
+    T* d = out.data<T>();
+    const int64_t n = out.numel();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) d[i] = T(f(s[i]));
+  });
+  return out;
+}
+
 // Normalises a possibly negative dimension index.
 int64_t WrapDim(int64_t dim, int64_t ndim);
 

@@ -9,21 +9,6 @@ using namespace internal;
 namespace {
 Tensor ContiguousCopyIfNeeded(const Tensor& x) { return x.is_contiguous() ? x : x.Clone(); }
 
-template <typename F>
-Tensor Pointwise(const char* name, const Tensor& x, F f) {
-  CheckCpu(name, x);
-  const Tensor src = ContiguousCopyIfNeeded(x);
-  Tensor out = Tensor::Empty(x.shape(), x.dtype());
-  DispatchFloat(x.dtype(), name, [&](auto tag) {
-    using T = decltype(tag);
-    const T* s = src.data<T>();
-    T* d = out.data<T>();
-    const int64_t n = out.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
-  });
-  return out;
-}
 }  // namespace
 
 Tensor Gelu(const Tensor& x) {
@@ -47,7 +32,7 @@ Tensor Gelu(const Tensor& x) {
 }
 
 Tensor Exp(const Tensor& x) {
-  Tensor out = Pointwise("exp", x, [](auto v) { return std::exp(v); });
+  Tensor out = MapElementwise("exp", x, [](auto v) { return std::exp(v); });
   RecordOp(out, "exp", {x}, [y = out.Detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{Mul(g, y)};
   });
@@ -55,7 +40,7 @@ Tensor Exp(const Tensor& x) {
 }
 
 Tensor Log(const Tensor& x) {
-  Tensor out = Pointwise("log", x, [](auto v) { return std::log(v); });
+  Tensor out = MapElementwise("log", x, [](auto v) { return std::log(v); });
   RecordOp(out, "log", {x}, [x](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{Div(g, x.Detach())};
   });

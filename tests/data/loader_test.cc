@@ -311,10 +311,11 @@ TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
   for (int r = 0; r < 2; ++r) {
     o.rank = r;
     o.world_size = 2;
-    EvalLoader loader(f.dataset, o);
+    auto loader = EvalLoader::Create(f.dataset, o);
+    ASSERT_TRUE(loader.ok()) << loader.status();
     EvalBatch b;
     int batches = 0;
-    while (loader.Next(&b)) {
+    while ((*loader)->Next(&b)) {
       ++batches;
       EXPECT_EQ(b.images.size(), size_t(b.size) * 3 * 24 * 24);
       for (int64_t i = 0; i < b.size; ++i) {
@@ -327,6 +328,28 @@ TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
     EXPECT_EQ(batches, 2);  // 20 samples per rank in batches of 16
   }
   EXPECT_EQ(std::set<uint64_t>(all.begin(), all.end()).size(), 40u);
+  o.resize_size = 20;  // smaller than the crop
+  EXPECT_FALSE(EvalLoader::Create(f.dataset, o).ok());
+}
+
+TEST(Loader, BadOptionsAreRefusedNamingTheOption) {
+  Fixture f;
+  auto message = [&](auto change) {
+    LoaderOptions o = SmallOptions();
+    change(o);
+    absl::Status s = Loader::Create(f.dataset, o).status();
+    EXPECT_FALSE(s.ok());
+    return std::string(s.message());
+  };
+  EXPECT_NE(message([](LoaderOptions& o) { o.crops.local.scale_min = 0.5f; o.crops.local.scale_max = 0.1f; })
+                .find("local.scale_min"), std::string::npos);
+  EXPECT_NE(message([](LoaderOptions& o) { o.crops.global.blur_kernel = 4; }).find("global.blur_kernel"),
+            std::string::npos);
+  EXPECT_NE(message([](LoaderOptions& o) { o.crops.masking.patch_size = 5; }).find("patch_size"), std::string::npos);
+  EXPECT_NE(message([](LoaderOptions& o) { o.global_batch = 6, o.world_size = 4; }).find("world size"),
+            std::string::npos);
+  EXPECT_NE(message([](LoaderOptions& o) { o.global_batch = 64; }).find("smaller than the global batch"),
+            std::string::npos);
 }
 
 }  // namespace

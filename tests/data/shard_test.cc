@@ -1,8 +1,10 @@
 // The shard format end to end: converter (folder, CSV, IDX) -> shards + index.json -> reader, the bytes
 // coming back unchanged, h5py reading the files, and each kind of bad data giving its documented error.
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "data/convert.h"
 #include "data/crc32c.h"
@@ -98,6 +100,35 @@ TEST(ShardConvert, FolderRoundTripsBytesAndMetadata) {
       EXPECT_EQ(m.height * 100 + m.width, 6380u);
     }
   }
+}
+
+TEST(ShardFormat, ManyThreadsReadAtOnce) {
+  TempDir dir;
+  const std::string root = "/usr/share/datasets/fashion-mnist/";
+  ConvertOptions o = Options(dir / "ds", 1 << 20);
+  ASSERT_TRUE(ConvertIdx(root + "t10k-images-idx3-ubyte.gz", root + "t10k-labels-idx1-ubyte.gz", o).ok());
+  auto ds = Dataset::Open(dir / "ds");
+  ASSERT_TRUE(ds.ok());
+  const Dataset& dataset = **ds;
+  std::vector<uint32_t> serial(size_t(dataset.size())), parallel(serial.size());
+  std::vector<uint8_t> bytes;
+  for (int64_t id = 0; id < dataset.size(); ++id) {
+    ASSERT_TRUE(dataset.Read(id, &bytes).ok());
+    serial[size_t(id)] = Crc32c(bytes.data(), bytes.size()) ^ uint32_t(bytes.size());
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<uint8_t> mine;
+      for (int64_t id = t; id < dataset.size(); id += 4) {
+        if (!dataset.Read(id, &mine).ok()) ++failures;
+        parallel[size_t(id)] = Crc32c(mine.data(), mine.size()) ^ uint32_t(mine.size());
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(serial, parallel);
 }
 
 TEST(ShardConvert, FolderLabelsAndModalityFlag) {

@@ -175,9 +175,9 @@ def forward(c, student, teacher, globals_, locals_, masks, center, center2):
     return loss, student_cls, t_out
 
 
-def main():
-    out_dir = sys.argv[1]
-    c = CFG
+def setup(c, mask_ratio):
+    """Student, teacher (a frozen copy), random crops and masks, and AdamW with iBOT's parameter groups:
+    no weight decay on biases and 1-D parameters."""
     torch.manual_seed(0)
     student, teacher = Network(c), Network(c)
     teacher.load_state_dict(student.state_dict())
@@ -186,7 +186,18 @@ def main():
     B, g = c["batch"], c["img"] // c["patch"]
     globals_ = [torch.randn(B, 3, c["img"], c["img"]) for _ in range(c["n_global"])]
     locals_ = [torch.randn(B, 3, c["local_img"], c["local_img"]) for _ in range(c["n_local"])]
-    masks = [torch.rand(B, g * g) < 0.4 for _ in range(c["n_global"])]
+    masks = [torch.rand(B, g * g) < mask_ratio for _ in range(c["n_global"])]
+    params = student.named_flat()
+    decayed = [p for n, p in params.items() if p.requires_grad and not (n.endswith(".bias") or p.dim() == 1)]
+    plain = [p for n, p in params.items() if p.requires_grad and (n.endswith(".bias") or p.dim() == 1)]
+    opt = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}])
+    return student, teacher, globals_, locals_, masks, opt
+
+
+def main():
+    out_dir = sys.argv[1]
+    c = CFG
+    student, teacher, globals_, locals_, masks, opt = setup(c, 0.4)
     masks[1][1] = False  # an image without masked patches (the clamp(min=1) path)
     center = torch.randn(1, c["out_dim"]) * 0.1
     center2 = torch.randn(1, 1, c["out_dim"]) * 0.1
@@ -199,9 +210,6 @@ def main():
     save_file({k: v.detach().clone() for k, v in student.named_flat().items()}, f"{out_dir}/init.safetensors")
 
     params = student.named_flat()
-    decayed = [p for n, p in params.items() if p.requires_grad and not (n.endswith(".bias") or p.dim() == 1)]
-    plain = [p for n, p in params.items() if p.requires_grad and (n.endswith(".bias") or p.dim() == 1)]
-    opt = torch.optim.AdamW([{"params": decayed}, {"params": plain, "weight_decay": 0.0}])
     expected = {}
     for step in range(c["steps"]):
         opt.zero_grad(set_to_none=True)

@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "kernels/device.h"
 #include "trainer/cli/command.h"
 #include "trainer/pretrain.h"
 
@@ -59,6 +60,7 @@ ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
 ABSL_FLAG(int, log_every, 10, "steps between progress lines");
 ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
 ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
+ABSL_FLAG(std::string, device, "auto", "auto | cpu | cuda");
 
 namespace vfm::cli {
 namespace {
@@ -76,6 +78,20 @@ int RunPretrain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vfm pretrain: unexpected argument '%s' (flags are --name=value)\n", args[0].c_str());
     return 2;
   }
+  // Device: training runs on the CPU in this build (the CUDA training backend is not written yet); a GPU
+  // that is present is reported, and --device=cuda is refused rather than silently ignored.
+  const std::string device = absl::GetFlag(FLAGS_device);
+  const CudaProbe cuda = ProbeCuda();
+  if (device == "cuda") {
+    std::fprintf(stderr, "vfm pretrain: --device=cuda: this vfm trains on the CPU only (CUDA: %s)\n", cuda.detail.c_str());
+    return 2;
+  }
+  if (device != "auto" && device != "cpu") {
+    std::fprintf(stderr, "vfm pretrain: --device must be auto, cpu or cuda, not '%s'\n", device.c_str());
+    return 2;
+  }
+  std::printf("vfm: training on the CPU (%s)\n", cuda.devices > 0 ? ("CUDA devices present but unused: " + cuda.detail).c_str()
+                                                                 : cuda.detail.c_str());
   PretrainOptions o;
   o.data = absl::GetFlag(FLAGS_data);
   o.run_dir = absl::GetFlag(FLAGS_run_dir);

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The main job: on a fresh machine, install and build, convert Fashion-MNIST (Debian's dataset-fashion-mnist)
+# to shards, pretrain the small CPU recipe (launch/configs/cpu_small.flags) for a bounded time, evaluate
+# kNN on the test set (vfm's teacher, the same architecture untrained, raw pixels), export the teacher for
+# timm/PyTorch, and print one summary table.
+# Usage: bash run.sh [minutes of pretraining, default 10]
+set -euo pipefail
+cd "$(dirname "$0")"
+minutes=${1:-10}
+bash setup.sh build
+vfm=build/vfm
+out=runs/main
+data=runs/fashion-mnist
+src=/usr/share/datasets/fashion-mnist
+mkdir -p runs
+for split in train t10k; do
+  name=$([ $split = train ] && echo train || echo test)
+  [ -f "$data/$name/index.json" ] || "$vfm" shard --idx_images="$src/$split-images-idx3-ubyte.gz" \
+    --idx_labels="$src/$split-labels-idx1-ubyte.gz" --output="$data/$name" --modality=fashion
+done
+
+"$vfm" pretrain --flagfile=launch/configs/cpu_small.flags --data="$data/train" --run_dir="$out" --max_minutes="$minutes"
+eval_flags=(--data="$data/train" --test_data="$data/test" --checkpoint="$out" --eval_size=28 --eval_resize=28)
+"$vfm" eval knn "${eval_flags[@]}" --json_out="$out/knn_vfm.json"
+"$vfm" eval knn "${eval_flags[@]}" --init=random --json_out="$out/knn_random.json"
+"$vfm" eval knn "${eval_flags[@]}" --encoder=pixels --json_out="$out/knn_pixels.json"
+"$vfm" export --checkpoint="$out" --out="$out/teacher.safetensors"
+
+/usr/bin/python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+r = {k: json.load(open(f"{out}/knn_{k}.json")) for k in ("vfm", "random", "pixels")}
+step = json.load(open(sorted(__import__("glob").glob(f"{out}/ckpt-*/state.json"))[-1]))["step"]
+print(f"\nFashion-MNIST test, weighted kNN (k=20) top-1, vfm pretrained {step} steps:")
+print(f"  {'encoder':<34}{'top-1':>8}")
+print(f"  {'vfm teacher (iBOT pretrained)':<34}{r['vfm']['top1']:>7.2f}%")
+print(f"  {'same ViT, random init':<34}{r['random']['top1']:>7.2f}%")
+print(f"  {'raw pixels':<34}{r['pixels']['top1']:>7.2f}%")
+print(f"exported teacher: {out}/teacher.safetensors")
+PY
