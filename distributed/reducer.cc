@@ -9,6 +9,15 @@ Tensor SlotView(const Tensor& flat, const GradientReducer::Slot& slot) {
   return flat.View(shape, ContiguousStrides(shape), flat.offset() + slot.offset);
 }
 
+absl::Status BroadcastParameters(const nn::NamedTensors& params, Communicator& comm) {
+  std::vector<std::unique_ptr<Work>> works;
+  for (const auto& [name, p] : params) works.push_back(comm.Broadcast(p, 0));
+  absl::Status status;
+  for (auto& w : works)
+    if (absl::Status s = w->Wait(); status.ok()) status = s;
+  return status;
+}
+
 GradientReducer::GradientReducer(const nn::NamedTensors& params, Communicator& comm, const ReducerOptions& options)
     : comm_(comm), options_(options), self_(std::make_shared<GradientReducer*>(this)) {
   VFM_CHECK(options.bucket_bytes > 0) << "bucket size must be positive, got " << options.bucket_bytes;

@@ -39,7 +39,7 @@ class GradientReducer {
     std::vector<Slot> slots;
     Tensor flat;   // the gradients back to back, padded to a multiple of world
     Tensor shard;  // ZeRO-1: this rank's block of the averaged gradients
-    int64_t shard_begin = 0;
+    int64_t shard_begin = 0;  // ZeRO-1: where that block starts in flat
     int pending = 0;  // slots not yet ready in this step
     std::unique_ptr<Work> work;
   };
@@ -74,6 +74,10 @@ class GradientReducer {
   StepStats stats_, current_;
   std::shared_ptr<GradientReducer*> self_;  // the hooks hold it weakly: they outlive the reducer
 };
+
+// Copies rank 0's values of `params` to every rank: at start-up, so that all replicas begin equal
+// whatever each rank loaded or initialised. Collective.
+absl::Status BroadcastParameters(const nn::NamedTensors& params, Communicator& comm);
 
 // A slot's stretch of a bucket-shaped buffer (its gradients, the gathered parameters or optimizer state),
 // shaped like its parameter.

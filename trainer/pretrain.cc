@@ -150,6 +150,7 @@ absl::Status Pretrain(const PretrainOptions& o) {
       crops.masks.push_back(MaskToTensor(batch->masks[i], B));
     }
     for (const auto& local : batch->local_crops) crops.local.push_back(ImagesToTensor(local, B, o.crops.local.size));
+    (*loader)->Recycle(std::move(batch));  // its pixels are copied into the tensors above
 
     const double epoch = double(step) / double(spe);
     const int64_t whole_epoch = step / spe;

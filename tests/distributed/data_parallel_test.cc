@@ -136,6 +136,15 @@ class DataParallelTest : public ::testing::Test {
   std::unique_ptr<Communicator> comm_;
 };
 
+TEST_F(DataParallelTest, BroadcastParametersGivesEveryRankRankZerosWeights) {
+  Model model;
+  if (Rank() != 0)
+    for (auto [name, p] : model.student->NamedParameters()) p.Fill(Rank());
+  ASSERT_TRUE(BroadcastParameters(model.student->NamedParameters(), *comm_).ok());
+  const nn::NamedTensors want = Model().student->NamedParameters(), got = model.student->NamedParameters();
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(RelativeError(got[i].second, want[i].second), 0) << want[i].first;
+}
+
 // Buckets take the trainable parameters in reverse order of registration (the order backward completes
 // them), each up to the size limit unless a single parameter is larger, padded to a multiple of world.
 TEST_F(DataParallelTest, BucketsHoldParametersInReverseOrderWithinTheLimit) {
