@@ -37,10 +37,10 @@ class GradientReducer {
   };
   struct Bucket {
     std::vector<Slot> slots;
-    Tensor flat;   // the gradients back to back, padded to a multiple of world
-    Tensor shard;  // ZeRO-1: this rank's block of the averaged gradients
+    Tensor flat;              // the gradients back to back, padded to a multiple of world
+    Tensor shard;             // ZeRO-1: this rank's block of the averaged gradients
     int64_t shard_begin = 0;  // ZeRO-1: where that block starts in flat
-    int pending = 0;  // slots not yet ready in this step
+    int pending = 0;          // slots not yet ready in this step
     std::unique_ptr<Work> work;
   };
   struct StepStats {

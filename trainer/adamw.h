@@ -29,6 +29,7 @@ class AdamW {
   };
   // Optimizer state by parameter name (for checkpoints).
   std::map<std::string, State>& state() { return state_; }
+  const std::map<std::string, State>& state() const { return state_; }
 
  private:
   nn::NamedTensors params_;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "trainer/checkpoint.h"
+#include "trainer/data_parallel.h"
 #include "trainer/ibot_step.h"
 #include "trainer/schedule.h"
 
@@ -50,12 +51,17 @@ int64_t CountParameters(const nn::Module& m) {
 
 }  // namespace
 
-absl::Status Pretrain(const PretrainOptions& o) {
+absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process) {
   if (o.data.empty() || o.run_dir.empty()) return absl::InvalidArgumentError("--data and --run_dir are required");
+  if (o.global_batch % process.world != 0)
+    return absl::InvalidArgumentError(absl::StrCat("--batch ", o.global_batch, " is not a multiple of the ", process.world, " ranks"));
+  const bool lead = process.rank == 0;  // prints, writes metrics and checkpoints
   std::error_code ec;
-  fs::create_directories(o.run_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create --run_dir ", o.run_dir, ": ", ec.message()));
-  RemoveStaleTemporaries(o.run_dir);
+  if (lead) {
+    fs::create_directories(o.run_dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot create --run_dir ", o.run_dir, ": ", ec.message()));
+    RemoveStaleTemporaries(o.run_dir);
+  }
 
   auto dataset = data::Dataset::Open(o.data);
   if (!dataset.ok()) return dataset.status();
@@ -76,6 +82,8 @@ absl::Status Pretrain(const PretrainOptions& o) {
   teacher.LoadFrom(student.NamedParameters());
   for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
   AdamW optimizer(student.NamedParameters());
+  auto dp = DataParallel::Create(process, student, teacher);
+  if (!dp.ok()) return dp.status();
   IBotLoss loss(o.head.out_dim, o.crops.global_crops, o.crops.local_crops,
                 IBotLossConfig{o.student_temp, 0.9, 0.9, o.lambda1, o.lambda2});
   const CheckpointParts parts{&student, &teacher, &optimizer, &loss};
@@ -95,8 +103,14 @@ absl::Status Pretrain(const PretrainOptions& o) {
     if (absl::Status s = LoadCheckpoint(*latest, parts, &state); !s.ok()) return s;
     if (state.loader.seed != o.seed)
       return absl::FailedPreconditionError(absl::StrCat("--seed ", o.seed, " differs from the checkpoint's ", state.loader.seed));
+    if (absl::Status s = (*dp)->ScatterOptimizerState(optimizer); !s.ok()) return s;
+    const int saved_world = state.world_size;
     state.flags = o.flags;
-    std::printf("resuming from %s (step %lld, epoch %lld, %lld samples of the epoch consumed)\n", latest->c_str(),
+    state.world_size = process.world;
+    if (lead && saved_world != process.world)
+      std::printf("the checkpoint was written by %d ranks, continuing on %d (same global batch order)\n", saved_world,
+                  process.world);
+    if (lead) std::printf("resuming from %s (step %lld, epoch %lld, %lld samples of the epoch consumed)\n", latest->c_str(),
                 (long long)state.step, (long long)state.loader.epoch, (long long)state.loader.consumed);
   } else if (!o.init.empty()) {
     const std::string init = fs::exists(o.init + "/MANIFEST.json") ? o.init : LatestCheckpoint(o.init).value_or(o.init);
@@ -104,7 +118,10 @@ absl::Status Pretrain(const PretrainOptions& o) {
     std::printf("initialised from %s\n", init.c_str());
   }
 
+  state.world_size = process.world;
   data::LoaderOptions lo;
+  lo.rank = process.rank;
+  lo.world_size = process.world;
   lo.seed = o.seed;
   lo.global_batch = o.global_batch;
   lo.threads = o.data_threads;
@@ -122,19 +139,20 @@ absl::Status Pretrain(const PretrainOptions& o) {
   const int64_t warmup = int64_t(o.warmup_epochs * double(spe));
   const double base_lr = o.lr * double(o.global_batch) / 256.0;
 
-  {
+  if (lead) {
     std::ofstream flags_file(o.run_dir + "/flags.json");
     flags_file << o.flags.dump(2) << "\n";
   }
   const int64_t n_params = CountParameters(student);
-  std::printf("vfm pretrain: %s/%d depth %lld (%.1fM parameters, student+teacher+AdamW %.0f MB fp32), %lld samples, "
-              "%lld steps/epoch, %d epochs (%lld steps), batch %lld, stopping at step %lld\n",
+  if (lead) std::printf("vfm pretrain: %s/%d depth %lld (%.1fM parameters, student+teacher+AdamW %.0f MB fp32), %lld samples, "
+              "%lld steps/epoch, %d epochs (%lld steps), batch %lld on %d rank(s), stopping at step %lld\n",
               o.arch.c_str(), o.patch, (long long)vit->depth, n_params / 1e6, n_params * 16.0 / 1e6,
               (long long)ds->size(), (long long)spe, o.epochs, (long long)total, (long long)o.global_batch,
-              (long long)stop);
+              process.world, (long long)stop);
   std::fflush(stdout);
 
-  std::ofstream metrics(o.run_dir + "/metrics.jsonl", std::ios::app);
+  std::ofstream metrics;
+  if (lead) metrics.open(o.run_dir + "/metrics.jsonl", std::ios::app);
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;
   int64_t window_steps = 0;
@@ -163,9 +181,12 @@ absl::Status Pretrain(const PretrainOptions& o) {
         LinearWarmup(whole_epoch, o.warmup_teacher_temp_epochs, o.warmup_teacher_patch_temp, o.teacher_patch_temp);
     settings.clip_grad = o.clip_grad;
     settings.freeze_last_layer = epoch < o.freeze_last_layer;
-    Rng drop_path_rng(MixKey({o.seed, uint64_t(step), 0x64726f70}));
+    // Keyed by rank too: ranks hold different samples. (So with drop path on, N ranks match one rank in
+    // distribution, not bit for bit; the run is still exactly reproducible for a given rank count.)
+    Rng drop_path_rng(MixKey({o.seed, uint64_t(step), uint64_t(process.rank), 0x64726f70}));
 
-    const IBotForwardResult r = IBotTrainStep(student, teacher, loss, optimizer, crops, settings, &drop_path_rng);
+    const IBotForwardResult r =
+        IBotTrainStep(student, teacher, loss, optimizer, crops, settings, &drop_path_rng, (*dp)->hooks());
     const double loss_value = r.loss.loss.item();
     if (!std::isfinite(loss_value)) {
       auto newest = LatestCheckpoint(o.run_dir);
@@ -178,8 +199,8 @@ absl::Status Pretrain(const PretrainOptions& o) {
     state.loader = (*loader)->state();
     ++window_steps;
 
-    const bool out_of_time = o.max_minutes > 0 && elapsed() > o.max_minutes * 60.0;
-    if (state.step % o.log_every == 0 || state.step == stop || out_of_time) {
+    const bool out_of_time = o.max_minutes > 0 && (*dp)->AnyRank(elapsed() > o.max_minutes * 60.0);
+    if (lead && (state.step % o.log_every == 0 || state.step == stop || out_of_time)) {
       const auto now = std::chrono::steady_clock::now();
       const double window = std::chrono::duration<double>(now - window_start).count();
       const double img_s = double(window_steps * o.global_batch) / std::max(window, 1e-9);
@@ -207,15 +228,17 @@ absl::Status Pretrain(const PretrainOptions& o) {
       window_steps = 0;
     }
     if (state.step % o.checkpoint_every == 0 || state.step == stop || out_of_time) {
-      if (absl::Status s = SaveCheckpoint(o.run_dir, parts, state, o.keep_checkpoints); !s.ok()) return s;
+      if (absl::Status s = (*dp)->GatherOptimizerState(optimizer); !s.ok()) return s;  // collective
+      if (lead)
+        if (absl::Status s = SaveCheckpoint(o.run_dir, parts, state, o.keep_checkpoints); !s.ok()) return s;
     }
     if (out_of_time) {
-      std::printf("stopping at step %lld: --max_minutes %.1f reached (resume continues from here)\n",
+      if (lead) std::printf("stopping at step %lld: --max_minutes %.1f reached (resume continues from here)\n",
                   (long long)state.step, o.max_minutes);
       break;
     }
   }
-  if ((*loader)->bad_samples() > 0)
+  if (lead && (*loader)->bad_samples() > 0)
     std::printf("%lld samples could not be read or decoded and were skipped (see the messages above)\n",
                 (long long)(*loader)->bad_samples());
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "autograd/nn/ibot_head.h"
 #include "data/loader.h"
+#include "distributed/bootstrap.h"
 #include "nlohmann/json.hpp"
 
 namespace vfm {
@@ -43,8 +44,10 @@ struct PretrainOptions {
   nlohmann::json flags = nlohmann::json::object();  // the resolved flags, stored with the run
 };
 
-// Runs (or resumes) a pretraining run; returns an error naming what went wrong (a non-finite loss names
-// the step). Progress goes to stdout, metrics to run_dir/metrics.jsonl.
-absl::Status Pretrain(const PretrainOptions& options);
+// Runs (or resumes) a pretraining run on this process's share of the data; returns an error naming what
+// went wrong (a non-finite loss names the step). With several ranks (mpirun/srun), gradients are averaged
+// (distributed/), the global batch is split by the loader's contract, and rank 0 alone prints progress,
+// writes metrics.jsonl and checkpoints. Resume works with any rank count.
+absl::Status Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process);
 
 }  // namespace vfm

@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #include "trainer/cli/command.h"
 #include "trainer/pretrain.h"
@@ -144,15 +145,24 @@ int RunPretrain(const std::vector<std::string>& args) {
   o.checkpoint_every = std::max(1, absl::GetFlag(FLAGS_checkpoint_every));
   o.keep_checkpoints = std::max(1, absl::GetFlag(FLAGS_keep_checkpoints));
   o.flags = ResolvedFlags();
-  try {
-    if (absl::Status s = Pretrain(o); !s.ok()) {
-      std::fprintf(stderr, "vfm pretrain: %s\n", std::string(s.message()).c_str());
-      return 1;
-    }
-  } catch (const Error& e) {
-    std::fprintf(stderr, "vfm pretrain: %s\n", e.what());
+  auto process = dist::InitProcess(nullptr, nullptr);
+  if (!process.ok()) {
+    std::fprintf(stderr, "vfm pretrain: %s\n", std::string(process.status().message()).c_str());
     return 1;
   }
+  absl::Status status;
+  try {
+    status = Pretrain(o, *process);
+  } catch (const Error& e) {
+    status = absl::InternalError(e.what());
+  }
+  if (!status.ok()) {
+    // With other ranks waiting on this one, the whole job ends here (with the message and the rank).
+    if (process->world > 1) dist::AbortProcess(status);
+    std::fprintf(stderr, "vfm pretrain: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  dist::FinalizeProcess();
   return 0;
 }
 

@@ -1,0 +1,74 @@
+#include "trainer/data_parallel.h"
+
+#include "absl/flags/flag.h"
+#include "distributed/flags.h"
+
+namespace vfm {
+
+void CheckCollective(const absl::Status& status) {
+  if (!status.ok()) dist::AbortProcess(status);
+}
+
+IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer, dist::Zero1AdamW* zero1) {
+  IBotStepHooks hooks;
+  hooks.after_backward = [&reducer] { CheckCollective(reducer.Finish()); };
+  if (zero1 != nullptr)
+    hooks.update = [zero1](const IBotStepSettings& s) {
+      CheckCollective(zero1->Step(s.lr, s.weight_decay, s.clip_grad,
+                                  s.freeze_last_layer ? IsLastLayerParameter : std::function<bool(const std::string&)>()));
+    };
+  dist::Communicator& comm = reducer.comm();
+  hooks.all_reduce_sum = [&comm](Tensor& t) { CheckCollective(comm.AllReduce(t, dist::ReduceOp::kSum)->Wait()); };
+  hooks.world = comm.world();
+  return hooks;
+}
+
+absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(const dist::ProcessInfo& process,
+                                                                   nn::IBotNetwork& student, nn::IBotNetwork& teacher) {
+  auto dp = std::unique_ptr<DataParallel>(new DataParallel());
+  dp->process_ = process;
+  auto options = dist::CommOptionsFromFlags();
+  if (!options.ok()) return options.status();
+  auto comm = dist::CreateCommunicator(process, Device::CPU(), *options);
+  if (!comm.ok()) return comm.status();
+  dp->comm_ = std::move(*comm);
+  if (process.world == 1) return dp;
+  if (absl::Status s = dist::BroadcastParameters(student.NamedParameters(), *dp->comm_); !s.ok()) return s;
+  if (absl::Status s = dist::BroadcastParameters(teacher.NamedParameters(), *dp->comm_); !s.ok()) return s;
+  auto reducer_options = dist::ReducerOptionsFromFlags();
+  if (!reducer_options.ok()) return reducer_options.status();
+  dp->reducer_ = std::make_unique<dist::GradientReducer>(student.NamedParameters(), *dp->comm_, *reducer_options);
+  if (absl::GetFlag(FLAGS_zero1))
+    dp->zero1_ = std::make_unique<dist::Zero1AdamW>(*dp->reducer_, dist::Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
+  dp->hooks_ = DataParallelHooks(*dp->reducer_, dp->zero1_.get());
+  return dp;
+}
+
+absl::Status DataParallel::GatherOptimizerState(AdamW& optimizer) {
+  if (!zero1_) return absl::OkStatus();
+  auto state = zero1_->GatherState();
+  if (!state.ok()) return state.status();
+  for (auto& [name, s] : optimizer.state()) {
+    const dist::Zero1AdamW::ParamState& full = state->at(name);
+    s.m.CopyFrom(full.m);
+    s.v.CopyFrom(full.v);
+    s.step = full.step;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DataParallel::ScatterOptimizerState(const AdamW& optimizer) {
+  if (!zero1_) return absl::OkStatus();
+  std::map<std::string, dist::Zero1AdamW::ParamState> full;
+  for (const auto& [name, s] : optimizer.state()) full[name] = {s.m, s.v, s.step};
+  return zero1_->LoadState(full);
+}
+
+bool DataParallel::AnyRank(bool value) {
+  if (process_.world == 1) return value;
+  Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0);
+  CheckCollective(comm_->AllReduce(flag, dist::ReduceOp::kSum)->Wait());
+  return flag.item() > 0;
+}
+
+}  // namespace vfm
