@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #include "trainer/cli/command.h"
@@ -32,6 +33,12 @@ ABSL_FLAG(int, local_crops, 0, "local crops per image (VisionFM 0, iBOT 10)");
 ABSL_FLAG(int, local_size, 96, "local crop size");
 ABSL_FLAG(double, local_scale_min, 0.05, "local crop area scale, min");
 ABSL_FLAG(double, local_scale_max, 0.32, "local crop area scale, max");
+ABSL_FLAG(std::vector<std::string>, global_blur_p, std::vector<std::string>({"1.0", "0.1"}),
+          "Gaussian blur probability per global crop (the last repeats)");
+ABSL_FLAG(std::vector<std::string>, global_solarize_p, std::vector<std::string>({"0.0", "0.2"}),
+          "solarization probability per global crop (the last repeats)");
+ABSL_FLAG(double, local_blur_p, 0.5, "Gaussian blur probability of a local crop");
+ABSL_FLAG(double, blur_sigma_max, 2.0, "Gaussian blur sigma range, max (min 0.1)");
 ABSL_FLAG(double, mask_ratio_min, 0.1, "iBOT mask ratio range, min");
 ABSL_FLAG(double, mask_ratio_max, 0.5, "iBOT mask ratio range, max");
 ABSL_FLAG(double, mask_prob_none, 0.5, "probability that a global crop is not masked");
@@ -115,6 +122,23 @@ int RunPretrain(const std::vector<std::string>& args) {
   o.crops.local.size = absl::GetFlag(FLAGS_local_size);
   o.crops.local.scale_min = float(absl::GetFlag(FLAGS_local_scale_min));
   o.crops.local.scale_max = float(absl::GetFlag(FLAGS_local_scale_max));
+  auto probabilities = [](const char* flag, const std::vector<std::string>& values, std::vector<float>* out) {
+    out->clear();
+    for (const std::string& v : values) {
+      float p;
+      if (!absl::SimpleAtof(v, &p)) {
+        std::fprintf(stderr, "vfm pretrain: --%s: '%s' is not a number\n", flag, v.c_str());
+        return false;
+      }
+      out->push_back(p);
+    }
+    return !out->empty();
+  };
+  if (!probabilities("global_blur_p", absl::GetFlag(FLAGS_global_blur_p), &o.crops.global_blur_p) ||
+      !probabilities("global_solarize_p", absl::GetFlag(FLAGS_global_solarize_p), &o.crops.global_solarize_p))
+    return 2;
+  o.crops.local.blur_p = float(absl::GetFlag(FLAGS_local_blur_p));
+  o.crops.global.blur_sigma_max = o.crops.local.blur_sigma_max = float(absl::GetFlag(FLAGS_blur_sigma_max));
   o.crops.masking.ratio_min = float(absl::GetFlag(FLAGS_mask_ratio_min));
   o.crops.masking.ratio_max = float(absl::GetFlag(FLAGS_mask_ratio_max));
   o.crops.masking.prob_none = float(absl::GetFlag(FLAGS_mask_prob_none));
