@@ -218,6 +218,22 @@ void Tensor::CopyFrom(const Tensor& src) {
     if (nbytes()) std::memmove(raw_data(), src.raw_data(), nbytes());
     return;
   }
+  const int64_t nd = dim();
+  if (src.dtype() == dtype() && nd > 0 && strides()[nd - 1] == 1 && src.strides()[nd - 1] == 1) {
+    // Same type, rows contiguous in both (concatenation windows, slices): one memcpy per row.
+    const Shape outer(shape().begin(), shape().end() - 1);
+    const size_t row = size_t(shape()[nd - 1]) * ElementSize(dtype());
+    std::vector<int64_t> src_rows;
+    ForEachOffset(outer, Shape(src.strides().begin(), src.strides().end() - 1),
+                  [&](int64_t off) { src_rows.push_back(off); });
+    const char* s = static_cast<const char*>(src.raw_data());
+    char* d = static_cast<char*>(raw_data());
+    const int64_t esize = int64_t(ElementSize(dtype()));
+    size_t k = 0;
+    ForEachOffset(outer, Shape(strides().begin(), strides().end() - 1),
+                  [&](int64_t off) { std::memmove(d + off * esize, s + src_rows[k++] * esize, row); });
+    return;
+  }
   std::vector<int64_t> src_offsets;
   src_offsets.reserve(size_t(numel()));
   ForEachOffset(src.shape(), src.strides(), [&](int64_t off) { src_offsets.push_back(off); });
