@@ -4,6 +4,9 @@
 //   loss.safetensors                           the iBOT centres
 //   state.json                                 format version, step, loader state, model config, flags, world size
 //   MANIFEST.json                              size and crc32c of every other file (written last)
+// There is no RNG state to save: every random draw (augmentation, masks, drop path) comes from a
+// counter-based generator keyed by (seed, epoch or step, sample, ...), so the loader state and the step
+// determine them all.
 // It is written under a temporary name, fsynced, and renamed into place, so a crash at any moment leaves
 // either the complete checkpoint or none that resume would pick. Only the newest `keep` are kept.
 #pragma once
