@@ -33,6 +33,7 @@ double RelativeError(const Tensor& got, const Tensor& want) {
 
 // Tracks the worst relative error of a group of tensors, and prints it.
 struct Worst {
+  explicit Worst(std::string group) : label(std::move(group)) {}
   std::string label;
   double error = 0;
   std::string name;
