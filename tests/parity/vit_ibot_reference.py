@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 CFG = dict(dim=384, depth=2, heads=6, patch=16, img=64, local_img=32, in_chans=3, out_dim=1024,
            hidden=2048, bottleneck=256, batch=2, n_global=2, n_local=2, student_temp=0.1,
            teacher_temp=0.04, teacher_patch_temp=0.07, center_momentum=0.9, clip=3.0, steps=5,
-           lr=[1e-3, 2e-3, 3e-3, 2e-3, 1e-3], wd=[0.04, 0.05, 0.06, 0.07, 0.08],
+           lr=[1e-4, 2e-4, 3e-4, 2e-4, 1e-4], wd=[0.04, 0.05, 0.06, 0.07, 0.08],
            ema=[0.99, 0.992, 0.994, 0.996, 0.998], freeze_last_layer_steps=1, ln_eps=1e-6)
 
 
