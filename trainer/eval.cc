@@ -44,23 +44,8 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
   return out;
 }
 
-namespace {
-// Rows scaled to unit L2 norm.
-std::vector<float> Normalized(const Tensor& t) {
-  std::vector<float> v = t.ToVector();
-  const int64_t n = t.size(0), d = t.size(1);
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int64_t j = 0; j < d; ++j) s += double(v[i * d + j]) * v[i * d + j];
-    const float inv = float(1.0 / std::max(std::sqrt(s), 1e-12));
-    for (int64_t j = 0; j < d; ++j) v[i * d + j] *= inv;
-  }
-  return v;
-}
-}  // namespace
-
 double KnnTop1(const Features& train, const Features& test, int k, double temperature) {
-  const std::vector<float> a = Normalized(train.values), b = Normalized(test.values);
+  const std::vector<float> a = ops::L2Normalize(train.values).ToVector(), b = ops::L2Normalize(test.values).ToVector();
   const int64_t n = train.values.size(0), m = test.values.size(0), d = train.values.size(1);
   k = int(std::min<int64_t>(k, n));
   int64_t correct = 0;

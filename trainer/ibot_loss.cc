@@ -56,16 +56,15 @@ IBotLossOutput IBotLoss::Forward(const Tensor& student_cls, const Tensor& studen
     const Tensor idx = MaskedIndices(masks);
     const Tensor tp = Softmax(Scale(Sub(teacher_patch, center2), 1.0 / teacher_patch_temp));
     Tensor tp_masked = Reshape(GatherTokens(Reshape(tp, {1, n_global_ * B * N, K}), idx), {idx.size(1), K});
-    std::vector<double> per_row(size_t(idx.size(1)));
+    // Masked patches per image, counted once.
     const uint8_t* m = masks.data<uint8_t>();
+    std::vector<int64_t> count(size_t(n_global_ * B), 0);
+    for (int64_t i = 0; i < masks.numel(); ++i) count[size_t(i / N)] += m[i] != 0;
     const int64_t* pi = idx.data<int64_t>();
-    for (size_t r = 0; r < per_row.size(); ++r) {
-      const int64_t img = pi[r] / N;
-      const int64_t count = std::count_if(m + img * N, m + (img + 1) * N, [](uint8_t v) { return v != 0; });
-      per_row[r] = -config_.lambda2 / (double(std::max<int64_t>(count, 1)) * double(B * n_global_));
-    }
     Tensor row_w = Tensor::Empty({idx.size(1), 1}, tp.dtype());
-    for (size_t r = 0; r < per_row.size(); ++r) row_w.data<float>()[r] = float(per_row[r]);
+    for (int64_t r = 0; r < idx.size(1); ++r)
+      row_w.data<float>()[r] = float(-config_.lambda2 / (double(std::max<int64_t>(count[size_t(pi[r] / N)], 1)) *
+                                                         double(B * n_global_)));
     patch_weights = Mul(tp_masked, row_w);
   }
   VFM_CHECK(student_masked.shape() == patch_weights.shape())
