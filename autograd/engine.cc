@@ -47,7 +47,7 @@ void RecordOp(Tensor& out, const char* name, std::vector<Tensor> inputs, Backwar
 void Tensor::Backward() const {
   VFM_CHECK(numel() == 1) << "Backward() needs a single-element tensor, got " << ShapeToString(shape());
   VFM_CHECK(requires_grad()) << "Backward() on a tensor that does not require grad";
-  Tensor seed = Tensor::Full(shape(), 1.0, dtype());
+  Tensor seed = Tensor::Full(shape(), 1.0, dtype(), device());
 
   // Count, for every node and leaf reachable from this one, how many gradients it will receive.
   std::unordered_map<Node*, int> pending_nodes;

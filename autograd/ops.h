@@ -18,6 +18,10 @@ Tensor Select(const Tensor& x, int64_t dim, int64_t index);  // removes dim
 Tensor Contiguous(const Tensor& x);
 Tensor Expand(const Tensor& x, const Shape& shape);  // broadcast to shape (a copy), backward sums
 
+// --- element type (ops/cast.cc): a copy in another dtype whose backward casts the gradient back
+// (the identity when x already has that dtype). The bf16 forward of the GPU path starts here.
+Tensor Cast(const Tensor& x, DType dtype);
+
 // --- elementwise with numpy broadcasting (ops/binary.cc, kernels/cpu/binary.h)
 Tensor Add(const Tensor& a, const Tensor& b);
 Tensor Sub(const Tensor& a, const Tensor& b);

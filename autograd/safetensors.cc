@@ -40,7 +40,8 @@ absl::Status SaveSafetensors(const std::string& path, const std::vector<std::pai
   std::vector<Tensor> contiguous;
   for (const auto& [name, t] : tensors) {
     if (header.contains(name)) return absl::InvalidArgumentError(absl::StrCat(path, ": duplicate tensor ", name));
-    contiguous.push_back(t.is_contiguous() ? t : t.Clone());
+    // GPU tensors are written from a host copy.
+    contiguous.push_back(!t.device().is_cpu() ? t.ToDevice(Device::CPU()) : t.is_contiguous() ? t : t.Clone());
     header[name] = {{"dtype", SafetensorsDType(t.dtype())},
                     {"shape", t.shape()},
                     {"data_offsets", {offset, offset + t.nbytes()}}};

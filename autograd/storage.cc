@@ -1,8 +1,17 @@
 #include "autograd/storage.h"
 
+#include "autograd/caching_allocator.h"
+#include "autograd/check.h"
+#if VFM_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 #include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
 namespace vfm {
 
@@ -48,14 +57,46 @@ Allocator* CpuAllocator() {
   return &allocator;
 }
 
-Allocator* AllocatorFor(Device device) {
-  if (device.is_cpu()) return CpuAllocator();
-  throw std::runtime_error("no allocator for device " + device.ToString() +
-                           " (this build has no CUDA backend)");
+#if VFM_WITH_CUDA
+namespace {
+CachingAllocator::Backend CudaBackend(void* (*malloc)(size_t), void (*free)(void*), cuda::Stream (*stream)()) {
+  return {malloc, free, stream, cuda::RecordEvent, cuda::EventDone, cuda::DestroyEvent};
+}
+}  // namespace
+
+CachingAllocator& CudaAllocator(int device) {
+  static std::mutex mutex;
+  static std::vector<std::unique_ptr<CachingAllocator>> allocators;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (int(allocators.size()) <= device) allocators.resize(size_t(device) + 1);
+  auto& a = allocators[size_t(device)];
+  if (!a) a = std::make_unique<CachingAllocator>("cuda:" + std::to_string(device),
+                                                 CudaBackend(cuda::DeviceMalloc, cuda::DeviceFree, cuda::ComputeStream));
+  return *a;
 }
 
-Storage::Storage(size_t nbytes, Device device)
-    : nbytes_(nbytes), device_(device), allocator_(AllocatorFor(device)) {
+// Pinned buffers are filled on the host and read by the copy stream.
+CachingAllocator& PinnedAllocator() {
+  static CachingAllocator allocator("pinned host", CudaBackend(cuda::PinnedMalloc, cuda::PinnedFree, cuda::CopyStream));
+  return allocator;
+}
+#endif
+
+Allocator* AllocatorFor(Device device) {
+  if (device.is_cpu()) return CpuAllocator();
+#if VFM_WITH_CUDA
+  VFM_CHECK(device.index == cuda::CurrentDevice())
+      << "tensor on " << device.ToString() << " but this process uses cuda:" << cuda::CurrentDevice();
+  return &CudaAllocator(device.index);
+#else
+  throw std::runtime_error("no allocator for device " + device.ToString() + " (this build has no CUDA backend)");
+#endif
+}
+
+Storage::Storage(size_t nbytes, Device device) : Storage(nbytes, device, AllocatorFor(device)) {}
+
+Storage::Storage(size_t nbytes, Device device, Allocator* allocator)
+    : nbytes_(nbytes), device_(device), allocator_(allocator) {
   data_ = allocator_->Allocate(nbytes);
 }
 

@@ -22,6 +22,8 @@ Allocator* AllocatorFor(Device device);
 class Storage {
  public:
   Storage(size_t nbytes, Device device);
+  // Host memory from a given allocator (pinned buffers for asynchronous uploads).
+  Storage(size_t nbytes, Device device, Allocator* allocator);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -29,6 +31,7 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  Allocator* allocator() const { return allocator_; }
 
  private:
   void* data_;

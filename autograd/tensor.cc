@@ -2,7 +2,12 @@
 
 #include <cstring>
 
+#include "autograd/caching_allocator.h"
 #include "kernels/random.h"
+#if VFM_WITH_CUDA
+#include "kernels/cuda/copy.h"
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace vfm {
 
@@ -40,12 +45,33 @@ Tensor Tensor::Empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::Zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = Empty(shape, dtype, device);
-  if (t.nbytes()) std::memset(t.raw_data(), 0, t.nbytes());
+  if (!t.nbytes()) return t;
+  if (device.is_cpu()) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+  } else {
+#if VFM_WITH_CUDA
+    cuda::MemsetAsync(t.raw_data(), 0, t.nbytes());
+#endif
+  }
   return t;
 }
 
-Tensor Tensor::Full(const Shape& shape, double value, DType dtype) {
-  Tensor t = Empty(shape, dtype);
+Tensor Tensor::EmptyPinned(const Shape& shape, DType dtype) {
+#if VFM_WITH_CUDA
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(size_t(NumElements(shape)) * ElementSize(dtype), Device::CPU(),
+                                            &PinnedAllocator());
+  impl->shape = shape;
+  impl->strides = ContiguousStrides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+#else
+  return Empty(shape, dtype);
+#endif
+}
+
+Tensor Tensor::Full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = Empty(shape, dtype, device);
   t.Fill(value);
   return t;
 }
@@ -158,7 +184,7 @@ void ForEachOffset(const Shape& shape, const Shape& strides, F f) {
 
 double Tensor::at(std::initializer_list<int64_t> index) const {
   VFM_CHECK(int64_t(index.size()) == dim()) << "index rank " << index.size() << " for " << ShapeToString(shape());
-  VFM_CHECK(device().is_cpu()) << "at() reads host tensors only";
+  VFM_CHECK(device().is_cpu()) << "at() reads host tensors only (copy with ToDevice first)";
   int64_t off = 0, d = 0;
   for (int64_t i : index) {
     VFM_CHECK(i >= 0 && i < shape()[d]) << "index out of range";
@@ -169,10 +195,12 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
 
 double Tensor::item() const {
   VFM_CHECK(numel() == 1) << "item() of a tensor with " << numel() << " elements";
+  if (!device().is_cpu()) return ToDevice(Device::CPU()).item();
   return LoadAsDouble(raw_data(), dtype(), 0);
 }
 
 std::vector<float> Tensor::ToVector() const {
+  if (!device().is_cpu()) return ToDevice(Device::CPU()).ToVector();
   std::vector<float> out;
   out.reserve(size_t(numel()));
   const void* base = raw_data();
@@ -204,16 +232,101 @@ Tensor Tensor::To(DType target) const {
   return out;
 }
 
+Tensor Tensor::ToDevice(Device target) const {
+  Tensor out = Empty(shape(), dtype(), target);
+  out.CopyFrom(*this);
+  return out;
+}
+
 void Tensor::Fill(double value) {
-  VFM_CHECK(device().is_cpu()) << "Fill on " << device().ToString();
+  if (!device().is_cpu()) {
+#if VFM_WITH_CUDA
+    if (!is_contiguous()) {
+      Tensor filled = Empty(shape(), dtype(), device());
+      filled.Fill(value);
+      CopyFrom(filled);
+      return;
+    }
+    switch (dtype()) {
+      case DType::kF32: cuda::Fill(data<float>(), numel(), value); return;
+      case DType::kBF16: cuda::Fill(data<bf16>(), numel(), value); return;
+      case DType::kI32: cuda::Fill(data<int32_t>(), numel(), value); return;
+      case DType::kI64: cuda::Fill(data<int64_t>(), numel(), value); return;
+      case DType::kU8: cuda::Fill(data<uint8_t>(), numel(), value); return;
+      case DType::kF64: break;
+    }
+    VFM_CHECK(false) << "Fill: " << DTypeName(dtype()) << " tensors are not supported on " << device().ToString();
+#endif
+  }
   void* base = raw_data();
   ForEachOffset(shape(), strides(), [&](int64_t off) { StoreDouble(base, dtype(), off, value); });
 }
 
+#if VFM_WITH_CUDA
+namespace {
+cuda::StridedCopyLayout LayoutOf(const Tensor& src, const Tensor& dst) {
+  VFM_CHECK(src.dim() <= cuda::kMaxDims) << "strided copy of a " << src.dim() << "-d tensor";
+  cuda::StridedCopyLayout layout;
+  layout.ndim = int(src.dim());
+  for (int64_t d = 0; d < src.dim(); ++d) {
+    layout.shape[d] = src.shape()[d];
+    layout.src_strides[d] = src.strides()[d];
+    layout.dst_strides[d] = dst.strides()[d];
+  }
+  return layout;
+}
+
+// Copies between tensors of which at least one is on a GPU. Cross-device copies move contiguous bytes
+// of one dtype; strides and dtype conversions are handled on whichever side holds the tensor.
+void CopyWithDevice(const Tensor& src, Tensor& dst) {
+  const bool same_device = src.device() == dst.device();
+  if (src.dtype() != dst.dtype()) {
+    const Tensor moved = same_device ? src : src.ToDevice(dst.device());
+    if (dst.device().is_cpu()) return dst.CopyFrom(moved);
+    const Tensor from = moved.is_contiguous() ? moved : moved.Clone();
+    Tensor into = dst.is_contiguous() ? dst : Tensor::Empty(dst.shape(), dst.dtype(), dst.device());
+    if (from.dtype() == DType::kF32 && into.dtype() == DType::kBF16) {
+      cuda::Convert(from.data<float>(), into.data<bf16>(), from.numel());
+    } else {
+      VFM_CHECK(from.dtype() == DType::kBF16 && into.dtype() == DType::kF32)
+          << "no conversion from " << DTypeName(from.dtype()) << " to " << DTypeName(into.dtype()) << " on "
+          << dst.device().ToString();
+      cuda::Convert(from.data<bf16>(), into.data<float>(), from.numel());
+    }
+    if (!dst.is_contiguous()) dst.CopyFrom(into);
+    return;
+  }
+  if (same_device) {  // device to device, any strides
+    cuda::CopyStrided(src.raw_data(), dst.raw_data(), LayoutOf(src, dst), int(ElementSize(dst.dtype())));
+    return;
+  }
+  const Tensor from = src.is_contiguous() ? src : src.Clone();
+  Tensor into = dst.is_contiguous() ? dst : Tensor::Empty(dst.shape(), dst.dtype(), dst.device());
+  if (into.device().is_cpu()) {
+    cuda::CopySync(into.raw_data(), from.raw_data(), from.nbytes());
+  } else {
+    cuda::CopyAsync(into.raw_data(), from.raw_data(), from.nbytes());
+    // A pinned source is truly asynchronous: its block must not be reused before the copy has run.
+    if (from.storage()->allocator() == &PinnedAllocator())
+      PinnedAllocator().RecordStream(from.storage()->data(), cuda::ComputeStream());
+  }
+  if (!dst.is_contiguous()) dst.CopyFrom(into);
+}
+}  // namespace
+#endif
+
 void Tensor::CopyFrom(const Tensor& src) {
   VFM_CHECK(src.shape() == shape()) << "CopyFrom " << ShapeToString(src.shape()) << " into "
                                     << ShapeToString(shape());
-  VFM_CHECK(device().is_cpu() && src.device().is_cpu()) << "CopyFrom between host tensors only";
+  if (!device().is_cpu() || !src.device().is_cpu()) {
+#if VFM_WITH_CUDA
+    CopyWithDevice(src, *this);
+    return;
+#else
+    VFM_CHECK(false) << "CopyFrom " << src.device().ToString() << " to " << device().ToString()
+                     << " in a build without CUDA";
+#endif
+  }
   if (src.dtype() == dtype() && is_contiguous() && src.is_contiguous()) {
     if (nbytes()) std::memmove(raw_data(), src.raw_data(), nbytes());
     return;

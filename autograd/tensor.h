@@ -45,7 +45,10 @@ class Tensor {
   // Factories (uninitialised / filled).
   static Tensor Empty(const Shape& shape, DType dtype = DType::kF32, Device device = Device::CPU());
   static Tensor Zeros(const Shape& shape, DType dtype = DType::kF32, Device device = Device::CPU());
-  static Tensor Full(const Shape& shape, double value, DType dtype = DType::kF32);
+  static Tensor Full(const Shape& shape, double value, DType dtype = DType::kF32, Device device = Device::CPU());
+  // Page-locked host memory when the build has CUDA (plain host memory otherwise): a batch staged
+  // here uploads asynchronously.
+  static Tensor EmptyPinned(const Shape& shape, DType dtype);
   static Tensor FromVector(const std::vector<float>& values, const Shape& shape);
   static Tensor FromVector(const std::vector<double>& values, const Shape& shape);
   // Standard normal / uniform [lo, hi) values from a seeded counter-based generator.
@@ -86,6 +89,8 @@ class Tensor {
   Tensor Detach() const;
   // Element type conversion (a deep copy; no autograd).
   Tensor To(DType dtype) const;
+  // A contiguous copy on another device (no autograd). Reading a GPU tensor on the host waits for it.
+  Tensor ToDevice(Device device) const;
   // In-place fill/copy without autograd (for optimizers, initialisation, EMA).
   void Fill(double value);
   void CopyFrom(const Tensor& src);

@@ -76,12 +76,13 @@ void GradientReducer::StartReadyBuckets(bool in_backward) {
 absl::Status GradientReducer::Finish() {
   int64_t slots = 0;
   for (const Bucket& bucket : buckets_) slots += int64_t(bucket.slots.size());
-  Tensor present = Tensor::Zeros({slots});
+  // Which parameters got a gradient on any rank: flags set on the host, summed where the buckets live.
+  Tensor present_here = Tensor::Zeros({slots});
   int64_t i = 0;
   for (Bucket& bucket : buckets_) {
     for (Slot& slot : bucket.slots) {
       if (slot.ready) {
-        present.data<float>()[i] = 1;
+        present_here.data<float>()[i] = 1;
       } else {
         SlotView(bucket.flat, slot).Fill(0.0);
       }
@@ -90,6 +91,7 @@ absl::Status GradientReducer::Finish() {
     bucket.pending = 0;
   }
   StartReadyBuckets(/*in_backward=*/false);
+  const Tensor present = present_here.ToDevice(buckets_.empty() ? Device::CPU() : buckets_[0].flat.device());
   std::unique_ptr<Work> present_work = comm_.AllReduce(present, ReduceOp::kSum);  // after the buckets, on every rank
 
   const auto start = std::chrono::steady_clock::now();
@@ -105,13 +107,14 @@ absl::Status GradientReducer::Finish() {
   stats_ = current_;
   current_ = StepStats{};
 
+  const std::vector<float> present_anywhere = present.ToVector();
   next_ = 0;
   i = 0;
   for (Bucket& bucket : buckets_) {
     bucket.pending = int(bucket.slots.size());
     for (Slot& slot : bucket.slots) {
       slot.ready = false;
-      slot.has_grad = present.data<float>()[i++] > 0;
+      slot.has_grad = present_anywhere[size_t(i++)] > 0;
       // ZeRO-1: only the shards hold averaged gradients; drop the local ones rather than leave them looking valid.
       if (options_.zero1 || !slot.has_grad) {
         slot.param.ZeroGrad();

@@ -29,7 +29,12 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(const dist::P
   dp->process_ = process;
   auto options = dist::CommOptionsFromFlags();
   if (!options.ok()) return options.status();
-  auto comm = dist::CreateCommunicator(process, Device::CPU(), *options);
+  // Collectives run where the parameters live: MPI for host tensors, NCCL for GPU ones.
+  const Device device = student.NamedParameters().front().second.device();
+  if (!device.is_cpu() && absl::GetFlag(FLAGS_zero1))
+    return absl::UnimplementedError("--zero1 updates on the host: not available with GPU training yet");
+  dp->device_ = device;
+  auto comm = dist::CreateCommunicator(process, device, *options);
   if (!comm.ok()) return comm.status();
   dp->comm_ = std::move(*comm);
   if (process.world == 1) return dp;
@@ -66,7 +71,7 @@ absl::Status DataParallel::ScatterOptimizerState(const AdamW& optimizer) {
 
 bool DataParallel::AnyRank(bool value) {
   if (process_.world == 1) return value;
-  Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0);
+  Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0, DType::kF32, device_);
   CheckCollective(comm_->AllReduce(flag, dist::ReduceOp::kSum)->Wait());
   return flag.item() > 0;
 }

@@ -36,6 +36,7 @@ class DataParallel {
 
  private:
   dist::ProcessInfo process_;
+  Device device_;  // where the parameters (and so the collectives) live
   std::unique_ptr<dist::Communicator> comm_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::unique_ptr<dist::Zero1AdamW> zero1_;

@@ -16,8 +16,9 @@ IBotLoss::IBotLoss(int64_t out_dim, int64_t n_global, int64_t n_local, IBotLossC
 }
 
 Tensor MaskedIndices(const Tensor& masks) {
-  VFM_CHECK(masks.dtype() == DType::kU8 && masks.dim() == 2 && masks.is_contiguous())
-      << "masks must be contiguous u8 [rows, N], got " << ShapeToString(masks.shape());
+  VFM_CHECK(masks.device().is_cpu() && masks.dtype() == DType::kU8 && masks.dim() == 2 && masks.is_contiguous())
+      << "masks must be contiguous u8 [rows, N] on the host, got " << ShapeToString(masks.shape()) << " on "
+      << masks.device().ToString();
   const uint8_t* m = masks.data<uint8_t>();
   std::vector<int64_t> idx;
   for (int64_t i = 0; i < masks.numel(); ++i)
@@ -27,9 +28,20 @@ Tensor MaskedIndices(const Tensor& masks) {
   return out;
 }
 
-IBotLossOutput IBotLoss::Forward(const Tensor& student_cls, const Tensor& student_masked, const Tensor& teacher_cls,
-                                 const Tensor& teacher_patch, const Tensor& masks, double teacher_temp,
-                                 double teacher_patch_temp) const {
+void IBotLoss::MoveTo(Device device) {
+  center = center.ToDevice(device);
+  center2 = center2.ToDevice(device);
+}
+
+// The loss runs in f32 whatever the network computed in (softmax over K prototypes in bf16 would lose
+// the small probabilities); the casts carry the gradient back in the network's dtype. Masks stay on the
+// host: the masked-patch indices and weights are known there before the step, and are uploaded.
+IBotLossOutput IBotLoss::Forward(const Tensor& student_cls_in, const Tensor& student_masked_in,
+                                 const Tensor& teacher_cls_in, const Tensor& teacher_patch_in, const Tensor& masks,
+                                 double teacher_temp, double teacher_patch_temp) const {
+  const Tensor student_cls = Cast(student_cls_in, DType::kF32), student_masked = Cast(student_masked_in, DType::kF32);
+  const Tensor teacher_cls = Cast(teacher_cls_in, DType::kF32), teacher_patch = Cast(teacher_patch_in, DType::kF32);
+  const Device device = student_cls.device();
   const int64_t n_crops = n_global_ + n_local_, K = center.size(1);
   VFM_CHECK(teacher_cls.dim() == 2 && teacher_cls.size(0) % n_global_ == 0 && teacher_cls.size(1) == K)
       << "teacher_cls " << ShapeToString(teacher_cls.shape());
@@ -53,19 +65,20 @@ IBotLossOutput IBotLoss::Forward(const Tensor& student_cls, const Tensor& studen
     cls_weights = Scale(Reshape(w, {n_crops * B, K}), -config_.lambda1 / double(n_pairs * B));
 
     // Patch targets at masked positions, each weighted by 1 / max(masked count of its image, 1).
-    const Tensor idx = MaskedIndices(masks);
+    const Tensor idx = MaskedIndices(masks).ToDevice(device);
     const Tensor tp = Softmax(Scale(Sub(teacher_patch, center2), 1.0 / teacher_patch_temp));
     Tensor tp_masked = Reshape(GatherTokens(Reshape(tp, {1, n_global_ * B * N, K}), idx), {idx.size(1), K});
     // Masked patches per image, counted once.
     const uint8_t* m = masks.data<uint8_t>();
     std::vector<int64_t> count(size_t(n_global_ * B), 0);
     for (int64_t i = 0; i < masks.numel(); ++i) count[size_t(i / N)] += m[i] != 0;
-    const int64_t* pi = idx.data<int64_t>();
-    Tensor row_w = Tensor::Empty({idx.size(1), 1}, tp.dtype());
-    for (int64_t r = 0; r < idx.size(1); ++r)
-      row_w.data<float>()[r] = float(-config_.lambda2 / (double(std::max<int64_t>(count[size_t(pi[r] / N)], 1)) *
-                                                         double(B * n_global_)));
-    patch_weights = Mul(tp_masked, row_w);
+    Tensor row_w = Tensor::Empty({idx.size(1), 1}, DType::kF32);
+    int64_t r = 0;
+    for (int64_t i = 0; i < masks.numel(); ++i)
+      if (m[i])
+        row_w.data<float>()[r++] =
+            float(-config_.lambda2 / (double(std::max<int64_t>(count[size_t(i / N)], 1)) * double(B * n_global_)));
+    patch_weights = Mul(tp_masked, row_w.ToDevice(device));
   }
   VFM_CHECK(student_masked.shape() == patch_weights.shape())
       << "student_masked " << ShapeToString(student_masked.shape()) << " for " << patch_weights.size(0)
@@ -75,7 +88,7 @@ IBotLossOutput IBotLoss::Forward(const Tensor& student_cls, const Tensor& studen
   out.cls_loss = Sum(Mul(cls_weights, LogSoftmax(Scale(student_cls, 1.0 / config_.student_temp))));
   out.patch_loss = patch_weights.size(0) > 0
                        ? Sum(Mul(patch_weights, LogSoftmax(Scale(student_masked, 1.0 / config_.student_temp))))
-                       : Tensor::Zeros({});
+                       : Tensor::Zeros({}, DType::kF32, device);
   out.loss = Add(out.cls_loss, out.patch_loss);
   return out;
 }
@@ -84,8 +97,8 @@ void IBotLoss::UpdateCenters(const Tensor& teacher_cls, const Tensor& teacher_pa
                              const std::function<void(Tensor&)>& all_reduce_sum, int world) {
   NoGradGuard no_grad;
   const int64_t K = center.size(1);
-  Tensor cls_sum = Reshape(Sum(teacher_cls.Detach(), 0), {1, K}).Clone();
-  Tensor patch_sum = Reshape(Sum(Mean(teacher_patch.Detach(), 1), 0), {1, 1, K}).Clone();
+  Tensor cls_sum = Reshape(Sum(Cast(teacher_cls.Detach(), DType::kF32), 0), {1, K}).Clone();
+  Tensor patch_sum = Reshape(Sum(Mean(Cast(teacher_patch.Detach(), DType::kF32), 1), 0), {1, 1, K}).Clone();
   all_reduce_sum(cls_sum);
   all_reduce_sum(patch_sum);
   const double n = double(teacher_cls.size(0)) * world;

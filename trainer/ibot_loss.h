@@ -40,7 +40,10 @@ class IBotLoss {
   void UpdateCenters(const Tensor& teacher_cls, const Tensor& teacher_patch,
                      const std::function<void(Tensor&)>& all_reduce_sum, int world);
 
-  Tensor center, center2;  // [1, K], [1, 1, K]
+  // Puts the centres on the training device (created on the host).
+  void MoveTo(Device device);
+
+  Tensor center, center2;  // [1, K], [1, 1, K], f32 on the training device
 
  private:
   int64_t n_global_, n_local_;

@@ -12,7 +12,8 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   VFM_CHECK(!crops.global.empty() && crops.masks.size() == crops.global.size())
       << crops.global.size() << " global crops with " << crops.masks.size() << " masks";
   const Tensor globals = Concat(crops.global, 0);
-  const Tensor masks = Concat(crops.masks, 0);
+  const Tensor masks = Concat(crops.masks, 0);  // on the host (the loss reads them there)
+  const Tensor device_masks = masks.device() == globals.device() ? masks : masks.ToDevice(globals.device());
   const int64_t rows = globals.size(0), N = masks.size(1), D = student.backbone->config().dim;
 
   IBotForwardResult result;
@@ -23,9 +24,9 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
     result.teacher_patch = Slice(t, 1, 1, 1 + N).Clone();
   }
 
-  const Tensor s_tokens = student.backbone->Forward(globals, masks, drop_path_rng);  // [rows, 1+N, D]
+  const Tensor s_tokens = student.backbone->Forward(globals, device_masks, drop_path_rng);  // [rows, 1+N, D]
   std::vector<Tensor> head_rows{Select(s_tokens, 1, 0)};                          // global [CLS]
-  const Tensor idx = MaskedIndices(masks);
+  const Tensor idx = MaskedIndices(masks).ToDevice(globals.device());
   const Tensor patches = Reshape(Slice(s_tokens, 1, 1, 1 + N), {1, rows * N, D});
   head_rows.push_back(Reshape(GatherTokens(patches, idx), {idx.size(1), D}));  // masked patches
   if (!crops.local.empty()) {

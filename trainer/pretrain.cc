@@ -20,10 +20,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t size) {
-  return Tensor::FromVector(pixels, {batch, 3, size, size});
+// A crop batch as the step wants it: f32 on the host, or staged in pinned memory, uploaded without
+// blocking the host and converted to the compute dtype on the GPU.
+Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t size, Device device, DType dtype) {
+  if (device.is_cpu()) return Tensor::FromVector(pixels, {batch, 3, size, size});
+  Tensor staged = Tensor::EmptyPinned({batch, 3, size, size}, DType::kF32);
+  std::memcpy(staged.raw_data(), pixels.data(), staged.nbytes());
+  return staged.ToDevice(device).To(dtype);
 }
 
+// Masks stay on the host: the step uploads what the GPU needs of them.
 Tensor MaskToTensor(const std::vector<uint8_t>& mask, int64_t batch) {
   Tensor t = Tensor::Empty({batch, int64_t(mask.size()) / batch}, DType::kU8);
   std::memcpy(t.raw_data(), mask.data(), mask.size());
@@ -81,11 +87,14 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
   nn::IBotNetwork teacher(*vit, o.head, MixKey({o.seed, 0x6d6f64656c}));
   teacher.LoadFrom(student.NamedParameters());
   for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
+  student.MoveTo(o.device);  // initialised on the host (deterministic), trained on the device
+  teacher.MoveTo(o.device);
   AdamW optimizer(student.NamedParameters());
   auto dp = DataParallel::Create(process, student, teacher);
   if (!dp.ok()) return dp.status();
   IBotLoss loss(o.head.out_dim, o.crops.global_crops, o.crops.local_crops,
                 IBotLossConfig{o.student_temp, 0.9, 0.9, o.lambda1, o.lambda2});
+  loss.MoveTo(o.device);
   const CheckpointParts parts{&student, &teacher, &optimizer, &loss};
 
   TrainingState state;
@@ -164,10 +173,10 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
     const int64_t B = batch->size;
     IBotCrops crops;
     for (size_t i = 0; i < batch->global_crops.size(); ++i) {
-      crops.global.push_back(ImagesToTensor(batch->global_crops[i], B, o.crops.global.size));
+      crops.global.push_back(ImagesToTensor(batch->global_crops[i], B, o.crops.global.size, o.device, o.precision));
       crops.masks.push_back(MaskToTensor(batch->masks[i], B));
     }
-    for (const auto& local : batch->local_crops) crops.local.push_back(ImagesToTensor(local, B, o.crops.local.size));
+    for (const auto& local : batch->local_crops) crops.local.push_back(ImagesToTensor(local, B, o.crops.local.size, o.device, o.precision));
     (*loader)->Recycle(std::move(batch));  // its pixels are copied into the tensors above
 
     const double epoch = double(step) / double(spe);

@@ -14,6 +14,10 @@ namespace vfm {
 
 struct PretrainOptions {
   std::string data, run_dir;
+  // Where the step runs. On a GPU activations and weights are bf16 in the forward/backward, with fp32
+  // master weights, optimizer state and gradients (precision kBF16); the CPU computes in f32.
+  Device device = Device::CPU();
+  DType precision = DType::kF32;
   bool resume = true;
   std::string init;  // checkpoint folder to start from (vfm import's output), when not resuming
   // Model.

@@ -29,7 +29,7 @@ IBotHead::IBotHead(int64_t in_dim, const IBotHeadConfig& c, uint64_t seed) {
 
 Tensor IBotHead::Forward(const Tensor& x) const {
   Tensor h = fc2->Forward(ops::Gelu(fc1->Forward(ops::Gelu(fc0->Forward(x)))));
-  return ops::WeightNormLinear(ops::L2Normalize(h), weight_v, weight_g);
+  return ops::WeightNormLinear(ops::L2Normalize(h), AsTypeOf(weight_v, h), AsTypeOf(weight_g, h));
 }
 
 IBotNetwork::IBotNetwork(const ViTConfig& vit, const IBotHeadConfig& head_config, uint64_t seed) {

@@ -29,6 +29,18 @@ void Module::LoadFrom(const NamedTensors& source) {
   }
 }
 
+void Module::MoveTo(Device device) {
+  for (auto& [name, p] : NamedParameters()) {
+    if (p.device() == device) continue;
+    const Tensor moved = p.ToDevice(device);
+    TensorImpl* impl = p.impl();
+    impl->storage = moved.storage();
+    impl->offset = 0;
+    impl->strides = moved.strides();
+    impl->grad.reset();
+  }
+}
+
 void Module::ZeroGrad() {
   for (auto& [name, p] : NamedParameters()) p.ZeroGrad();
 }

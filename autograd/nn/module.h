@@ -24,6 +24,9 @@ class Module {
   // Copies values from `source` by name (shapes must match; names missing from source are an error).
   void LoadFrom(const NamedTensors& source);
   void ZeroGrad();
+  // Moves every parameter's data to `device` in place (every handle to it sees the move); gradients
+  // are dropped. Models are built and initialised on the host (deterministic), then moved.
+  void MoveTo(Device device);
 
  protected:
   Tensor RegisterParameter(const std::string& name, Tensor value);
@@ -40,6 +43,12 @@ class Module {
   std::vector<std::pair<std::string, std::unique_ptr<Module>>> children_;
 };
 
+// A parameter as used by a forward whose activations have `like`'s dtype: cast (bf16 on the GPU, with
+// the gradient flowing back to the f32 master) or, on the f32 CPU path, the parameter itself.
+inline Tensor AsTypeOf(const Tensor& param, const Tensor& like) {
+  return param.defined() ? ops::Cast(param, like.dtype()) : param;
+}
+
 // Initialisers (deterministic from a seed).
 Tensor TruncNormal(const Shape& shape, double std, uint64_t seed);  // N(0, std) cut at +-2 std
 Tensor KaimingUniform(const Shape& shape, int64_t fan_in, uint64_t seed);  // U(+-1/sqrt(fan_in))
@@ -47,14 +56,16 @@ Tensor KaimingUniform(const Shape& shape, int64_t fan_in, uint64_t seed);  // U(
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias, uint64_t seed);
-  Tensor Forward(const Tensor& x) const { return ops::Linear(x, weight, bias); }
+  Tensor Forward(const Tensor& x) const { return ops::Linear(x, AsTypeOf(weight, x), AsTypeOf(bias, x)); }
   Tensor weight, bias;
 };
 
 class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-6);
-  Tensor Forward(const Tensor& x) const { return ops::LayerNorm(x, weight, bias, eps_); }
+  Tensor Forward(const Tensor& x) const {
+    return ops::LayerNorm(x, AsTypeOf(weight, x), AsTypeOf(bias, x), eps_);
+  }
   Tensor weight, bias;
 
  private:

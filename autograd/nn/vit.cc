@@ -39,7 +39,7 @@ PatchEmbedding::PatchEmbedding(int64_t in_chans, int64_t dim, int64_t patch, uin
 }
 
 Tensor PatchEmbedding::Forward(const Tensor& images) const {
-  return ops::PatchEmbed(images, proj->weight, proj->bias, patch_);
+  return ops::PatchEmbed(images, AsTypeOf(proj->weight, images), AsTypeOf(proj->bias, images), patch_);
 }
 
 Attention::Attention(int64_t dim, int64_t heads, uint64_t seed) : heads_(heads) {
@@ -117,10 +117,10 @@ Tensor VisionTransformer::Embed(const Tensor& images, const Tensor& mask) const 
   if (mask.defined()) {
     VFM_CHECK(mask.shape() == (Shape{B, gh * gw})) << "mask " << ShapeToString(mask.shape()) << " for "
                                                    << gh * gw << " patches";
-    x = ops::Where(ops::Reshape(mask, {B, gh * gw, 1}), masked_embed, x);
+    x = ops::Where(ops::Reshape(mask, {B, gh * gw, 1}), AsTypeOf(masked_embed, x), x);
   }
-  x = ops::Concat({ops::Expand(cls_token, {B, 1, config_.dim}), x}, 1);
-  return ops::Add(x, PosEmbed(gh, gw));
+  x = ops::Concat({ops::Expand(AsTypeOf(cls_token, x), {B, 1, config_.dim}), x}, 1);
+  return ops::Add(x, AsTypeOf(PosEmbed(gh, gw), x));
 }
 
 Tensor VisionTransformer::Forward(const Tensor& images, const Tensor& mask, Rng* drop_path_rng) const {

@@ -62,7 +62,7 @@ class Mlp : public Module {
 class LayerScale : public Module {
  public:
   LayerScale(int64_t dim, double init);
-  Tensor Forward(const Tensor& x) const { return ops::Mul(x, gamma); }
+  Tensor Forward(const Tensor& x) const { return ops::Mul(x, AsTypeOf(gamma, x)); }
   Tensor gamma;
 };
 

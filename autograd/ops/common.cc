@@ -9,6 +9,11 @@ void CheckSameDType(const char* op, const Tensor& a, const Tensor& b) {
                                     << DTypeName(b.dtype()) << ")";
 }
 
+void CheckSameDevice(const char* op, const Tensor& a, const Tensor& b) {
+  VFM_CHECK(a.device() == b.device()) << op << ": tensors on " << a.device().ToString() << " and "
+                                      << b.device().ToString();
+}
+
 void CheckCpu(const char* op, const Tensor& t) {
   VFM_CHECK(t.device().is_cpu()) << op << ": tensor on " << t.device().ToString()
                                  << " but this op has only a CPU implementation in this build";

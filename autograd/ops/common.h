@@ -12,7 +12,27 @@ auto DispatchFloat(DType dtype, const char* op, F&& f) {
   return f(double{});
 }
 
+// Runs `cpu` with T = float or double when t is on the host, or `cuda` with T = float or bf16 when it
+// is on a GPU. Both are generic lambdas taking a T{} tag; the CUDA one is instantiated only in CUDA
+// builds, so an op file calls cuda:: kernels without #if.
+template <typename Cpu, typename Cuda>
+auto DispatchDevice(const char* op, const Tensor& t, Cpu&& cpu, Cuda&& cuda) {
+#if VFM_WITH_CUDA
+  if (!t.device().is_cpu()) {
+    if (t.dtype() == DType::kF32) return cuda(float{});
+    VFM_CHECK(t.dtype() == DType::kBF16) << op << ": needs an f32 or bf16 tensor on " << t.device().ToString()
+                                         << ", got " << DTypeName(t.dtype());
+    return cuda(bf16{});
+  }
+#else
+  VFM_CHECK(t.device().is_cpu()) << op << ": tensor on " << t.device().ToString() << " in a build without CUDA";
+#endif
+  return DispatchFloat(t.dtype(), op, cpu);
+}
+
 void CheckSameDType(const char* op, const Tensor& a, const Tensor& b);
+// Every tensor an op combines must be on one device (no implicit copies).
+void CheckSameDevice(const char* op, const Tensor& a, const Tensor& b);
 void CheckCpu(const char* op, const Tensor& t);
 
 // numpy broadcasting: the shape of a op b, and an operand's strides aligned to that shape

@@ -7,6 +7,9 @@
 #include "absl/strings/numbers.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
+#if VFM_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
 #include "trainer/cli/command.h"
 #include "trainer/pretrain.h"
 
@@ -68,7 +71,8 @@ ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
 ABSL_FLAG(int, log_every, 10, "steps between progress lines");
 ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
 ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
-ABSL_FLAG(std::string, device, "auto", "auto | cpu | cuda");
+ABSL_FLAG(std::string, device, "auto", "auto (the GPU of this rank when there is one) | cpu | cuda");
+ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 master weights) | fp32; the CPU is always fp32");
 
 namespace vfm::cli {
 namespace {
@@ -86,20 +90,24 @@ int RunPretrain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vfm pretrain: unexpected argument '%s' (flags are --name=value)\n", args[0].c_str());
     return 2;
   }
-  // Device: training runs on the CPU in this build (the CUDA training backend is not written yet); a GPU
-  // that is present is reported, and --device=cuda is refused rather than silently ignored.
-  const std::string device = absl::GetFlag(FLAGS_device);
-  const CudaProbe cuda = ProbeCuda();
-  if (device == "cuda") {
-    std::fprintf(stderr, "vfm pretrain: --device=cuda: this vfm trains on the CPU only (CUDA: %s)\n", cuda.detail.c_str());
-    return 2;
-  }
-  if (device != "auto" && device != "cpu") {
+  // Device: the GPU when there is one (auto), or as told; --device=cuda without a usable GPU is an
+  // error, not a silent CPU run.
+  const std::string device = absl::GetFlag(FLAGS_device), precision = absl::GetFlag(FLAGS_precision);
+  if (device != "auto" && device != "cpu" && device != "cuda") {
     std::fprintf(stderr, "vfm pretrain: --device must be auto, cpu or cuda, not '%s'\n", device.c_str());
     return 2;
   }
-  std::printf("vfm: training on the CPU (%s)\n", cuda.devices > 0 ? ("CUDA devices present but unused: " + cuda.detail).c_str()
-                                                                 : cuda.detail.c_str());
+  if (precision != "bf16" && precision != "fp32") {
+    std::fprintf(stderr, "vfm pretrain: --precision must be bf16 or fp32, not '%s'\n", precision.c_str());
+    return 2;
+  }
+  const CudaProbe cuda = ProbeCuda();
+  const bool on_gpu = VFM_WITH_CUDA && cuda.devices > 0 && device != "cpu";
+  if (device == "cuda" && !on_gpu) {
+    std::fprintf(stderr, "vfm pretrain: --device=cuda but no usable GPU (%s)\n",
+                 VFM_WITH_CUDA ? cuda.detail.c_str() : "this build has no CUDA backend");
+    return 2;
+  }
   PretrainOptions o;
   o.data = absl::GetFlag(FLAGS_data);
   o.run_dir = absl::GetFlag(FLAGS_run_dir);
@@ -174,6 +182,18 @@ int RunPretrain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vfm pretrain: %s\n", std::string(process.status().message()).c_str());
     return 1;
   }
+  if (on_gpu) {
+    // One GPU per rank, by local rank (a single visible GPU serves every rank of a host).
+    const int gpu = cuda.devices == 1 ? 0 : process->local_rank % cuda.devices;
+#if VFM_WITH_CUDA
+    cuda::SetDevice(gpu);
+#endif
+    o.device = Device::CUDA(gpu);
+    o.precision = precision == "bf16" ? DType::kBF16 : DType::kF32;
+  }
+  if (process->rank == 0)
+    std::printf("vfm: training on %s (%s)\n", on_gpu ? ("cuda:" + std::to_string(o.device.index) + ", " + precision).c_str() : "the CPU, fp32",
+                cuda.detail.c_str());
   absl::Status status;
   try {
     status = Pretrain(o, *process);
