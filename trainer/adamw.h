@@ -39,6 +39,10 @@ class AdamW {
 
 // Per-parameter gradient clipping as DINO/iBOT do it: each gradient with norm above `max_norm` is scaled
 // by max_norm / (norm + 1e-6). Returns the norms before clipping, by name.
-std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& params, double max_norm);
+// Gradients on a GPU are measured and scaled on the device (no host synchronisation per parameter);
+// their norms are read back with one synchronisation at the end, or not at all with return_norms =
+// false (their entries are then absent from the map; CPU gradients' norms are always returned).
+std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& params, double max_norm,
+                                                        bool return_norms = true);
 
 }  // namespace vfm

@@ -1,6 +1,7 @@
 #include "trainer/ema.h"
 
 #include "kernels/cpu/adamw.h"
+#include "kernels/cuda/adamw.h"
 
 namespace vfm {
 
@@ -11,7 +12,18 @@ void EmaUpdate(const nn::NamedTensors& teacher, const nn::NamedTensors& student,
     const auto& [tname, t] = teacher[i];
     const auto& [sname, s] = student[i];
     VFM_CHECK(tname == sname && t.shape() == s.shape()) << "EMA: teacher " << tname << " vs student " << sname;
-    cpu::EmaUpdate(t.data<float>(), s.data<float>(), t.numel(), momentum);
+    if (t.device().is_cpu()) {
+      cpu::EmaUpdate(t.data<float>(), s.data<float>(), t.numel(), momentum);
+      continue;
+    }
+#if VFM_WITH_CUDA
+    VFM_CHECK(s.device() == t.device() && t.is_contiguous() && s.is_contiguous())
+        << "EMA: teacher " << tname << " on " << t.device().ToString() << ", student on " << s.device().ToString()
+        << " (both must be contiguous, on one device)";
+    cuda::EmaUpdate(t.data<float>(), s.data<float>(), t.numel(), momentum);
+#else
+    VFM_CHECK(false) << "EMA: teacher " << tname << " on " << t.device().ToString() << " in a build without CUDA";
+#endif
   }
 }
 

@@ -56,7 +56,7 @@ IBotForwardResult IBotTrainStep(nn::IBotNetwork& student, nn::IBotNetwork& teach
   if (hooks.update) {
     hooks.update(s);
   } else {
-    if (s.clip_grad > 0) ClipGradientsPerParameter(student_params, s.clip_grad);
+    if (s.clip_grad > 0) ClipGradientsPerParameter(student_params, s.clip_grad, /*return_norms=*/false);
     if (s.freeze_last_layer)
       for (auto [name, p] : student_params)
         if (IsLastLayerParameter(name)) p.ZeroGrad();

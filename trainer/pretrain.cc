@@ -196,20 +196,27 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
 
     const IBotForwardResult r =
         IBotTrainStep(student, teacher, loss, optimizer, crops, settings, &drop_path_rng, (*dp)->hooks());
-    const double loss_value = r.loss.loss.item();
-    if (!std::isfinite(loss_value)) {
-      auto newest = LatestCheckpoint(o.run_dir);
-      return absl::InternalError(absl::StrFormat(
-          "non-finite loss (%f) at step %d (epoch %.2f): stopping; nothing of this step is saved; the newest "
-          "checkpoint is %s",
-          loss_value, step + 1, epoch, newest.ok() ? *newest : std::string("none")));
-    }
     state.step = step + 1;
     state.loader = (*loader)->state();
     ++window_steps;
-
     const bool out_of_time = o.max_minutes > 0 && (*dp)->AnyRank(elapsed() > o.max_minutes * 60.0);
-    if (lead && (state.step % o.log_every == 0 || state.step == stop || out_of_time)) {
+    const bool log_now = state.step % o.log_every == 0 || state.step == stop || out_of_time;
+    const bool save_now = state.step % o.checkpoint_every == 0 || state.step == stop || out_of_time;
+
+    // Reading the loss waits for the step to finish: on a GPU only when it is logged or a checkpoint is
+    // due (so a non-finite loss is still caught before anything of it is saved); on the CPU every step.
+    double loss_value = 0;
+    if (o.device.is_cpu() || log_now || save_now) {
+      loss_value = r.loss.loss.item();
+      if (!std::isfinite(loss_value)) {
+        auto newest = LatestCheckpoint(o.run_dir);
+        return absl::InternalError(absl::StrFormat(
+            "non-finite loss (%f) at step %d (epoch %.2f): stopping; nothing of this step is saved; the newest "
+            "checkpoint is %s",
+            loss_value, step + 1, epoch, newest.ok() ? *newest : std::string("none")));
+      }
+    }
+    if (lead && log_now) {
       const auto now = std::chrono::steady_clock::now();
       const double window = std::chrono::duration<double>(now - window_start).count();
       const double img_s = double(window_steps * o.global_batch) / std::max(window, 1e-9);
@@ -236,7 +243,7 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
       window_start = now;
       window_steps = 0;
     }
-    if (state.step % o.checkpoint_every == 0 || state.step == stop || out_of_time) {
+    if (save_now) {
       if (absl::Status s = (*dp)->GatherOptimizerState(optimizer); !s.ok()) return s;  // collective
       if (lead)
         if (absl::Status s = SaveCheckpoint(o.run_dir, parts, state, o.keep_checkpoints); !s.ok()) return s;

@@ -1,31 +1,62 @@
+#include <algorithm>
+
 #include "autograd/ops/common.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cuda/attention.h"
 
 namespace vfm::ops {
 using namespace internal;
 
+namespace {
+// Device memory for a kernel's scratch, from the caching allocator (freed, stream-ordered, when the
+// returned tensor goes).
+Tensor Scratch(size_t nbytes, Device device) {
+  return Tensor::Empty({int64_t(std::max<size_t>(nbytes, 1))}, DType::kU8, device);
+}
+}  // namespace
+
 Tensor Attention(const Tensor& qkv, int64_t num_heads, double scale) {
-  CheckCpu("attention", qkv);
   VFM_CHECK(qkv.dim() == 3 && num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0)
       << "attention: qkv must be [B, N, 3*H*Dh], got " << ShapeToString(qkv.shape()) << " with " << num_heads
       << " heads";
   const cpu::AttentionShape shape{qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
   const int64_t C = num_heads * shape.head_dim;
   const Tensor qc = qkv.is_contiguous() ? qkv.Detach() : qkv.Clone();
-  Tensor out = Tensor::Empty({shape.batch, shape.tokens, C}, qkv.dtype());
-  Tensor lse = Tensor::Empty({shape.batch, num_heads, shape.tokens}, qkv.dtype());
-  DispatchFloat(qkv.dtype(), "attention", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::AttentionForward<T>(qc.data<T>(), out.data<T>(), lse.data<T>(), shape, T(scale));
-  });
+  const Device device = qkv.device();
+  Tensor out = Tensor::Empty({shape.batch, shape.tokens, C}, qkv.dtype(), device);
+  // The logsumexp per row: the input's dtype on the CPU, always fp32 on the GPU (see kernels/cuda/attention.h).
+  Tensor lse = Tensor::Empty({shape.batch, num_heads, shape.tokens}, device.is_cpu() ? qkv.dtype() : DType::kF32,
+                             device);
+  DispatchDevice(
+      "attention", qkv,
+      [&](auto tag) {
+        using T = decltype(tag);
+        cpu::AttentionForward<T>(qc.data<T>(), out.data<T>(), lse.data<T>(), shape, T(scale));
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        const Tensor scratch = Scratch(cuda::AttentionForwardScratchBytes<T>(shape), device);
+        cuda::AttentionForward<T>(qc.data<T>(), out.data<T>(), lse.data<float>(), shape, float(scale),
+                                  scratch.raw_data());
+      });
   RecordOp(out, "attention", {qkv}, [qc, o = out.Detach(), lse, shape, scale](const Tensor& g, const std::vector<bool>&) {
     const Tensor gc = g.is_contiguous() ? g : g.Clone();
-    Tensor dqkv = Tensor::Empty(qc.shape(), qc.dtype());
-    DispatchFloat(qc.dtype(), "attention", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::AttentionBackward<T>(qc.data<T>(), o.data<T>(), gc.data<T>(), lse.data<T>(), dqkv.data<T>(), shape,
-                                T(scale));
-    });
+    Tensor dqkv = Tensor::Empty(qc.shape(), qc.dtype(), qc.device());
+    DispatchDevice(
+        "attention", qc,
+        [&](auto tag) {
+          using T = decltype(tag);
+          cpu::AttentionBackward<T>(qc.data<T>(), o.data<T>(), gc.data<T>(), lse.data<T>(), dqkv.data<T>(), shape,
+                                    T(scale));
+        },
+        [&](auto tag) {
+          using T = decltype(tag);
+          CheckSameDevice("attention", qc, gc);
+          CheckSameDType("attention", qc, gc);
+          const Tensor scratch = Scratch(cuda::AttentionBackwardScratchBytes<T>(shape), qc.device());
+          cuda::AttentionBackward<T>(qc.data<T>(), o.data<T>(), gc.data<T>(), lse.data<float>(), dqkv.data<T>(), shape,
+                                     float(scale), scratch.raw_data());
+        });
     return std::vector<Tensor>{dqkv};
   });
   return out;

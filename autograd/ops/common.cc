@@ -1,6 +1,7 @@
 #include "autograd/ops/common.h"
 
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cuda/broadcast.h"
 
 namespace vfm::ops::internal {
 
@@ -43,6 +44,12 @@ Shape BroadcastStrides(const Tensor& t, const Shape& out_shape) {
 }
 
 Tensor BroadcastCopy(const Tensor& t, const Shape& shape) {
+  if (!t.device().is_cpu()) {
+    // On a GPU: a strided device copy from a view of t with stride 0 along the broadcast dimensions.
+    Tensor out = Tensor::Empty(shape, t.dtype(), t.device());
+    out.CopyFrom(t.View(shape, BroadcastStrides(t, shape), t.offset()));
+    return out;
+  }
   Tensor out = Tensor::Empty(shape, t.dtype());
   DispatchFloat(t.dtype(), "broadcast", [&](auto tag) {
     using T = decltype(tag);
@@ -52,34 +59,55 @@ Tensor BroadcastCopy(const Tensor& t, const Shape& shape) {
   return out;
 }
 
+namespace {
+// The body of SumToShape for one element type: cur is summed over each dimension where it differs from
+// `shape` (leading dimensions that `shape` lacks, then size-1 dimensions), one dimension at a time, by
+// sum_middle_axis(x, out, outer, n, inner) (the CPU or the CUDA kernel). Returns the contiguous result
+// with cur's rank.
+template <typename T, typename SumMiddleAxisFn>
+Tensor SumOverBroadcastDims(Tensor cur, const Shape& g_shape, const Shape& shape, SumMiddleAxisFn sum_middle_axis) {
+  const int64_t extra = cur.dim() - int64_t(shape.size());
+  VFM_CHECK(extra >= 0) << "SumToShape: " << ShapeToString(g_shape) << " to " << ShapeToString(shape);
+  Shape cur_shape = cur.shape();
+  auto reduce = [&](int64_t d) {  // sum over dimension d of cur (kept as size 1)
+    int64_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < d; ++i) outer *= cur_shape[i];
+    for (int64_t i = d + 1; i < int64_t(cur_shape.size()); ++i) inner *= cur_shape[i];
+    Shape next = cur_shape;
+    next[d] = 1;
+    Tensor out = Tensor::Empty(next, cur.dtype(), cur.device());
+    sum_middle_axis(cur.template data<T>(), out.template data<T>(), outer, cur_shape[d], inner);
+    cur = out;
+    cur_shape = next;
+  };
+  for (int64_t d = 0; d < cur.dim(); ++d) {
+    const int64_t target = d < extra ? 1 : shape[d - extra];
+    if (cur_shape[d] != target) {
+      VFM_CHECK(target == 1) << "SumToShape: " << ShapeToString(g_shape) << " to " << ShapeToString(shape);
+      reduce(d);
+    }
+  }
+  return cur;
+}
+}  // namespace
+
 Tensor SumToShape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   Tensor cur = g.is_contiguous() ? g : g.Clone();
-  // Leading dimensions that `shape` lacks are summed away first, then size-1 dimensions.
-  const int64_t extra = cur.dim() - int64_t(shape.size());
-  VFM_CHECK(extra >= 0) << "SumToShape: " << ShapeToString(g.shape()) << " to " << ShapeToString(shape);
-  Shape cur_shape = cur.shape();
-  DispatchFloat(g.dtype(), "sum_to_shape", [&](auto tag) {
-    using T = decltype(tag);
-    auto reduce = [&](int64_t d) {  // sum over dimension d of cur (kept as size 1)
-      int64_t outer = 1, inner = 1;
-      for (int64_t i = 0; i < d; ++i) outer *= cur_shape[i];
-      for (int64_t i = d + 1; i < int64_t(cur_shape.size()); ++i) inner *= cur_shape[i];
-      Shape next = cur_shape;
-      next[d] = 1;
-      Tensor out = Tensor::Empty(next, g.dtype());
-      cpu::SumMiddleAxis<T>(cur.template data<T>(), out.template data<T>(), outer, cur_shape[d], inner);
-      cur = out;
-      cur_shape = next;
-    };
-    for (int64_t d = 0; d < cur.dim(); ++d) {
-      const int64_t target = d < extra ? 1 : shape[d - extra];
-      if (cur_shape[d] != target) {
-        VFM_CHECK(target == 1) << "SumToShape: " << ShapeToString(g.shape()) << " to " << ShapeToString(shape);
-        reduce(d);
-      }
-    }
-  });
+  cur = DispatchDevice(
+      "sum_to_shape", g,
+      [&](auto tag) {
+        using T = decltype(tag);
+        return SumOverBroadcastDims<T>(cur, g.shape(), shape, [](const T* x, T* out, int64_t o, int64_t n, int64_t i) {
+          cpu::SumMiddleAxis<T>(x, out, o, n, i);
+        });
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        return SumOverBroadcastDims<T>(cur, g.shape(), shape, [](const T* x, T* out, int64_t o, int64_t n, int64_t i) {
+          cuda::SumMiddleAxis<T>(x, out, o, n, i);
+        });
+      });
   return cur.View(shape, ContiguousStrides(shape), cur.offset());
 }
 

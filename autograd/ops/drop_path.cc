@@ -1,5 +1,8 @@
 // Stochastic depth: a whole residual branch of a sample is dropped (0) or kept and scaled by 1/keep_prob.
+// On the host: Mul(x, scale) with scale [B, 1, ...]. On a GPU: one kernel (kernels/cuda/drop_path.h)
+// with the per-sample scales uploaded as a small fp32 tensor, and the same kernel for the backward.
 #include "autograd/ops/common.h"
+#include "kernels/cuda/drop_path.h"
 
 namespace vfm::ops {
 using namespace internal;
@@ -8,14 +11,33 @@ Tensor DropPath(const Tensor& x, const std::vector<uint8_t>& keep, double keep_p
   VFM_CHECK(x.dim() >= 1 && int64_t(keep.size()) == x.size(0) && keep_prob > 0 && keep_prob <= 1)
       << "drop_path: " << keep.size() << " keep flags for " << ShapeToString(x.shape()) << ", keep_prob "
       << keep_prob;
-  Shape mask_shape(size_t(x.dim()), 1);
-  mask_shape[0] = x.size(0);
-  Tensor scale = Tensor::Empty(mask_shape, x.dtype());
-  DispatchFloat(x.dtype(), "drop_path", [&](auto tag) {
-    using T = decltype(tag);
-    for (size_t b = 0; b < keep.size(); ++b) scale.data<T>()[b] = keep[b] ? T(1.0 / keep_prob) : T(0);
-  });
-  return Mul(x, scale);
+  return DispatchDevice(
+      "drop_path", x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        Shape mask_shape(size_t(x.dim()), 1);
+        mask_shape[0] = x.size(0);
+        Tensor scale = Tensor::Empty(mask_shape, x.dtype());
+        for (size_t b = 0; b < keep.size(); ++b) scale.data<T>()[b] = keep[b] ? T(1.0 / keep_prob) : T(0);
+        return Mul(x, scale);
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t B = x.size(0), inner = B > 0 ? x.numel() / B : 0;
+        std::vector<float> host_scale(keep.size());
+        for (size_t b = 0; b < keep.size(); ++b) host_scale[b] = keep[b] ? float(1.0 / keep_prob) : 0.0f;
+        const Tensor scale = Tensor::FromVector(host_scale, {B}).ToDevice(x.device());
+        const Tensor xc = x.is_contiguous() ? x : x.Clone();
+        Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
+        cuda::DropPathScale<T>(xc.data<T>(), scale.data<float>(), out.data<T>(), B, inner);
+        RecordOp(out, "drop_path", {x}, [scale, B, inner](const Tensor& g, const std::vector<bool>&) {
+          const Tensor gc = g.is_contiguous() ? g : g.Clone();
+          Tensor dx = Tensor::Empty(g.shape(), g.dtype(), g.device());
+          cuda::DropPathScale<T>(gc.data<T>(), scale.data<float>(), dx.data<T>(), B, inner);
+          return std::vector<Tensor>{dx};
+        });
+        return out;
+      });
 }
 
 }  // namespace vfm::ops

@@ -1,13 +1,25 @@
+#include <algorithm>
+
 #include "autograd/ops/common.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/gemm.h"
 
 namespace vfm::ops {
 using namespace internal;
 
+namespace {
+// Device memory for a kernel's scratch, from the caching allocator (freed, stream-ordered, when the
+// returned tensor goes).
+Tensor Scratch(size_t nbytes, Device device) {
+  return Tensor::Empty({int64_t(std::max<size_t>(nbytes, 1))}, DType::kU8, device);
+}
+}  // namespace
+
 Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  CheckCpu("linear", x);
   CheckSameDType("linear", x, w);
+  CheckSameDevice("linear", x, w);
+  if (b.defined()) CheckSameDevice("linear", x, b);
   VFM_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1))
       << "linear: input " << ShapeToString(x.shape()) << " with weight " << ShapeToString(w.shape());
   VFM_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)))
@@ -17,50 +29,84 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const Tensor wc = w.is_contiguous() ? w.Detach() : w.Clone();
   Shape out_shape = x.shape();
   out_shape.back() = outf;
-  Tensor out = Tensor::Empty(out_shape, x.dtype());
-  DispatchFloat(x.dtype(), "linear", [&](auto tag) {
-    using T = decltype(tag);
-    T* y = out.data<T>();
-    if (b.defined()) {  // start from the bias, then y += x W^T
-      const Tensor bc = b.is_contiguous() ? b : b.Clone();
-      const T* pb = bc.data<T>();
+  Tensor out = Tensor::Empty(out_shape, x.dtype(), x.device());
+  DispatchDevice(
+      "linear", x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        T* y = out.data<T>();
+        if (b.defined()) {  // start from the bias, then y += x W^T
+          const Tensor bc = b.is_contiguous() ? b : b.Clone();
+          const T* pb = bc.data<T>();
 #pragma omp parallel for schedule(static) if (rows * outf > 65536)
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t o = 0; o < outf; ++o) y[r * outf + o] = pb[o];
-    }
-    cpu::Gemm<T>(false, true, rows, outf, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(b.defined() ? 1 : 0),
-                 y, outf);
-  });
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t o = 0; o < outf; ++o) y[r * outf + o] = pb[o];
+        }
+        cpu::Gemm<T>(false, true, rows, outf, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(b.defined() ? 1 : 0),
+                     y, outf);
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        if (b.defined()) {  // the bias in cuBLASLt's epilogue
+          const Tensor bc = b.is_contiguous() ? b : b.Clone();
+          cuda::GemmBias<T>(false, true, rows, outf, in, xc.data<T>(), in, wc.data<T>(), in, bc.data<T>(),
+                            out.data<T>(), outf);
+        } else {
+          cuda::Gemm<T>(false, true, rows, outf, in, 1.f, xc.data<T>(), in, wc.data<T>(), in, 0.f, out.data<T>(),
+                        outf);
+        }
+      });
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
   RecordOp(out, "linear", inputs, [xc, wc, rows, in, outf](const Tensor& g, const std::vector<bool>& needs) {
     const Tensor gc = g.is_contiguous() ? g : g.Clone();
     std::vector<Tensor> grads(needs.size());
-    DispatchFloat(g.dtype(), "linear", [&](auto tag) {
-      using T = decltype(tag);
-      if (needs[0]) {  // dx = g W
-        grads[0] = Tensor::Empty(xc.shape(), g.dtype());
-        cpu::Gemm<T>(false, false, rows, in, outf, T(1), gc.data<T>(), outf, wc.data<T>(), in, T(0),
-                     grads[0].template data<T>(), in);
-      }
-      if (needs[1]) {  // dW = g^T x
-        grads[1] = Tensor::Empty(wc.shape(), g.dtype());
-        cpu::Gemm<T>(true, false, outf, in, rows, T(1), gc.data<T>(), outf, xc.data<T>(), in, T(0),
-                     grads[1].template data<T>(), in);
-      }
-      if (needs.size() > 2 && needs[2]) {  // db = column sums of g
-        grads[2] = Tensor::Empty({outf}, g.dtype());
-        cpu::SumMiddleAxis<T>(gc.data<T>(), grads[2].template data<T>(), 1, rows, outf);
-      }
-    });
+    DispatchDevice(
+        "linear", gc,
+        [&](auto tag) {
+          using T = decltype(tag);
+          if (needs[0]) {  // dx = g W
+            grads[0] = Tensor::Empty(xc.shape(), g.dtype());
+            cpu::Gemm<T>(false, false, rows, in, outf, T(1), gc.data<T>(), outf, wc.data<T>(), in, T(0),
+                         grads[0].template data<T>(), in);
+          }
+          if (needs[1]) {  // dW = g^T x
+            grads[1] = Tensor::Empty(wc.shape(), g.dtype());
+            cpu::Gemm<T>(true, false, outf, in, rows, T(1), gc.data<T>(), outf, xc.data<T>(), in, T(0),
+                         grads[1].template data<T>(), in);
+          }
+          if (needs.size() > 2 && needs[2]) {  // db = column sums of g
+            grads[2] = Tensor::Empty({outf}, g.dtype());
+            cpu::SumMiddleAxis<T>(gc.data<T>(), grads[2].template data<T>(), 1, rows, outf);
+          }
+        },
+        [&](auto tag) {
+          using T = decltype(tag);
+          const Device device = gc.device();
+          if (needs[0]) {  // dx = g W
+            grads[0] = Tensor::Empty(xc.shape(), g.dtype(), device);
+            cuda::Gemm<T>(false, false, rows, in, outf, 1.f, gc.data<T>(), outf, wc.data<T>(), in, 0.f,
+                          grads[0].template data<T>(), in);
+          }
+          if (needs[1]) {  // dW = g^T x
+            grads[1] = Tensor::Empty(wc.shape(), g.dtype(), device);
+            cuda::Gemm<T>(true, false, outf, in, rows, 1.f, gc.data<T>(), outf, xc.data<T>(), in, 0.f,
+                          grads[1].template data<T>(), in);
+          }
+          if (needs.size() > 2 && needs[2]) {  // db = column sums of g
+            grads[2] = Tensor::Empty({outf}, g.dtype(), device);
+            const Tensor scratch = Scratch(cuda::ColumnSumScratchBytes(rows, outf), device);
+            cuda::ColumnSum<T>(gc.data<T>(), grads[2].template data<T>(), rows, outf, scratch.raw_data());
+          }
+        });
     return grads;
   });
   return out;
 }
 
 Tensor Matmul(const Tensor& a, const Tensor& b) {
-  CheckCpu("matmul", a);
   CheckSameDType("matmul", a, b);
+  CheckSameDevice("matmul", a, b);
   VFM_CHECK(a.dim() >= 2 && b.dim() >= 2 && a.size(-1) == b.size(-2))
       << "matmul: " << ShapeToString(a.shape()) << " @ " << ShapeToString(b.shape());
   const bool shared_b = b.dim() == 2;
@@ -72,48 +118,82 @@ Tensor Matmul(const Tensor& a, const Tensor& b) {
   const Tensor ac = a.is_contiguous() ? a.Detach() : a.Clone(), bc = b.is_contiguous() ? b.Detach() : b.Clone();
   Shape out_shape = a.shape();
   out_shape.back() = N;
-  Tensor out = Tensor::Empty(out_shape, a.dtype());
-  DispatchFloat(a.dtype(), "matmul", [&](auto tag) {
-    using T = decltype(tag);
-    if (shared_b) {  // one GEMM over all batch rows
-      cpu::Gemm<T>(false, false, batch * M, N, K, T(1), ac.data<T>(), K, bc.data<T>(), N, T(0), out.data<T>(), N);
-      return;
-    }
+  Tensor out = Tensor::Empty(out_shape, a.dtype(), a.device());
+  DispatchDevice(
+      "matmul", a,
+      [&](auto tag) {
+        using T = decltype(tag);
+        if (shared_b) {  // one GEMM over all batch rows
+          cpu::Gemm<T>(false, false, batch * M, N, K, T(1), ac.data<T>(), K, bc.data<T>(), N, T(0), out.data<T>(), N);
+          return;
+        }
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < batch; ++i)
-      cpu::Gemm<T>(false, false, M, N, K, T(1), ac.data<T>() + i * M * K, K, bc.data<T>() + i * K * N, N, T(0),
-                   out.data<T>() + i * M * N, N);
-  });
+        for (int64_t i = 0; i < batch; ++i)
+          cpu::Gemm<T>(false, false, M, N, K, T(1), ac.data<T>() + i * M * K, K, bc.data<T>() + i * K * N, N, T(0),
+                       out.data<T>() + i * M * N, N);
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        if (shared_b)
+          cuda::Gemm<T>(false, false, batch * M, N, K, 1.f, ac.data<T>(), K, bc.data<T>(), N, 0.f, out.data<T>(), N);
+        else
+          cuda::GemmStridedBatched<T>(false, false, M, N, K, 1.f, ac.data<T>(), K, M * K, bc.data<T>(), N, K * N, 0.f,
+                                      out.data<T>(), N, M * N, batch);
+      });
   RecordOp(out, "matmul", {a, b}, [=](const Tensor& g, const std::vector<bool>& needs) {
     const Tensor gc = g.is_contiguous() ? g : g.Clone();
     std::vector<Tensor> grads(2);
-    DispatchFloat(g.dtype(), "matmul", [&](auto tag) {
-      using T = decltype(tag);
-      if (needs[0]) {  // da = g b^T
-        grads[0] = Tensor::Empty(ac.shape(), g.dtype());
-        T* da = grads[0].template data<T>();
-        if (shared_b) {
-          cpu::Gemm<T>(false, true, batch * M, K, N, T(1), gc.data<T>(), N, bc.data<T>(), N, T(0), da, K);
-        } else {
+    DispatchDevice(
+        "matmul", gc,
+        [&](auto tag) {
+          using T = decltype(tag);
+          if (needs[0]) {  // da = g b^T
+            grads[0] = Tensor::Empty(ac.shape(), g.dtype());
+            T* da = grads[0].template data<T>();
+            if (shared_b) {
+              cpu::Gemm<T>(false, true, batch * M, K, N, T(1), gc.data<T>(), N, bc.data<T>(), N, T(0), da, K);
+            } else {
 #pragma omp parallel for schedule(static)
-          for (int64_t i = 0; i < batch; ++i)
-            cpu::Gemm<T>(false, true, M, K, N, T(1), gc.data<T>() + i * M * N, N, bc.data<T>() + i * K * N, N,
-                         T(0), da + i * M * K, K);
-        }
-      }
-      if (needs[1]) {  // db = a^T g (summed over the batch when b is shared)
-        grads[1] = Tensor::Empty(bc.shape(), g.dtype());
-        T* db = grads[1].template data<T>();
-        if (shared_b) {
-          cpu::Gemm<T>(true, false, K, N, batch * M, T(1), ac.data<T>(), K, gc.data<T>(), N, T(0), db, N);
-        } else {
+              for (int64_t i = 0; i < batch; ++i)
+                cpu::Gemm<T>(false, true, M, K, N, T(1), gc.data<T>() + i * M * N, N, bc.data<T>() + i * K * N, N,
+                             T(0), da + i * M * K, K);
+            }
+          }
+          if (needs[1]) {  // db = a^T g (summed over the batch when b is shared)
+            grads[1] = Tensor::Empty(bc.shape(), g.dtype());
+            T* db = grads[1].template data<T>();
+            if (shared_b) {
+              cpu::Gemm<T>(true, false, K, N, batch * M, T(1), ac.data<T>(), K, gc.data<T>(), N, T(0), db, N);
+            } else {
 #pragma omp parallel for schedule(static)
-          for (int64_t i = 0; i < batch; ++i)
-            cpu::Gemm<T>(true, false, K, N, M, T(1), ac.data<T>() + i * M * K, K, gc.data<T>() + i * M * N, N,
-                         T(0), db + i * K * N, N);
-        }
-      }
-    });
+              for (int64_t i = 0; i < batch; ++i)
+                cpu::Gemm<T>(true, false, K, N, M, T(1), ac.data<T>() + i * M * K, K, gc.data<T>() + i * M * N, N,
+                             T(0), db + i * K * N, N);
+            }
+          }
+        },
+        [&](auto tag) {
+          using T = decltype(tag);
+          const Device device = gc.device();
+          if (needs[0]) {  // da = g b^T
+            grads[0] = Tensor::Empty(ac.shape(), g.dtype(), device);
+            T* da = grads[0].template data<T>();
+            if (shared_b)
+              cuda::Gemm<T>(false, true, batch * M, K, N, 1.f, gc.data<T>(), N, bc.data<T>(), N, 0.f, da, K);
+            else
+              cuda::GemmStridedBatched<T>(false, true, M, K, N, 1.f, gc.data<T>(), N, M * N, bc.data<T>(), N, K * N,
+                                          0.f, da, K, M * K, batch);
+          }
+          if (needs[1]) {  // db = a^T g (summed over the batch when b is shared)
+            grads[1] = Tensor::Empty(bc.shape(), g.dtype(), device);
+            T* db = grads[1].template data<T>();
+            if (shared_b)
+              cuda::Gemm<T>(true, false, K, N, batch * M, 1.f, ac.data<T>(), K, gc.data<T>(), N, 0.f, db, N);
+            else
+              cuda::GemmStridedBatched<T>(true, false, K, N, M, 1.f, ac.data<T>(), K, M * K, gc.data<T>(), N, M * N,
+                                          0.f, db, N, K * N, batch);
+          }
+        });
     return grads;
   });
   return out;

@@ -1,11 +1,12 @@
+// Sums and means over one dimension or all elements (on a GPU: cuda::SumMiddleAxis, deterministic).
 #include "autograd/ops/common.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cuda/broadcast.h"
 
 namespace vfm::ops {
 using namespace internal;
 
 Tensor Sum(const Tensor& x, int64_t dim, bool keepdim) {
-  CheckCpu("sum", x);
   dim = WrapDim(dim, x.dim());
   const Tensor src = x.is_contiguous() ? x : x.Clone();
   int64_t outer = 1, inner = 1;
@@ -13,11 +14,17 @@ Tensor Sum(const Tensor& x, int64_t dim, bool keepdim) {
   for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   Shape kept = x.shape();
   kept[dim] = 1;
-  Tensor out = Tensor::Empty(kept, x.dtype());
-  DispatchFloat(x.dtype(), "sum", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::SumMiddleAxis<T>(src.data<T>(), out.data<T>(), outer, x.shape()[dim], inner);
-  });
+  Tensor out = Tensor::Empty(kept, x.dtype(), x.device());
+  DispatchDevice(
+      "sum", x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        cpu::SumMiddleAxis<T>(src.data<T>(), out.data<T>(), outer, x.shape()[dim], inner);
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        cuda::SumMiddleAxis<T>(src.data<T>(), out.data<T>(), outer, x.shape()[dim], inner);
+      });
   if (!keepdim) {
     Shape s = x.shape();
     s.erase(s.begin() + dim);

@@ -1,7 +1,9 @@
+// Elementwise functions; on a GPU they run the kernels of kernels/cuda/unary.h (f32 or bf16).
 #include <cmath>
 
 #include "autograd/ops/common.h"
 #include "kernels/cpu/unary.h"
+#include "kernels/cuda/unary.h"
 
 namespace vfm::ops {
 using namespace internal;
@@ -9,30 +11,58 @@ using namespace internal;
 namespace {
 Tensor ContiguousCopyIfNeeded(const Tensor& x) { return x.is_contiguous() ? x : x.Clone(); }
 
+// out[i] = f(x[i]) on the GPU over a contiguous copy of x: `launch(src, dst, n)` calls the kernel.
+template <typename Launch>
+Tensor MapOnDevice(const char* op, const Tensor& x, Launch launch) {
+  const Tensor src = ContiguousCopyIfNeeded(x);
+  Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
+  DispatchDevice(
+      op, x, [](auto) { VFM_CHECK(false) << "MapOnDevice on a host tensor"; },
+      [&](auto tag) {
+        using T = decltype(tag);
+        launch(static_cast<const T*>(src.data<T>()), out.data<T>(), out.numel());
+      });
+  return out;
+}
+
 }  // namespace
 
 Tensor Gelu(const Tensor& x) {
-  CheckCpu("gelu", x);
   const Tensor src = ContiguousCopyIfNeeded(x);
-  Tensor out = Tensor::Empty(x.shape(), x.dtype());
-  DispatchFloat(x.dtype(), "gelu", [&](auto tag) {
-    using T = decltype(tag);
-    cpu::GeluForward<T>(src.data<T>(), out.data<T>(), out.numel());
-  });
+  Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
+  DispatchDevice(
+      "gelu", x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        cpu::GeluForward<T>(src.data<T>(), out.data<T>(), out.numel());
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        cuda::GeluForward<T>(src.data<T>(), out.data<T>(), out.numel());
+      });
   RecordOp(out, "gelu", {x}, [src](const Tensor& g, const std::vector<bool>&) {
+    CheckSameDevice("gelu", g, src);
     const Tensor gc = ContiguousCopyIfNeeded(g);
-    Tensor dx = Tensor::Empty(src.shape(), src.dtype());
-    DispatchFloat(src.dtype(), "gelu", [&](auto tag) {
-      using T = decltype(tag);
-      cpu::GeluBackward<T>(gc.data<T>(), src.data<T>(), dx.data<T>(), dx.numel());
-    });
+    Tensor dx = Tensor::Empty(src.shape(), src.dtype(), src.device());
+    DispatchDevice(
+        "gelu", src,
+        [&](auto tag) {
+          using T = decltype(tag);
+          cpu::GeluBackward<T>(gc.data<T>(), src.data<T>(), dx.data<T>(), dx.numel());
+        },
+        [&](auto tag) {
+          using T = decltype(tag);
+          cuda::GeluBackward<T>(gc.data<T>(), src.data<T>(), dx.data<T>(), dx.numel());
+        });
     return std::vector<Tensor>{dx};
   });
   return out;
 }
 
 Tensor Exp(const Tensor& x) {
-  Tensor out = MapElementwise("exp", x, [](auto v) { return std::exp(v); });
+  Tensor out = x.device().is_cpu()
+                   ? MapElementwise("exp", x, [](auto v) { return std::exp(v); })
+                   : MapOnDevice("exp", x, [](const auto* src, auto* dst, int64_t n) { cuda::Exp(src, dst, n); });
   RecordOp(out, "exp", {x}, [y = out.Detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{Mul(g, y)};
   });
@@ -40,7 +70,9 @@ Tensor Exp(const Tensor& x) {
 }
 
 Tensor Log(const Tensor& x) {
-  Tensor out = MapElementwise("log", x, [](auto v) { return std::log(v); });
+  Tensor out = x.device().is_cpu()
+                   ? MapElementwise("log", x, [](auto v) { return std::log(v); })
+                   : MapOnDevice("log", x, [](const auto* src, auto* dst, int64_t n) { cuda::Log(src, dst, n); });
   RecordOp(out, "log", {x}, [x](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{Div(g, x.Detach())};
   });

@@ -1,4 +1,5 @@
 // Views share storage with their input; their backward maps the gradient back to the input's shape.
+// Device-agnostic: copies go through Tensor::Clone / CopyFrom, which run on the tensor's device.
 #include "autograd/ops/common.h"
 
 namespace vfm::ops {
@@ -57,7 +58,7 @@ Tensor Slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
   Tensor out = x.View(shape, x.strides(), x.offset() + start * x.strides()[dim]);
   const Shape in_shape = x.shape();
   RecordOp(out, "slice", {x}, [=](const Tensor& g, const std::vector<bool>&) {
-    Tensor gx = Tensor::Zeros(in_shape, g.dtype());
+    Tensor gx = Tensor::Zeros(in_shape, g.dtype(), g.device());
     Tensor window = gx.View(g.shape(), gx.strides(), start * gx.strides()[dim]);
     window.CopyFrom(g);
     return std::vector<Tensor>{gx};

@@ -1,0 +1,182 @@
+// LayerNorm over the last dimension (C) on the GPU; the math is in kernels/cpu/layernorm.h:
+//   mean = sum(x)/C,  rstd = 1/sqrt(sum((x-mean)^2)/C + eps),  xhat = (x-mean)*rstd,  y = xhat*w + b
+//   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))  with dxhat = dy*w,
+//   dw = sum_rows dy*xhat,  db = sum_rows dy.
+// All arithmetic is fp32 whatever the storage type; mean and rstd are saved as fp32.
+//
+// Work split:
+// - Forward and dx: one warp per row (8 rows per 256-thread block). The model's rows are short
+//   (C = 192..1024) and many (B * tokens), so a warp per row keeps every lane busy without block-wide
+//   synchronisation; lanes stride over the row (coalesced), sums use warp shuffles. Two passes for the
+//   variance (like the CPU) instead of sum of squares, so large means do not cancel; the re-reads of a
+//   row hit L1.
+// - dw, db: a sum over rows per column, done deterministically without float atomics. Kernel 1 gives
+//   each block 32 columns (threadIdx.x, coalesced) and a fixed chunk of rows, split over 8 row lanes
+//   (threadIdx.y); the 8 lane sums are added in a fixed order through shared memory and written to an
+//   fp32 workspace [chunks, C] (dw partials, then db partials). Kernel 2 sums the chunks of each column
+//   in chunk order and adds the result into dw / db. The chunking depends only on (rows, C), so the
+//   result is bitwise reproducible run to run.
+#include "kernels/cuda/layernorm.h"
+
+#include <algorithm>
+
+#include "kernels/cuda/runtime.cuh"
+
+namespace vfm::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 8;  // rows per block in the row kernels (256 threads)
+constexpr int kRowLanes = 8;       // threadIdx.y extent of the dw/db partial kernel
+constexpr int64_t kMinRowsPerChunk = 64;
+constexpr int64_t kMaxChunks = 512;
+
+__device__ __forceinline__ float WarpSum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+template <typename T>
+__global__ void ForwardKernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                              T* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, int64_t rows,
+                              int64_t C, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;  // uniform across the warp: the shuffles below see all 32 lanes
+  const T* xr = x + row * C;
+  T* yr = y + row * C;
+  float s = 0;
+  for (int64_t c = lane; c < C; c += 32) s += ToFloat(xr[c]);
+  const float m = WarpSum(s) / float(C);
+  float v = 0;
+  for (int64_t c = lane; c < C; c += 32) {
+    const float d = ToFloat(xr[c]) - m;
+    v += d * d;
+  }
+  const float rs = 1.0f / sqrtf(WarpSum(v) / float(C) + eps);
+  for (int64_t c = lane; c < C; c += 32)
+    yr[c] = FromFloat<T>((ToFloat(xr[c]) - m) * rs * ToFloat(w[c]) + ToFloat(b[c]));
+  if (lane == 0) {
+    mean[row] = m;
+    rstd[row] = rs;
+  }
+}
+
+template <typename T>
+__global__ void BackwardDxKernel(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ w,
+                                 const float* __restrict__ mean, const float* __restrict__ rstd, T* __restrict__ dx,
+                                 int64_t rows, int64_t C) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;  // uniform across the warp
+  const T* xr = x + row * C;
+  const T* dyr = dy + row * C;
+  T* dxr = dx + row * C;
+  const float m = mean[row], rs = rstd[row];
+  float sum_dxhat = 0, sum_dxhat_xhat = 0;
+  for (int64_t c = lane; c < C; c += 32) {
+    const float xhat = (ToFloat(xr[c]) - m) * rs;
+    const float dxhat = ToFloat(dyr[c]) * ToFloat(w[c]);
+    sum_dxhat += dxhat;
+    sum_dxhat_xhat += dxhat * xhat;
+  }
+  const float mean_dxhat = WarpSum(sum_dxhat) / float(C);
+  const float mean_dxhat_xhat = WarpSum(sum_dxhat_xhat) / float(C);
+  for (int64_t c = lane; c < C; c += 32) {
+    const float xhat = (ToFloat(xr[c]) - m) * rs;
+    dxr[c] = FromFloat<T>(rs * (ToFloat(dyr[c]) * ToFloat(w[c]) - mean_dxhat - xhat * mean_dxhat_xhat));
+  }
+}
+
+// Block (32, kRowLanes); grid (ceil(C/32), chunks). partial layout: dw [chunks, C], then db [chunks, C].
+template <typename T>
+__global__ void BackwardPartialKernel(const T* __restrict__ dy, const T* __restrict__ x,
+                                      const float* __restrict__ mean, const float* __restrict__ rstd,
+                                      float* __restrict__ partial, int64_t rows, int64_t C, int64_t rows_per_chunk) {
+  __shared__ float s_dw[kRowLanes][33];
+  __shared__ float s_db[kRowLanes][33];
+  const int64_t c = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  const int64_t begin = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t end = begin + rows_per_chunk < rows ? begin + rows_per_chunk : rows;
+  float pdw = 0, pdb = 0;
+  if (c < C) {
+    for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) {
+      const float g = ToFloat(dy[r * C + c]);
+      const float xhat = (ToFloat(x[r * C + c]) - mean[r]) * rstd[r];
+      pdw += g * xhat;
+      pdb += g;
+    }
+  }
+  s_dw[threadIdx.y][threadIdx.x] = pdw;
+  s_db[threadIdx.y][threadIdx.x] = pdb;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < C) {
+    float sdw = 0, sdb = 0;
+    for (int k = 0; k < kRowLanes; ++k) {
+      sdw += s_dw[k][threadIdx.x];
+      sdb += s_db[k][threadIdx.x];
+    }
+    const int64_t chunks = gridDim.y;
+    partial[int64_t(blockIdx.y) * C + c] = sdw;
+    partial[(chunks + blockIdx.y) * C + c] = sdb;
+  }
+}
+
+// One thread per column: sums the chunks in order and accumulates into dw, db.
+template <typename T>
+__global__ void BackwardFinishKernel(const float* __restrict__ partial, T* __restrict__ dw, T* __restrict__ db,
+                                     int64_t chunks, int64_t C) {
+  const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float sdw = 0, sdb = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    sdw += partial[k * C + c];
+    sdb += partial[(chunks + k) * C + c];
+  }
+  dw[c] = FromFloat<T>(ToFloat(dw[c]) + sdw);
+  db[c] = FromFloat<T>(ToFloat(db[c]) + sdb);
+}
+
+int64_t ChunksFor(int64_t rows) {
+  return std::clamp<int64_t>((rows + kMinRowsPerChunk - 1) / kMinRowsPerChunk, 1, kMaxChunks);
+}
+
+}  // namespace
+
+template <typename T>
+void LayerNormForward(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd, int64_t rows, int64_t C,
+                      double eps) {
+  if (rows == 0 || C == 0) return;
+  ForwardKernel<<<BlocksFor(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, Compute()>>>(
+      Dev(x), Dev(w), Dev(b), Dev(y), mean, rstd, rows, C, float(eps));
+  VFM_CUDA_LAUNCHED("LayerNormForward");
+}
+
+int64_t LayerNormBackwardWorkspace(int64_t rows, int64_t C) { return 2 * ChunksFor(rows) * C; }
+
+template <typename T>
+void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, T* dw,
+                       T* db, int64_t rows, int64_t C, float* workspace) {
+  if (rows == 0 || C == 0) return;
+  BackwardDxKernel<<<BlocksFor(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, Compute()>>>(
+      Dev(dy), Dev(x), Dev(w), mean, rstd, Dev(dx), rows, C);
+  VFM_CUDA_LAUNCHED("LayerNormBackwardDx");
+  const int64_t chunks = ChunksFor(rows);
+  const int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
+  const dim3 grid(BlocksFor(C, 32), unsigned(chunks));
+  BackwardPartialKernel<<<grid, dim3(32, kRowLanes), 0, Compute()>>>(Dev(dy), Dev(x), mean, rstd, workspace, rows,
+                                                                      C, rows_per_chunk);
+  VFM_CUDA_LAUNCHED("LayerNormBackwardPartial");
+  BackwardFinishKernel<<<BlocksFor(C, 256), 256, 0, Compute()>>>(workspace, Dev(dw), Dev(db), chunks, C);
+  VFM_CUDA_LAUNCHED("LayerNormBackwardFinish");
+}
+
+template void LayerNormForward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t,
+                                      int64_t, double);
+template void LayerNormForward<bf16>(const bf16*, const bf16*, const bf16*, bf16*, float*, float*, int64_t, int64_t,
+                                     double);
+template void LayerNormBackward<float>(const float*, const float*, const float*, const float*, const float*, float*,
+                                       float*, float*, int64_t, int64_t, float*);
+template void LayerNormBackward<bf16>(const bf16*, const bf16*, const bf16*, const float*, const float*, bf16*,
+                                      bf16*, bf16*, int64_t, int64_t, float*);
+
+}  // namespace vfm::cuda

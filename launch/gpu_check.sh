@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The GPU check, in two halves (see launch/README.md, "GPU check"):
+#   launch/gpu_check.sh pack   on the build machine: a CUDA build for sm_90a, then the GPU test and
+#                              benchmark binaries with the shared libraries they need that are not part of
+#                              the system or the CUDA toolkit, as one tarball in gpu-pack/ (git-ignored).
+#   launch/gpu_check.sh run    on the GPU machine, from the repo root with gpu-pack/ present: finds the
+#                              CUDA/cuBLAS/NCCL libraries, runs the GPU tests, then vfm's benchmarks and
+#                              the PyTorch baselines on the same shapes, and writes figures.json plus logs
+#                              into $OUT (./gpu-out when unset). One run takes a few minutes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PACK=${VFM_GPU_PACK:-$ROOT/gpu-pack}
+BUILD=${VFM_GPU_BUILD:-$ROOT/build-gpu}
+ARCH=${VFM_GPU_ARCH:-90a}
+BINARIES=(gpu_test bench_train_step bench_gemm)
+
+pack() {
+  # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
+  [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVFM_CUDA=ON \
+    -DVFM_CUDA_ARCHITECTURES="$ARCH" -DVFM_PTXAS_VERBOSE=ON >/dev/null
+  # ptxas's register / shared memory / spill report of every kernel travels with the pack.
+  cmake --build "$BUILD" -j"$(nproc)" --target "${BINARIES[@]}" 2>&1 | tee "$BUILD/gpu_build.log" \
+    | grep -E "error|warning: .*spill|FAILED" || true
+  local stage
+  stage=$(mktemp -d)
+  mkdir -p "$stage/bin" "$stage/lib"
+  for b in "${BINARIES[@]}"; do cp "$(find "$BUILD" -name "$b" -type f -perm -u+x | head -1)" "$stage/bin/"; done
+  grep -E "Compiling entry|Used [0-9]+ registers|spill" "$BUILD/gpu_build.log" > "$stage/ptxas.txt" || true
+  # The ldd closure minus the C/C++ runtime (the GPU machine has its own, newer) and minus CUDA's own
+  # libraries (the GPU machine has CUDA 13 and NCCL; run finds them).
+  for b in "$stage"/bin/*; do
+    ldd "$b" | awk '/=> \// {print $3}'
+  done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' \
+    | grep -vE 'libcuda\.|libcudart|libcublas|libnccl|libcudnn|/usr/local/cuda' | while read -r lib; do
+    cp -L "$lib" "$stage/lib/"
+  done
+  mkdir -p "$PACK"
+  tar -C "$stage" -czf "$PACK/vfm-gpu.tar.gz" .
+  rm -rf "$stage"
+  echo "packed $(du -h "$PACK/vfm-gpu.tar.gz" | cut -f1) into $PACK/vfm-gpu.tar.gz (commit $(git -C "$ROOT" rev-parse --short HEAD))"
+}
+
+run() {
+  local out=${OUT:-$ROOT/gpu-out} py=${VFM_GPU_PYTHON:-python3}
+  mkdir -p "$out"
+  local stage
+  stage=$(mktemp -d)
+  tar -C "$stage" -xzf "$PACK/vfm-gpu.tar.gz"
+  # CUDA 13 runtime, cuBLAS(Lt) and NCCL: the toolkit's or PyTorch's wheels, wherever they are.
+  local dirs=""
+  for name in libcudart.so.13 libcublasLt.so.13 libnccl.so.2; do
+    local f
+    f=$(find / -name "$name*" -not -path '/proc/*' 2>/dev/null | head -1 || true)
+    [ -n "$f" ] && dirs="$dirs:$(dirname "$f")" || echo "warning: $name not found"
+  done
+  export LD_LIBRARY_PATH="$stage/lib$dirs:${LD_LIBRARY_PATH:-}"
+  cp "$stage/ptxas.txt" "$out/ptxas.txt"
+  {
+    date -u +"date %Y-%m-%dT%H:%M:%SZ"
+    echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+    for b in "$stage"/bin/*; do ldd "$b" | grep "not found" && echo "missing libraries for $b"; done
+  } > "$out/machine.txt" 2>&1
+  cat "$out/machine.txt"
+
+  echo "== GPU tests"
+  timeout 180 "$stage/bin/gpu_test" --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
+    && echo "gpu_test: passed" || echo "gpu_test: FAILED (rc $?)"
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) " "$out/gpu_test.log" | head -40 || true
+
+  echo "== benchmarks"
+  local bench="$out/bench.log"
+  : > "$bench"
+  run_json() {  # name, time limit (s), then the command; its last stdout line must be a JSON object
+    local name=$1 limit=$2
+    shift 2
+    echo "-- $name: $*" >> "$bench"
+    echo "-- $name"
+    if timeout "$limit" "$@" > "$out/.last" 2>> "$bench"; then
+      cat "$out/.last" >> "$bench"
+      echo "\"$name\": $(tail -1 "$out/.last")," >> "$out/.figures"
+    else
+      cat "$out/.last" >> "$bench"
+      echo "\"$name\": {\"error\": \"exit $? (see bench.log)\"}," >> "$out/.figures"
+    fi
+  }
+  : > "$out/.figures"
+  # vfm first (its correctness and speed are the point), the PyTorch baselines after, compile last.
+  run_json vfm_ibot_step_vitb16 90 "$stage/bin/bench_train_step" --device=cuda --arch=vit_base --patch=16 \
+    --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5
+  run_json vfm_gemm_vitb16 30 "$stage/bin/bench_gemm"
+  run_json torch_attention 60 "$py" "$ROOT/bench/gpu/attention_torch.py"
+  run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 --n_local 10 --steps 10 --warmup 3
+  { echo "{"; cat "$out/.figures"; echo "\"machine\": \"$(head -3 "$out/machine.txt" | tr '\n' ';' | tr -d '"')\"}"; } \
+    > "$out/figures.json"
+  rm -f "$out/.figures" "$out/.last"
+  "$py" -c "import json,sys; json.load(open(sys.argv[1]))" "$out/figures.json" && echo "figures: $out/figures.json"
+  cat "$out/figures.json"
+}
+
+case "${1:-}" in
+  pack) pack ;;
+  run) run ;;
+  *) echo "usage: launch/gpu_check.sh pack|run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,126 @@
+// LayerNorm on the GPU (kernels/cuda/layernorm.cu through ops::LayerNorm) against the CPU op: forward,
+// the op's backward (dx, dw, db), f32 and bf16, odd widths, many rows (the chunked dw/db reduction),
+// and run-to-run determinism of dw/db.
+#include <memory>
+
+#include "autograd/ops.h"
+#include "kernels/cuda/layernorm.h"
+#include "tests/gpu/gpu_test.h"
+
+namespace vfm {
+namespace {
+using testing::kBf16Unit;
+using testing::RoundedToBf16;
+
+class LayerNormGpu : public testing::GpuTest {};
+
+// The gradients an op's node gives its inputs for output gradient `grad` (no other op involved).
+std::vector<Tensor> OpBackward(const Tensor& out, const Tensor& grad) {
+  const std::shared_ptr<Node>& node = out.grad_fn();
+  if (!node) {
+    ADD_FAILURE() << "output has no grad_fn";
+    return {};
+  }
+  return node->backward(grad, node->needs);
+}
+
+Tensor OnGpu(const Tensor& host, DType dtype) { return host.ToDevice(Device::CUDA(0)).To(dtype); }
+
+// ops::LayerNorm on [batch, tokens, C] on the GPU in `dtype` against the host op on the same
+// (bf16-rounded where dtype is bf16) inputs, forward and backward.
+void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, double tol) {
+  SCOPED_TRACE(::testing::Message() << "[" << batch << ", " << tokens << ", " << C << "] " << DTypeName(dtype));
+  const bool bf = dtype == DType::kBF16;
+  auto prepare = [&](const Tensor& t) { return bf ? RoundedToBf16(t) : t; };
+  // A non-zero mean and unequal scales, as real activations have.
+  Tensor x = prepare(ops::AddScalar(ops::Scale(Tensor::Randn({batch, tokens, C}, 1), 2.0), 0.75));
+  Tensor w = prepare(ops::AddScalar(Tensor::Randn({C}, 2), 1.0));
+  Tensor b = prepare(Tensor::Randn({C}, 3));
+  const Tensor g = prepare(Tensor::Randn({batch, tokens, C}, 4));
+
+  Tensor xg = OnGpu(x, dtype), wg = OnGpu(w, dtype), bg = OnGpu(b, dtype);
+  for (Tensor* t : {&x, &w, &b, &xg, &wg, &bg}) t->set_requires_grad(true);
+  const Tensor want = ops::LayerNorm(x, w, b, 1e-6);
+  const Tensor got = ops::LayerNorm(xg, wg, bg, 1e-6);
+  EXPECT_TRUE(got.device() == Device::CUDA(0));
+  EXPECT_EQ(got.dtype(), dtype);
+  EXPECT_EQ(got.shape(), want.shape());
+  EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
+
+  const std::vector<Tensor> want_grads = OpBackward(want, g);
+  const std::vector<Tensor> got_grads = OpBackward(got, OnGpu(g, dtype));
+  ASSERT_EQ(got_grads.size(), 3u);
+  ASSERT_EQ(want_grads.size(), 3u);
+  const char* names[] = {"dx", "dw", "db"};
+  for (size_t k = 0; k < 3; ++k) {
+    SCOPED_TRACE(names[k]);
+    EXPECT_TRUE(got_grads[k].device() == Device::CUDA(0));
+    EXPECT_EQ(got_grads[k].dtype(), dtype);
+    EXPECT_EQ(got_grads[k].shape(), want_grads[k].shape());
+    EXPECT_GPU_CLOSE(got_grads[k].ToDevice(Device::CPU()), want_grads[k], tol);
+  }
+}
+
+// f32: only the order of fp32 sums differs from the host (which sums in double): 1e-5 relative.
+TEST_F(LayerNormGpu, F32MatchesHost) {
+  for (int64_t C : {3, 37, 100, 768}) CheckAgainstHost(3, 197, C, DType::kF32, 1e-5);
+  CheckAgainstHost(2, 37, 197, DType::kF32, 1e-5);
+}
+
+// bf16 in and out, fp32 inside: the host reference runs on the same rounded inputs, so the outputs
+// differ by their own rounding (half a unit) plus fp32 noise: 2 units.
+TEST_F(LayerNormGpu, Bf16MatchesHost) {
+  for (int64_t C : {3, 37, 100, 768}) CheckAgainstHost(3, 197, C, DType::kBF16, 2 * kBf16Unit);
+}
+
+// More rows than kMaxChunks * 64: every chunk of the dw/db reduction holds several row groups.
+TEST_F(LayerNormGpu, ManyRows) {
+  CheckAgainstHost(1, 40000, 37, DType::kF32, 1e-5);
+  CheckAgainstHost(64, 197, 100, DType::kBF16, 2 * kBf16Unit);
+}
+
+TEST_F(LayerNormGpu, BackwardIsDeterministic) {
+  const Tensor x = OnGpu(Tensor::Randn({64, 197, 100}, 5), DType::kF32);
+  Tensor w = OnGpu(Tensor::Randn({100}, 6), DType::kF32), b = OnGpu(Tensor::Randn({100}, 7), DType::kF32);
+  w.set_requires_grad(true);
+  b.set_requires_grad(true);
+  const Tensor g = OnGpu(Tensor::Randn({64, 197, 100}, 8), DType::kF32);
+  const Tensor y = ops::LayerNorm(x, w, b, 1e-6);
+  const std::vector<Tensor> first = OpBackward(y, g), second = OpBackward(y, g);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(second.size(), 3u);
+  EXPECT_EQ(first[1].ToVector(), second[1].ToVector());
+  EXPECT_EQ(first[2].ToVector(), second[2].ToVector());
+  EXPECT_EQ(first[0].ToVector(), second[0].ToVector());
+}
+
+// The kernel adds into dw / db (like the CPU kernel) rather than overwriting them.
+TEST_F(LayerNormGpu, KernelAccumulatesWeightGradients) {
+  const int64_t rows = 197, C = 37;
+  const Tensor x = OnGpu(Tensor::Randn({rows, C}, 9), DType::kF32);
+  const Tensor w = OnGpu(Tensor::Randn({C}, 10), DType::kF32), b = OnGpu(Tensor::Randn({C}, 11), DType::kF32);
+  const Tensor dy = OnGpu(Tensor::Randn({rows, C}, 12), DType::kF32);
+  const Device gpu = Device::CUDA(0);
+  Tensor y = Tensor::Empty({rows, C}, DType::kF32, gpu);
+  Tensor mean = Tensor::Empty({rows}, DType::kF32, gpu), rstd = Tensor::Empty({rows}, DType::kF32, gpu);
+  cuda::LayerNormForward<float>(x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(), mean.data<float>(),
+                                rstd.data<float>(), rows, C, 1e-6);
+  Tensor workspace = Tensor::Empty({cuda::LayerNormBackwardWorkspace(rows, C)}, DType::kF32, gpu);
+  Tensor dx = Tensor::Empty({rows, C}, DType::kF32, gpu);
+  Tensor dw0 = Tensor::Zeros({C}, DType::kF32, gpu), db0 = Tensor::Zeros({C}, DType::kF32, gpu);
+  Tensor dw1 = Tensor::Full({C}, 1.0, DType::kF32, gpu), db1 = Tensor::Full({C}, 1.0, DType::kF32, gpu);
+  cuda::LayerNormBackward<float>(dy.data<float>(), x.data<float>(), w.data<float>(), mean.data<float>(),
+                                 rstd.data<float>(), dx.data<float>(), dw0.data<float>(), db0.data<float>(), rows, C,
+                                 workspace.data<float>());
+  cuda::LayerNormBackward<float>(dy.data<float>(), x.data<float>(), w.data<float>(), mean.data<float>(),
+                                 rstd.data<float>(), dx.data<float>(), dw1.data<float>(), db1.data<float>(), rows, C,
+                                 workspace.data<float>());
+  const std::vector<float> a0 = dw0.ToVector(), a1 = dw1.ToVector(), c0 = db0.ToVector(), c1 = db1.ToVector();
+  for (int64_t c = 0; c < C; ++c) {
+    EXPECT_EQ(a1[size_t(c)], 1.0f + a0[size_t(c)]) << c;
+    EXPECT_EQ(c1[size_t(c)], 1.0f + c0[size_t(c)]) << c;
+  }
+}
+
+}  // namespace
+}  // namespace vfm
