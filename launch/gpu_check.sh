@@ -26,6 +26,7 @@ pack() {
   mkdir -p "$stage/bin" "$stage/lib"
   for b in "${BINARIES[@]}"; do cp "$(find "$BUILD" -name "$b" -type f -perm -u+x | head -1)" "$stage/bin/"; done
   grep -E "Compiling entry|Used [0-9]+ registers|spill" "$BUILD/gpu_build.log" > "$stage/ptxas.txt" || true
+  git -C "$ROOT" describe --always --dirty > "$stage/commit.txt"
   # The ldd closure minus the C/C++ runtime (the GPU machine has its own, newer) and minus CUDA's own
   # libraries (the GPU machine has CUDA 13 and NCCL; run finds them).
   for b in "$stage"/bin/*; do
@@ -57,7 +58,7 @@ run() {
   cp "$stage/ptxas.txt" "$out/ptxas.txt"
   {
     date -u +"date %Y-%m-%dT%H:%M:%SZ"
-    echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit $(cat "$stage/commit.txt") (packed)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
     for b in "$stage"/bin/*; do ldd "$b" | grep "not found" && echo "missing libraries for $b"; done
   } > "$out/machine.txt" 2>&1
