@@ -360,7 +360,7 @@ void Tensor::CopyFrom(const Tensor& src) {
 
 Tensor& Tensor::set_requires_grad(bool value) {
   VFM_CHECK(is_leaf()) << "set_requires_grad on a non-leaf tensor";
-  VFM_CHECK(!value || dtype() == DType::kF32 || dtype() == DType::kF64)
+  VFM_CHECK(!value || dtype() == DType::kF32 || dtype() == DType::kF64 || dtype() == DType::kBF16)
       << "only floating-point tensors can require grad";
   impl_->requires_grad = value;
   return *this;

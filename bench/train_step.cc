@@ -19,6 +19,7 @@
 #include "trainer/ibot_step.h"
 #if VFM_WITH_CUDA
 #include "autograd/caching_allocator.h"
+#include "bench/gpu/kernel_profile.h"
 #include "kernels/cuda/runtime.h"
 #endif
 
@@ -35,6 +36,7 @@ ABSL_FLAG(bool, torch, true, "also time the PyTorch baseline (CPU only)");
 ABSL_FLAG(std::string, device, "cpu", "cpu | cuda");
 ABSL_FLAG(std::string, precision, "bf16", "on cuda: bf16 | fp32");
 ABSL_FLAG(double, mask_ratio, 0.3, "fraction of global-crop patches masked");
+ABSL_FLAG(bool, profile_kernels, false, "on cuda: one more step with GPU time per kernel (CUPTI) to stderr");
 ABSL_FLAG(double, peak_tflops, 989.4, "dense bf16 peak of the GPU for MFU (H100/H200 SXM: 989.4)");
 
 namespace vfm {
@@ -116,6 +118,13 @@ int Run() {
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   const double vfm_ms = MedianMs(times);
+#if VFM_WITH_CUDA
+  if (gpu && absl::GetFlag(FLAGS_profile_kernels)) {
+    bench::StartKernelProfile();
+    step();
+    std::fprintf(stderr, "%s", bench::StopKernelProfile(40).c_str());
+  }
+#endif
   const double flops = IBotStepFlops(*vit, head, {B, 2, n_local, vit->img_size, local, masked});
   if (gpu) {
     double peak_gib = 0, reserved_gib = 0;

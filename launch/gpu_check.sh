@@ -49,25 +49,32 @@ run() {
   tar -C "$stage" -xzf "$PACK/vfm-gpu.tar.gz"
   # CUDA 13 runtime, cuBLAS(Lt) and NCCL: the toolkit's or PyTorch's wheels, wherever they are.
   local dirs=""
-  for name in libcudart.so.13 libcublasLt.so.13 libnccl.so.2; do
+  for name in libcudart.so.13 libcublasLt.so.13 libnccl.so.2 libcupti.so.13; do
     local f
     f=$(find / -name "$name*" -not -path '/proc/*' 2>/dev/null | head -1 || true)
     [ -n "$f" ] && dirs="$dirs:$(dirname "$f")" || echo "warning: $name not found"
   done
-  export LD_LIBRARY_PATH="$stage/lib$dirs:${LD_LIBRARY_PATH:-}"
+  # Only vfm's binaries get these libraries: PyTorch brings its own CUDA libraries (and refuses an older
+  # cuDNN found first on the path).
+  local vfm=(env "LD_LIBRARY_PATH=$stage/lib$dirs:${LD_LIBRARY_PATH:-}")
   cp "$stage/ptxas.txt" "$out/ptxas.txt"
   {
     date -u +"date %Y-%m-%dT%H:%M:%SZ"
     echo "commit $(cat "$stage/commit.txt") (packed)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
-    for b in "$stage"/bin/*; do ldd "$b" | grep "not found" && echo "missing libraries for $b"; done
+    for b in "$stage"/bin/*; do "${vfm[@]}" ldd "$b" | grep "not found" && echo "missing libraries for $b"; done
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
+  # VFM_GPU_CHECK_PARTS selects parts (default all): tests vfm_step gemm torch_attention torch_step.
+  local parts=" ${VFM_GPU_CHECK_PARTS:-tests vfm_step gemm torch_attention torch_step} "
+  part() { [[ "$parts" == *" $1 "* ]]; }
+  if part tests; then
   echo "== GPU tests"
-  timeout 180 "$stage/bin/gpu_test" --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
+  timeout 180 "${vfm[@]}" "$stage/bin/gpu_test" --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
     && echo "gpu_test: passed" || echo "gpu_test: FAILED (rc $?)"
   grep -E "^\[  (FAILED|PASSED|SKIPPED) " "$out/gpu_test.log" | head -40 || true
+  fi
 
   echo "== benchmarks"
   local bench="$out/bench.log"
@@ -77,21 +84,23 @@ run() {
     shift 2
     echo "-- $name: $*" >> "$bench"
     echo "-- $name"
-    if timeout "$limit" "$@" > "$out/.last" 2>> "$bench"; then
-      cat "$out/.last" >> "$bench"
+    local rc=0
+    timeout "$limit" "$@" > "$out/.last" 2>> "$bench" || rc=$?
+    cat "$out/.last" >> "$bench"
+    if [ $rc -eq 0 ]; then
       echo "\"$name\": $(tail -1 "$out/.last")," >> "$out/.figures"
     else
-      cat "$out/.last" >> "$bench"
-      echo "\"$name\": {\"error\": \"exit $? (see bench.log)\"}," >> "$out/.figures"
+      echo "\"$name\": {\"error\": \"exit $rc$([ $rc -eq 124 ] && echo ', timed out') (see bench.log)\"}," >> "$out/.figures"
     fi
   }
   : > "$out/.figures"
   # vfm first (its correctness and speed are the point), the PyTorch baselines after, compile last.
-  run_json vfm_ibot_step_vitb16 90 "$stage/bin/bench_train_step" --device=cuda --arch=vit_base --patch=16 \
-    --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5
-  run_json vfm_gemm_vitb16 30 "$stage/bin/bench_gemm"
-  run_json torch_attention 60 "$py" "$ROOT/bench/gpu/attention_torch.py"
-  run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 --n_local 10 --steps 10 --warmup 3
+  part vfm_step && run_json vfm_ibot_step_vitb16 90 "${vfm[@]}" "$stage/bin/bench_train_step" --device=cuda --arch=vit_base \
+    --patch=16 --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5 --profile_kernels
+  part gemm && run_json vfm_gemm_vitb16 60 "${vfm[@]}" "$stage/bin/bench_gemm"
+  part torch_attention && run_json torch_attention 90 "$py" "$ROOT/bench/gpu/attention_torch.py"
+  part torch_step && run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 \
+    --n_local 10 --steps 10 --warmup 3
   { echo "{"; cat "$out/.figures"; echo "\"machine\": \"$(head -3 "$out/machine.txt" | tr '\n' ';' | tr -d '"')\"}"; } \
     > "$out/figures.json"
   rm -f "$out/.figures" "$out/.last"

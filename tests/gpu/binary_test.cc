@@ -149,7 +149,11 @@ TEST_F(BinaryGpu, DivForwardAndBackward) {
     Tensor signed_b = Tensor::Empty(c.b, DType::kF32);
     for (int64_t i = 0; i < b.numel(); ++i)
       signed_b.data<float>()[i] = sign.data<float>()[i] < 0 ? -b.data<float>()[i] : b.data<float>()[i];
-    ExpectGraphMatches(div, {LeftOperand(c), signed_b});
+    // d/db = -g a / b^2 runs through two bf16 quotients before the broadcast sum: 8 units (measured on the
+    // H200: 4.04 units at [2, 197, 768] / [2, 1, 768]).
+    Tolerances tol;
+    tol.bf16_grad = 8 * kBf16Unit;
+    ExpectGraphMatches(div, {LeftOperand(c), signed_b}, tol);
   }
 }
 

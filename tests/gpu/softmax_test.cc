@@ -59,8 +59,9 @@ void CheckOp(Tensor (*op)(const Tensor&), const char* name, int64_t rows, int64_
 // f32: expf and the order of the fp32 sums differ from the host (double sums): 1e-5 relative.
 TEST_F(SoftmaxGpu, F32MatchesHost) {
   for (const Width& w : kWidths) {
-    CheckOp(ops::Softmax, "softmax", w.rows, w.C, DType::kF32, 1e-5, 1e-5);
-    CheckOp(ops::LogSoftmax, "log_softmax", w.rows, w.C, DType::kF32, 1e-5, 1e-5);
+    // The backward's row sum over up to 65536 terms in another order: 5e-5 (measured 1.4e-5 at 8192).
+    CheckOp(ops::Softmax, "softmax", w.rows, w.C, DType::kF32, 1e-5, 5e-5);
+    CheckOp(ops::LogSoftmax, "log_softmax", w.rows, w.C, DType::kF32, 1e-5, 5e-5);
   }
 }
 
