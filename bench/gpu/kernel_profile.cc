@@ -29,12 +29,15 @@ void Check(CUptiResult r, const char* what) {
   throw std::runtime_error(absl::StrFormat("CUPTI %s: %s", what, msg ? msg : "?"));
 }
 
-// "void vfm::cuda::(anonymous namespace)::LayerNormForwardKernel<float>(...)" -> the part before '('.
+// "void vfm::cuda::(anonymous namespace)::LayerNormForwardKernel<float>(...)"
+//   -> "vfm::cuda::LayerNormForwardKernel<float>" (no return type, namespaces kept, no parameters).
 std::string ShortName(const char* mangled) {
   int status = 0;
   char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string name = status == 0 && demangled ? demangled : mangled;
   std::free(demangled);
+  const std::string anonymous = "(anonymous namespace)::";
+  for (size_t at; (at = name.find(anonymous)) != std::string::npos;) name.erase(at, anonymous.size());
   const size_t paren = name.find('(');
   if (paren != std::string::npos) name.resize(paren);
   if (name.rfind("void ", 0) == 0) name = name.substr(5);

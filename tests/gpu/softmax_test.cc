@@ -67,11 +67,14 @@ TEST_F(SoftmaxGpu, F32MatchesHost) {
 
 // bf16 forward: same rounded inputs, fp32 inside, one output rounding: 2 units. The backward reads the
 // output the op saved, which is bf16 (rounded once more than the host's f32 one): for log-softmax an
-// error of |l| * 2^-9 in l (|l| ~ 10 for wide rows) scales exp(l), so 8 units for both backwards.
+// error of |l| * 2^-9 in l (|l| ~ 10 for wide rows) scales exp(l); for softmax dx = y (g - sum g y)
+// cancels where g is close to its y-weighted mean, so a rounding of y shows up enlarged. Measured on the
+// H200: up to 13 units (softmax, width 100); 16 units for both backwards. The kernels alone on the same
+// bf16 inputs agree within 2 units (Bf16BackwardKernels).
 TEST_F(SoftmaxGpu, Bf16MatchesHost) {
   for (const Width& w : kWidths) {
-    CheckOp(ops::Softmax, "softmax", w.rows, w.C, DType::kBF16, 2 * kBf16Unit, 8 * kBf16Unit);
-    CheckOp(ops::LogSoftmax, "log_softmax", w.rows, w.C, DType::kBF16, 2 * kBf16Unit, 8 * kBf16Unit);
+    CheckOp(ops::Softmax, "softmax", w.rows, w.C, DType::kBF16, 2 * kBf16Unit, 16 * kBf16Unit);
+    CheckOp(ops::LogSoftmax, "log_softmax", w.rows, w.C, DType::kBF16, 2 * kBf16Unit, 16 * kBf16Unit);
   }
 }
 
