@@ -116,7 +116,9 @@ TEST_F(ReduceGpu, SumShapesOfBothKernels) {
     int64_t dim;
   };
   const std::vector<Case> cases = {
-      {{3, 100000}, 1},     // few long rows: inner == 1, 1024 threads per row
+      {{3, 100000}, 1},     // few long rows: inner == 1, chunked into fp32 partials, then summed
+      {{1, 3000001}, 1},    // one very long row (the loss's sum), a short last chunk
+      {{300, 70000}, 1},    // more rows than the chunked path takes: one block per row
       {{1000, 37}, 1},      // many short rows: inner == 1, n not a multiple of 32
       {{5, 3}, 1},          // rows shorter than a warp
       {{12608, 37}, 0},     // a long column reduction (B * N tokens), inner not a multiple of 32
