@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cuda/runtime.h"
 
 namespace vfm::dist {
 
@@ -88,6 +89,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::Create(const Pro
                                                       " ranks on this host but ", gpus, " GPUs (one GPU per rank)"));
   const int device = gpus == 1 ? 0 : process.local_rank;
   if (absl::Status s = CudaStatus(cudaSetDevice(device), "selecting the GPU of this rank"); !s.ok()) return s;
+  // Collectives are ordered after (and before) the kernels of the training step, which run on vfm's
+  // compute stream: not the legacy default stream, with which that non-blocking stream does not sync.
+  if (compute_stream == nullptr) compute_stream = static_cast<cudaStream_t>(cuda::ComputeStream());
 
   ncclUniqueId id;
   if (process.rank == 0)

@@ -16,7 +16,8 @@ namespace vfm::dist {
 
 class NcclCommunicator : public Communicator {
  public:
-  // compute_stream: the stream that produces and consumes the tensors (null: the legacy default stream).
+  // compute_stream: the stream that produces and consumes the tensors (null: vfm's compute stream of
+  // this rank's GPU, kernels/cuda/runtime.h).
   // Collective over MPI_COMM_WORLD (the id broadcast): call it on every rank, before any MPI communicator
   // has work in flight.
   static absl::StatusOr<std::unique_ptr<Communicator>> Create(const ProcessInfo& process, const CommOptions& options,

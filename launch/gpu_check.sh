@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${VFM_GPU_PACK:-$ROOT/gpu-pack}
 BUILD=${VFM_GPU_BUILD:-$ROOT/build-gpu}
 ARCH=${VFM_GPU_ARCH:-90a}
-BINARIES=(gpu_test bench_train_step bench_gemm)
+BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl)
 
 pack() {
   # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
@@ -66,8 +66,8 @@ run() {
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
-  # VFM_GPU_CHECK_PARTS selects parts (default all): tests vfm_step gemm torch_attention torch_step.
-  local parts=" ${VFM_GPU_CHECK_PARTS:-tests vfm_step gemm torch_attention torch_step} "
+  # VFM_GPU_CHECK_PARTS selects parts (default all): tests vfm_step gemm nccl torch_attention torch_step.
+  local parts=" ${VFM_GPU_CHECK_PARTS:-tests vfm_step gemm nccl torch_attention torch_step} "
   part() { [[ "$parts" == *" $1 "* ]]; }
   if part tests; then
   echo "== GPU tests"
@@ -98,6 +98,7 @@ run() {
   part vfm_step && run_json vfm_ibot_step_vitb16 90 "${vfm[@]}" "$stage/bin/bench_train_step" --device=cuda --arch=vit_base \
     --patch=16 --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5 --profile_kernels
   part gemm && run_json vfm_gemm_vitb16 60 "${vfm[@]}" "$stage/bin/bench_gemm"
+  part nccl && run_json vfm_nccl_allreduce 60 "${vfm[@]}" "$stage/bin/bench_nccl"
   part torch_attention && run_json torch_attention 90 "$py" "$ROOT/bench/gpu/attention_torch.py"
   part torch_step && run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 \
     --n_local 10 --steps 10 --warmup 3
