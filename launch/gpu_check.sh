@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${VFM_GPU_PACK:-$ROOT/gpu-pack}
 BUILD=${VFM_GPU_BUILD:-$ROOT/build-gpu}
 ARCH=${VFM_GPU_ARCH:-90a}
-BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl)
+BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl vfm)
 
 pack() {
   # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
@@ -27,11 +27,15 @@ pack() {
   for b in "${BINARIES[@]}"; do cp "$(find "$BUILD" -name "$b" -type f -perm -u+x | head -1)" "$stage/bin/"; done
   grep -E "Compiling entry|Used [0-9]+ registers|spill" "$BUILD/gpu_build.log" > "$stage/ptxas.txt" || true
   git -C "$ROOT" describe --always --dirty > "$stage/commit.txt"
+  # Real data for a short `vfm pretrain` on the GPU: Fashion-MNIST's 10,000 test images as shards.
+  local fmnist=/usr/share/datasets/fashion-mnist
+  "$stage/bin/vfm" shard --idx_images=$fmnist/t10k-images-idx3-ubyte.gz --idx_labels=$fmnist/t10k-labels-idx1-ubyte.gz \
+    --output="$stage/data" --modality=fashion > /dev/null
   # The ldd closure minus the C/C++ runtime (the GPU machine has its own, newer) and minus CUDA's own
   # libraries (the GPU machine has CUDA 13 and NCCL; run finds them).
   for b in "$stage"/bin/*; do
     ldd "$b" | awk '/=> \// {print $3}'
-  done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' \
+  done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|libresolv|libutil|libanl|libnss_[a-z]+|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' \
     | grep -vE 'libcuda\.|libcudart|libcublas|libnccl|libcudnn|/usr/local/cuda' | while read -r lib; do
     cp -L "$lib" "$stage/lib/"
   done
@@ -66,9 +70,26 @@ run() {
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
-  # VFM_GPU_CHECK_PARTS selects parts (default all): tests vfm_step gemm nccl torch_attention torch_step.
-  local parts=" ${VFM_GPU_CHECK_PARTS:-tests vfm_step gemm nccl torch_attention torch_step} "
+  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step gemm nccl torch_attention
+  # torch_step.
+  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step gemm nccl torch_attention torch_step} "
   part() { [[ "$parts" == *" $1 "* ]]; }
+  if part pretrain; then
+  # vfm pretrain on the GPU, end to end: 40 steps straight, and 20 + resume + 20 (checkpoints written
+  # from and read back into GPU tensors); the last progress lines of both go into pretrain.log.
+  echo "== vfm pretrain on the GPU"
+  local run="$stage/run" args=(--flagfile="$ROOT/launch/configs/cpu_small.flags" --data="$stage/data" --device=cuda
+    --max_minutes=0 --log_every=10 --checkpoint_every=20 --data_threads=8)
+  {
+    timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/straight" --max_steps=40 \
+      && timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=20 \
+      && timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=40 \
+      && echo "pretrain: ran" || echo "pretrain: FAILED"
+    echo "straight: $(tail -1 "$run/straight/metrics.jsonl" 2>/dev/null)"
+    echo "resumed:  $(tail -1 "$run/resumed/metrics.jsonl" 2>/dev/null)"
+  } > "$out/pretrain.log" 2>&1
+  tail -3 "$out/pretrain.log"
+  fi
   if part tests; then
   echo "== GPU tests"
   timeout 180 "${vfm[@]}" "$stage/bin/gpu_test" --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
