@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -43,21 +44,6 @@ __global__ void EmaKernel(float* teacher, const float* student, int64_t n, float
     teacher[i] = __fadd_rn(__fmul_rn(a, teacher[i]), __fmul_rn(b, student[i]));
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); the result is valid in thread 0.
-// Called once per kernel (its shared array is not reused).
-__device__ float BlockSum(float x) {
-  __shared__ float warp_sums[32];
-  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = x;
-  __syncthreads();
-  const int warps = blockDim.x / 32;
-  x = threadIdx.x < warps ? warp_sums[threadIdx.x] : 0.f;
-  if (warp == 0)
-    for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
-
 template <typename T>
 __global__ void SquaresPartialKernel(const T* g, int64_t n, float* partials) {
   float acc = 0.f;
@@ -65,14 +51,16 @@ __global__ void SquaresPartialKernel(const T* g, int64_t n, float* partials) {
     const float x = ToFloat(g[i]);
     acc += x * x;
   }
-  acc = BlockSum(acc);
+  __shared__ float sums[32];
+  acc = BlockSum(acc, sums);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
 __global__ void NormFinishKernel(const float* partials, int64_t count, float* norm) {
   float acc = 0.f;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
-  acc = BlockSum(acc);
+  __shared__ float sums[32];
+  acc = BlockSum(acc, sums);
   if (threadIdx.x == 0) norm[0] = sqrtf(acc);
 }
 

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -56,11 +57,6 @@ ScratchLayout LayoutFor(const AttentionShape& sh, bool backward) {
   }
   L.total = total;
   return L;
-}
-
-__device__ __forceinline__ float WarpSum(float x) {
-  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
 }
 
 // Row r = b*N + i of head h's scores S [B*N, ld]: P = exp(S - lse), lse[b, h, i] = log sum exp S.

@@ -29,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -141,20 +142,6 @@ __global__ void MaskValuesKernel(const uint8_t* mask, D* out, BroadcastLayout la
     Locate<Index>(layout, i, off);
     out[i] = FromFloat<D>(float(mask[off[kOperandMask]]));
   }
-}
-
-// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), valid in thread 0. `warp_sums`
-// holds 32 floats; the caller synchronises before reusing it.
-__device__ __forceinline__ float BlockSum(float v, float* warp_sums) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < int(blockDim.x >> 5) ? warp_sums[lane] : 0.f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  }
-  return v;
 }
 
 // inner == 1: out[o] = sum_k x[o * n + k]. One block per row.

@@ -11,31 +11,11 @@
 
 #include <algorithm>
 
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
 namespace {
-
-__device__ __forceinline__ float WarpSum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-// `shared` holds 32 floats; the leading barrier lets the caller reuse it for consecutive reductions.
-__device__ float BlockSum(float v, float* shared) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  v = WarpSum(v);
-  __syncthreads();
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = WarpSum(lane < warps ? shared[lane] : 0.0f);
-    if (lane == 0) shared[0] = v;
-  }
-  __syncthreads();
-  return shared[0];
-}
 
 template <typename T>
 __global__ void ForwardKernel(const T* __restrict__ x, T* __restrict__ y, float* __restrict__ norm, int64_t rows,

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -29,11 +30,6 @@ constexpr int kWarpsPerBlock = 8;  // rows per block in the row kernels (256 thr
 constexpr int kRowLanes = 8;       // threadIdx.y extent of the dw/db partial kernel
 constexpr int64_t kMinRowsPerChunk = 64;
 constexpr int64_t kMaxChunks = 512;
-
-__device__ __forceinline__ float WarpSum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 template <typename T>
 __global__ void ForwardKernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,

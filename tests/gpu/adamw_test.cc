@@ -19,10 +19,11 @@
 
 namespace vfm {
 namespace {
+using testing::OnGpu;
+using testing::OnHost;
 using testing::GpuTest;
 
 Tensor OnGpu(const Tensor& x) { return x.ToDevice(Device::CUDA(0)); }
-Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
 
 TEST_F(GpuTest, AdamWKernelMatchesCpuOverSteps) {
   const int64_t n = 100003;

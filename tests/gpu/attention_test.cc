@@ -17,23 +17,13 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
+using testing::OnHost;
+using testing::Seen;
 using testing::GpuTest;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
-
-Tensor OnGpu(const Tensor& x, DType dtype) {
-  const Tensor g = x.ToDevice(Device::CUDA(0));
-  return dtype == DType::kF32 ? g : g.To(dtype);
-}
-Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
-Tensor Seen(const Tensor& x, DType dtype) { return dtype == DType::kBF16 ? RoundedToBf16(x) : x; }
-
-std::vector<Tensor> GradsOf(const Tensor& out, const Tensor& g) {
-  NoGradGuard no_grad;
-  const auto& node = out.grad_fn();
-  EXPECT_TRUE(node != nullptr);
-  return node->backward(g, node->needs);
-}
 
 struct Case {
   int64_t B, N, H, D;

@@ -20,6 +20,10 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
+using testing::OnHost;
+using testing::Seen;
 using testing::GpuTest;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
@@ -28,22 +32,6 @@ constexpr double kBf16Tol = 2 * kBf16Unit;
 // For a product summing k terms into a C of type c_type (see the top comment).
 double TolFor(DType c_type, int64_t k) {
   return c_type == DType::kBF16 ? kBf16Tol : 1e-5 + 1e-6 * std::sqrt(double(k));
-}
-
-Tensor OnGpu(const Tensor& x, DType dtype) {
-  const Tensor g = x.ToDevice(Device::CUDA(0));
-  return dtype == DType::kF32 ? g : g.To(dtype);
-}
-Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
-// The f32 values a kernel reading `dtype` sees.
-Tensor Seen(const Tensor& x, DType dtype) { return dtype == DType::kBF16 ? RoundedToBf16(x) : x; }
-
-// The gradients an op's node gives for upstream gradient g (what the engine would call).
-std::vector<Tensor> GradsOf(const Tensor& out, const Tensor& g) {
-  NoGradGuard no_grad;
-  const auto& node = out.grad_fn();
-  EXPECT_TRUE(node != nullptr);
-  return node->backward(g, node->needs);
 }
 
 struct GemmCase {

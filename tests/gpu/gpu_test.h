@@ -12,6 +12,7 @@
 #include <cmath>
 #include <string>
 
+#include "autograd/engine.h"
 #include "autograd/tensor.h"
 #include "kernels/device.h"
 #if VFM_WITH_CUDA
@@ -58,5 +59,24 @@ inline double WorstRelativeError(const Tensor& got, const Tensor& want) {
 
 // x rounded to bf16 and back (the inputs a bf16 kernel actually sees), on the host as f32.
 inline Tensor RoundedToBf16(const Tensor& x) { return x.To(DType::kBF16).To(DType::kF32); }
+// The f32 values a kernel reading `dtype` sees.
+inline Tensor Seen(const Tensor& x, DType dtype) { return dtype == DType::kBF16 ? RoundedToBf16(x) : x; }
+
+// x on the GPU in `dtype` (converted there), and back on the host.
+inline Tensor OnGpu(const Tensor& x, DType dtype) {
+  const Tensor g = x.ToDevice(Device::CUDA(0));
+  return g.dtype() == dtype ? g : g.To(dtype);
+}
+inline Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
+
+// The gradients an op's node gives for the upstream gradient g (what the engine would call), so an op's
+// backward is tested without the ops that a whole graph would need.
+inline std::vector<Tensor> GradsOf(const Tensor& out, const Tensor& g) {
+  NoGradGuard no_grad;
+  const std::shared_ptr<Node>& node = out.grad_fn();
+  EXPECT_TRUE(node != nullptr) << "output has no grad_fn";
+  if (!node) return {};
+  return node->backward(g, node->needs);
+}
 
 }  // namespace vfm::testing

@@ -8,21 +8,12 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
 
 class L2NormalizeGpu : public testing::GpuTest {};
-
-std::vector<Tensor> OpBackward(const Tensor& out, const Tensor& grad) {
-  const std::shared_ptr<Node>& node = out.grad_fn();
-  if (!node) {
-    ADD_FAILURE() << "output has no grad_fn";
-    return {};
-  }
-  return node->backward(grad, node->needs);
-}
-
-Tensor OnGpu(const Tensor& host, DType dtype) { return host.ToDevice(Device::CUDA(0)).To(dtype); }
 
 void CheckOp(const Tensor& x_in, double eps, DType dtype, double fwd_tol, double bwd_tol) {
   SCOPED_TRACE(::testing::Message() << ShapeToString(x_in.shape()) << " eps " << eps << " " << DTypeName(dtype));
@@ -37,7 +28,7 @@ void CheckOp(const Tensor& x_in, double eps, DType dtype, double fwd_tol, double
   EXPECT_TRUE(got.device() == Device::CUDA(0));
   EXPECT_EQ(got.dtype(), dtype);
   EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, fwd_tol);
-  const std::vector<Tensor> want_grads = OpBackward(want, g), got_grads = OpBackward(got, OnGpu(g, dtype));
+  const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
   ASSERT_EQ(got_grads.size(), 1u);
   ASSERT_EQ(want_grads.size(), 1u);
   EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));

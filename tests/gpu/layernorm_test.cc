@@ -9,22 +9,14 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
 
 class LayerNormGpu : public testing::GpuTest {};
 
 // The gradients an op's node gives its inputs for output gradient `grad` (no other op involved).
-std::vector<Tensor> OpBackward(const Tensor& out, const Tensor& grad) {
-  const std::shared_ptr<Node>& node = out.grad_fn();
-  if (!node) {
-    ADD_FAILURE() << "output has no grad_fn";
-    return {};
-  }
-  return node->backward(grad, node->needs);
-}
-
-Tensor OnGpu(const Tensor& host, DType dtype) { return host.ToDevice(Device::CUDA(0)).To(dtype); }
 
 // ops::LayerNorm on [batch, tokens, C] on the GPU in `dtype` against the host op on the same
 // (bf16-rounded where dtype is bf16) inputs, forward and backward.
@@ -47,8 +39,8 @@ void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, dou
   EXPECT_EQ(got.shape(), want.shape());
   EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
 
-  const std::vector<Tensor> want_grads = OpBackward(want, g);
-  const std::vector<Tensor> got_grads = OpBackward(got, OnGpu(g, dtype));
+  const std::vector<Tensor> want_grads = GradsOf(want, g);
+  const std::vector<Tensor> got_grads = GradsOf(got, OnGpu(g, dtype));
   ASSERT_EQ(got_grads.size(), 3u);
   ASSERT_EQ(want_grads.size(), 3u);
   const char* names[] = {"dx", "dw", "db"};
@@ -86,7 +78,7 @@ TEST_F(LayerNormGpu, BackwardIsDeterministic) {
   b.set_requires_grad(true);
   const Tensor g = OnGpu(Tensor::Randn({64, 197, 100}, 8), DType::kF32);
   const Tensor y = ops::LayerNorm(x, w, b, 1e-6);
-  const std::vector<Tensor> first = OpBackward(y, g), second = OpBackward(y, g);
+  const std::vector<Tensor> first = GradsOf(y, g), second = GradsOf(y, g);
   ASSERT_EQ(first.size(), 3u);
   ASSERT_EQ(second.size(), 3u);
   EXPECT_EQ(first[1].ToVector(), second[1].ToVector());

@@ -13,16 +13,12 @@
 
 namespace vfm {
 namespace {
+using testing::OnGpu;
+using testing::OnHost;
+using testing::Seen;
 using testing::GpuTest;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
-
-Tensor OnGpu(const Tensor& x, DType dtype) {
-  const Tensor g = x.ToDevice(Device::CUDA(0));
-  return dtype == DType::kF32 ? g : g.To(dtype);
-}
-Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
-Tensor Seen(const Tensor& x, DType dtype) { return dtype == DType::kBF16 ? RoundedToBf16(x) : x; }
 
 struct Case {
   int64_t B, C, H, W, p, D;

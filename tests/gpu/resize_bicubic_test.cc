@@ -8,21 +8,12 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
 
 class ResizeBicubicGpu : public testing::GpuTest {};
-
-std::vector<Tensor> OpBackward(const Tensor& out, const Tensor& grad) {
-  const std::shared_ptr<Node>& node = out.grad_fn();
-  if (!node) {
-    ADD_FAILURE() << "output has no grad_fn";
-    return {};
-  }
-  return node->backward(grad, node->needs);
-}
-
-Tensor OnGpu(const Tensor& host, DType dtype) { return host.ToDevice(Device::CUDA(0)).To(dtype); }
 
 struct Case {
   int64_t B, h, w, H, W, D;
@@ -51,7 +42,7 @@ void CheckOp(const Case& c, DType dtype, double tol) {
   EXPECT_EQ(got.dtype(), dtype);
   EXPECT_EQ(got.shape(), want.shape());
   EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
-  const std::vector<Tensor> want_grads = OpBackward(want, g), got_grads = OpBackward(got, OnGpu(g, dtype));
+  const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
   ASSERT_EQ(got_grads.size(), 1u);
   ASSERT_EQ(want_grads.size(), 1u);
   EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));
@@ -75,7 +66,7 @@ TEST_F(ResizeBicubicGpu, BackwardIsDeterministic) {
   x.set_requires_grad(true);
   const Tensor y = ops::ResizeBicubic(x, 37, 37);
   const Tensor g = OnGpu(Tensor::Randn({1, 37, 37, 768}, 4), DType::kF32);
-  const std::vector<Tensor> a = OpBackward(y, g), b = OpBackward(y, g);
+  const std::vector<Tensor> a = GradsOf(y, g), b = GradsOf(y, g);
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(a[0].ToVector(), b[0].ToVector());

@@ -11,21 +11,12 @@
 
 namespace vfm {
 namespace {
+using testing::GradsOf;
+using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
 
 class TokensGpu : public testing::GpuTest {};
-
-std::vector<Tensor> OpBackward(const Tensor& out, const Tensor& grad) {
-  const std::shared_ptr<Node>& node = out.grad_fn();
-  if (!node) {
-    ADD_FAILURE() << "output has no grad_fn";
-    return {};
-  }
-  return node->backward(grad, node->needs);
-}
-
-Tensor OnGpu(const Tensor& host, DType dtype) { return host.ToDevice(Device::CUDA(0)).To(dtype); }
 
 // [B, M] i64 indices into N tokens, unique within each row (5 and 197 are coprime), as masked-token
 // indices are.
@@ -59,7 +50,7 @@ void CheckGather(DType dtype, bool index_on_device) {
   EXPECT_EQ(got.shape(), want.shape());
   EXPECT_EQ(got.ToVector(), want.ToVector());
   // Unique indices: each dx element receives at most one addition onto zero, so the gradient is exact.
-  const std::vector<Tensor> want_grads = OpBackward(want, g), got_grads = OpBackward(got, OnGpu(g, dtype));
+  const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
   ASSERT_EQ(got_grads.size(), 1u);
   ASSERT_EQ(want_grads.size(), 1u);
   EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));
@@ -104,7 +95,7 @@ TEST_F(TokensGpu, ConcatMatchesHost) {
     EXPECT_EQ(got.shape(), want.shape());
     EXPECT_EQ(got.ToVector(), want.ToVector());
     const Tensor g = RoundedToBf16(Tensor::Randn(want.shape(), 20));
-    const std::vector<Tensor> want_grads = OpBackward(want, g), got_grads = OpBackward(got, OnGpu(g, dtype));
+    const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
     ASSERT_EQ(got_grads.size(), 3u);
     ASSERT_EQ(want_grads.size(), 3u);
     for (size_t i = 0; i < 3; ++i) {
@@ -138,7 +129,7 @@ TEST_F(TokensGpu, DropPathMatchesHost) {
     EXPECT_EQ(got.dtype(), dtype);
     EXPECT_EQ(got.shape(), want.shape());
     EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
-    const std::vector<Tensor> want_grads = OpBackward(want, g), got_grads = OpBackward(got, OnGpu(g, dtype));
+    const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
     ASSERT_GE(want_grads.size(), 1u);  // the host op is Mul(x, scale): gradients for x (and none for scale)
     ASSERT_EQ(got_grads.size(), 1u);
     EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));
