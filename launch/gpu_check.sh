@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${VFM_GPU_PACK:-$ROOT/gpu-pack}
 BUILD=${VFM_GPU_BUILD:-$ROOT/build-gpu}
 ARCH=${VFM_GPU_ARCH:-90a}
-BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl vfm)
+BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl bench_attention vfm)
 
 pack() {
   # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
@@ -70,29 +70,13 @@ run() {
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
-  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step gemm nccl torch_attention
-  # torch_step.
-  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step gemm nccl torch_attention torch_step} "
+  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step gemm nccl attention
+  # torch_attention torch_step.
+  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step gemm nccl attention torch_attention torch_step} "
   part() { [[ "$parts" == *" $1 "* ]]; }
-  if part pretrain; then
-  # vfm pretrain on the GPU, end to end: 40 steps straight, and 20 + resume + 20 (checkpoints written
-  # from and read back into GPU tensors); the last progress lines of both go into pretrain.log.
-  echo "== vfm pretrain on the GPU"
-  local run="$stage/run" args=(--flagfile="$ROOT/launch/configs/cpu_small.flags" --data="$stage/data" --device=cuda
-    --max_minutes=0 --log_every=10 --checkpoint_every=20 --data_threads=8)
-  {
-    timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/straight" --max_steps=40 \
-      && timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=20 \
-      && timeout 120 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=40 \
-      && echo "pretrain: ran" || echo "pretrain: FAILED"
-    echo "straight: $(tail -1 "$run/straight/metrics.jsonl" 2>/dev/null)"
-    echo "resumed:  $(tail -1 "$run/resumed/metrics.jsonl" 2>/dev/null)"
-  } > "$out/pretrain.log" 2>&1
-  tail -3 "$out/pretrain.log"
-  fi
   if part tests; then
   echo "== GPU tests"
-  timeout 180 "${vfm[@]}" "$stage/bin/gpu_test" --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
+  timeout 180 "${vfm[@]}" "$stage/bin/gpu_test" ${VFM_GPU_TEST_FILTER:+--gtest_filter=$VFM_GPU_TEST_FILTER} --gtest_output=json:"$out/gpu_test.json" > "$out/gpu_test.log" 2>&1 \
     && echo "gpu_test: passed" || echo "gpu_test: FAILED (rc $?)"
   grep -E "^\[  (FAILED|PASSED|SKIPPED) " "$out/gpu_test.log" | head -40 || true
   fi
@@ -120,9 +104,26 @@ run() {
     --patch=16 --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5 --profile_kernels
   part gemm && run_json vfm_gemm_vitb16 60 "${vfm[@]}" "$stage/bin/bench_gemm"
   part nccl && run_json vfm_nccl_allreduce 60 "${vfm[@]}" "$stage/bin/bench_nccl"
+  part attention && run_json vfm_attention 90 "${vfm[@]}" "$stage/bin/bench_attention"
   part torch_attention && run_json torch_attention 90 "$py" "$ROOT/bench/gpu/attention_torch.py"
   part torch_step && run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 \
     --n_local 10 --steps 10 --warmup 3
+  if part pretrain; then
+  # vfm pretrain on the GPU, end to end: 20 steps straight, and 10 + resume + 10 (checkpoints written
+  # from and read back into GPU tensors); the last progress lines of both go into pretrain.log.
+  echo "== vfm pretrain on the GPU"
+  local run="$stage/run" args=(--flagfile="$ROOT/launch/configs/cpu_small.flags" --data="$stage/data" --device=cuda
+    --max_minutes=0 --log_every=5 --checkpoint_every=10 --data_threads=8)
+  {
+    timeout 45 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/straight" --max_steps=20 \
+      && timeout 45 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=10 \
+      && timeout 45 "${vfm[@]}" "$stage/bin/vfm" pretrain "${args[@]}" --run_dir="$run/resumed" --max_steps=20 \
+      && echo "pretrain: ran" || echo "pretrain: FAILED"
+    echo "straight: $(tail -1 "$run/straight/metrics.jsonl" 2>/dev/null)"
+    echo "resumed:  $(tail -1 "$run/resumed/metrics.jsonl" 2>/dev/null)"
+  } > "$out/pretrain.log" 2>&1
+  tail -3 "$out/pretrain.log"
+  fi
   { echo "{"; cat "$out/.figures"; echo "\"machine\": \"$(head -3 "$out/machine.txt" | tr '\n' ';' | tr -d '"')\"}"; } \
     > "$out/figures.json"
   rm -f "$out/.figures" "$out/.last"
