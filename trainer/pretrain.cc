@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
+#include "trainer/flops.h"
 #include "trainer/ibot_step.h"
 #include "trainer/schedule.h"
 
@@ -165,6 +166,7 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
   const auto start = std::chrono::steady_clock::now();
   auto window_start = start;
   int64_t window_steps = 0;
+  double window_flops = 0;  // this rank's
   const int64_t first_step = state.step;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
 
@@ -177,6 +179,11 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
       crops.masks.push_back(MaskToTensor(batch->masks[i], B));
     }
     for (const auto& local : batch->local_crops) crops.local.push_back(ImagesToTensor(local, B, o.crops.local.size, o.device, o.precision));
+    int64_t masked = 0;
+    for (const auto& m : batch->masks)
+      for (uint8_t v : m) masked += v != 0;
+    window_flops += IBotStepFlops(*vit, o.head, {B, o.crops.global_crops, o.crops.local_crops, o.crops.global.size,
+                                                 o.crops.local.size, masked});
     (*loader)->Recycle(std::move(batch));  // its pixels are copied into the tensors above
 
     const double epoch = double(step) / double(spe);
@@ -221,10 +228,12 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
       const double window = std::chrono::duration<double>(now - window_start).count();
       const double img_s = double(window_steps * o.global_batch) / std::max(window, 1e-9);
       const double per_step = elapsed() / double(state.step - first_step);
+      const double tflops = window_flops / std::max(window, 1e-9) / 1e12;  // per rank
+      const std::string mfu = o.peak_tflops > 0 ? absl::StrFormat(", MFU %.1f%%", 100 * tflops / o.peak_tflops) : "";
       std::printf("step %lld/%lld | epoch %.2f | loss %.4f (cls %.4f, patch %.4f) | lr %.3g | wd %.3g | %.1f img/s | "
-                  "ETA %s\n",
+                  "%.3g TFLOP/s per rank%s | ETA %s\n",
                   (long long)state.step, (long long)stop, epoch, loss_value, r.loss.cls_loss.item(),
-                  r.loss.patch_loss.item(), settings.lr, settings.weight_decay, img_s,
+                  r.loss.patch_loss.item(), settings.lr, settings.weight_decay, img_s, tflops, mfu.c_str(),
                   FormatDuration(per_step * double(stop - state.step)).c_str());
       std::fflush(stdout);
       const nlohmann::json m = {{"step", state.step},
@@ -237,11 +246,14 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
                                 {"momentum", settings.ema_momentum},
                                 {"teacher_temp", settings.teacher_temp},
                                 {"img_per_s", img_s},
+                                {"tflop_per_s_per_rank", tflops},
+                                {"mfu", o.peak_tflops > 0 ? tflops / o.peak_tflops : 0.0},
                                 {"images_seen", state.step * o.global_batch},
                                 {"elapsed_s", elapsed()}};
       metrics << m.dump() << "\n" << std::flush;
       window_start = now;
       window_steps = 0;
+      window_flops = 0;
     }
     if (save_now) {
       if (absl::Status s = (*dp)->GatherOptimizerState(optimizer); !s.ok()) return s;  // collective

@@ -71,6 +71,7 @@ ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
 ABSL_FLAG(int, log_every, 10, "steps between progress lines");
 ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
 ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
+ABSL_FLAG(double, peak_tflops, 0, "dense peak TFLOP/s of one device, for MFU in the progress lines (H100/H200 bf16: 989.4)");
 ABSL_FLAG(std::string, device, "auto", "auto (the GPU of this rank when there is one) | cpu | cuda");
 ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 master weights) | fp32; the CPU is always fp32");
 
@@ -174,6 +175,7 @@ int RunPretrain(const std::vector<std::string>& args) {
   o.data_threads = absl::GetFlag(FLAGS_data_threads);
   o.prefetch = absl::GetFlag(FLAGS_prefetch);
   o.log_every = std::max(1, absl::GetFlag(FLAGS_log_every));
+  o.peak_tflops = absl::GetFlag(FLAGS_peak_tflops);
   o.checkpoint_every = std::max(1, absl::GetFlag(FLAGS_checkpoint_every));
   o.keep_checkpoints = std::max(1, absl::GetFlag(FLAGS_keep_checkpoints));
   o.flags = ResolvedFlags();
