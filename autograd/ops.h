@@ -74,6 +74,10 @@ Tensor GatherTokens(const Tensor& x, const Tensor& index);
 // Bicubic resize (a = -0.75, align_corners=False, like torch's interpolate) of a grid of vectors:
 // x [B, h, w, D] -> [B, H, W, D].
 Tensor ResizeBicubic(const Tensor& x, int64_t out_h, int64_t out_w);
+// The augmentation tail: planar uint8 crops [B, 3, H, W] -> (v / 255 - mean) / std in `dtype` (f32 on
+// the host; f32 or bf16 on a GPU), with per-sample, per-channel mean and std: norms f32 [B, 3, 2] holding
+// (scale, shift) = (1 / (255 std), -mean / std) (kernels/cpu/normalize_images.h). Data, not a graph node.
+Tensor NormalizeImages(const Tensor& images_u8, const Tensor& norms, DType dtype);
 // Stochastic depth on a residual branch x [B, ...]: samples with keep[b] = 0 give 0, others x / keep_prob.
 Tensor DropPath(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob);
 

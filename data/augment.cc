@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "data/resize.h"
+#include "kernels/cpu/normalize_images.h"
 
 namespace vfm::data {
 namespace {
@@ -259,10 +260,11 @@ void NormalizeToPlanar(const Image& image, const std::array<float, 3>& mean, con
   const size_t n = size_t(image.height) * image.width;
   const int c = image.channels;
   for (int plane = 0; plane < 3; ++plane) {
-    const float scale = 1.0f / (255.0f * std[plane]), shift = -mean[plane] / std[plane];
+    // The same arithmetic as the GPU's (uint8 crops uploaded, normalised there): kernels/cpu/normalize_images.h.
+    const cpu::PlaneNorm norm = cpu::PlaneNormFor(mean[plane], std[plane]);
     const uint8_t* in = image.pixels.data() + (c == 3 ? plane : 0);
     float* o = out + plane * n;
-    for (size_t i = 0; i < n; ++i) o[i] = float(in[i * c]) * scale + shift;
+    for (size_t i = 0; i < n; ++i) o[i] = cpu::NormalizePixel(in[i * c], norm);
   }
 }
 

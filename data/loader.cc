@@ -19,6 +19,14 @@ const Normalization& NormalizationFor(const std::map<std::string, Normalization>
   return it == table.end() ? kDefault : it->second;
 }
 
+}  // namespace
+
+const Normalization& Loader::normalization(uint8_t modality) const {
+  return NormalizationFor(options_.normalization, *dataset_, modality);
+}
+
+namespace {
+
 ImageHeader ShapeOf(const Dataset& dataset, int64_t id) {
   return {int(dataset.height(id)), int(dataset.width(id)), int(dataset.channels(id))};
 }

@@ -81,6 +81,9 @@ class Loader {
   LoaderState state() const { return state_; }
   int64_t steps_per_epoch() const { return sampler_.epoch_size() / options_.global_batch; }
   int64_t bad_samples() const { return bad_count_.load(); }
+  // The mean/std the loader normalises samples of `modality` with (for normalising uint8 crops later,
+  // e.g. on the GPU).
+  const Normalization& normalization(uint8_t modality) const;
 
  private:
   struct Job {

@@ -9,6 +9,7 @@
 
 #include "data/convert.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/normalize_images.h"
 #include "tests/data/fixtures.h"
 
 namespace vfm::data {
@@ -285,20 +286,28 @@ TEST(Loader, MasksFollowTheRatioDistribution) {
   EXPECT_LT(mean_ratio, 0.32);
 }
 
-TEST(Loader, Uint8OutputMatchesTheFloatOutput) {
+// uint8 crops normalised afterwards (as the GPU does after the upload, kernels/cpu/normalize_images.h)
+// give the loader's float crops bit for bit, with each sample's modality's mean/std.
+TEST(Loader, Uint8OutputNormalisedLaterIsTheFloatOutput) {
   Fixture f;
   LoaderOptions o = SmallOptions();
   auto floats = Make(f, o);
   o.uint8_output = true;
   auto bytes = Make(f, o);
   auto a = floats->Next(), b = bytes->Next();
-  ASSERT_EQ(a->global_crops[0].size(), b->global_crops_u8[0].size());
-  const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-  const size_t plane = 32 * 32;
-  for (size_t i = 0; i < a->global_crops[0].size(); ++i) {
-    const int c = int((i / plane) % 3);
-    ASSERT_NEAR(a->global_crops[0][i], (b->global_crops_u8[0][i] / 255.0f - mean[c]) / stdv[c], 1e-5f);
-  }
+  std::vector<cpu::PlaneNorm> norms;
+  for (uint8_t m : b->modalities)
+    for (int c = 0; c < 3; ++c)
+      norms.push_back(cpu::PlaneNormFor(bytes->normalization(m).mean[size_t(c)], bytes->normalization(m).std[size_t(c)]));
+  auto check = [&](const std::vector<float>& want, const std::vector<uint8_t>& u8) {
+    ASSERT_EQ(want.size(), u8.size());
+    std::vector<float> got(u8.size());
+    const int64_t planes = int64_t(norms.size()), plane = int64_t(u8.size()) / planes;
+    cpu::NormalizeImages(u8.data(), norms.data(), got.data(), planes, plane);
+    EXPECT_EQ(got, want);
+  };
+  for (size_t v = 0; v < a->global_crops.size(); ++v) check(a->global_crops[v], b->global_crops_u8[v]);
+  for (size_t v = 0; v < a->local_crops.size(); ++v) check(a->local_crops[v], b->local_crops_u8[v]);
 }
 
 TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
