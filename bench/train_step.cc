@@ -104,7 +104,7 @@ int Run() {
 #endif
   };
   for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) step();
-  int64_t mallocs_before = 0;  // device allocations during the timed steps: 0 once the cache is warm
+  [[maybe_unused]] int64_t mallocs_before = 0;  // device allocations in the timed steps: 0 once warm
 #if VFM_WITH_CUDA
   if (gpu) {
     CudaAllocator(0).ResetPeak();
