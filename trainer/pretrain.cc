@@ -9,9 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "autograd/caching_allocator.h"
+#include "kernels/cpu/normalize_images.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data_parallel.h"
-#include "kernels/cpu/normalize_images.h"
 #include "trainer/flops.h"
 #include "trainer/ibot_step.h"
 #include "trainer/schedule.h"
@@ -250,6 +251,13 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
             loss_value, step + 1, epoch, newest.ok() ? *newest : std::string("none")));
       }
     }
+#if VFM_WITH_CUDA
+    if (lead && !o.device.is_cpu() && state.step == first_step + 1) {  // the memory budget, once
+      const CachingAllocator::Stats m = CudaAllocator(o.device.index).stats();
+      std::printf("GPU memory after the first step: peak %.2f GiB in use, %.2f GiB reserved\n",
+                  double(m.peak_in_use) / (1 << 30), double(m.reserved) / (1 << 30));
+    }
+#endif
     if (lead && log_now) {
       const auto now = std::chrono::steady_clock::now();
       const double window = std::chrono::duration<double>(now - window_start).count();
