@@ -3,9 +3,10 @@
 //
 // Freed blocks go to free lists keyed by (stream, size class) and are handed out again to requests of
 // the same class on the same stream: work on one stream runs in order, so a block freed there can be
-// reused there at once. A block that another stream also used (RecordStream: NCCL reading a gradient
-// bucket, the copy stream writing a batch) waits after its free until events recorded on those
-// streams have completed. Size classes: multiples of 512 bytes up to 4 KiB, then 8 classes per power
+// reused there at once. A block that another stream also used (RecordStream: a pinned host buffer, whose
+// "stream" is the host, read by an upload on the compute stream) waits after its free until events
+// recorded on those streams have completed. (Collectives on NCCL's stream need no RecordStream: every
+// Work is waited on, which orders the compute stream after it, before its tensors are freed.) Size classes: multiples of 512 bytes up to 4 KiB, then 8 classes per power
 // of two (at most 12.5% rounding waste). When the backend runs out of memory, the cache is released
 // and the request retried once; a second failure throws with the statistics.
 //

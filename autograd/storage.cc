@@ -66,19 +66,24 @@ CachingAllocator::Backend CudaBackend(void* (*malloc)(size_t), void (*free)(void
 
 CachingAllocator& CudaAllocator(int device) {
   static std::mutex mutex;
-  static std::vector<std::unique_ptr<CachingAllocator>> allocators;
+  // Never destroyed: their teardown would call CUDA after the runtime has shut down (or after a sticky
+  // error), where a failure can only abort; the driver reclaims the memory at exit.
+  static std::vector<CachingAllocator*> allocators;
   std::lock_guard<std::mutex> lock(mutex);
   if (int(allocators.size()) <= device) allocators.resize(size_t(device) + 1);
-  auto& a = allocators[size_t(device)];
-  if (!a) a = std::make_unique<CachingAllocator>("cuda:" + std::to_string(device),
-                                                 CudaBackend(cuda::DeviceMalloc, cuda::DeviceFree, cuda::ComputeStream));
+  CachingAllocator*& a = allocators[size_t(device)];
+  if (!a) a = new CachingAllocator("cuda:" + std::to_string(device),
+                                   CudaBackend(cuda::DeviceMalloc, cuda::DeviceFree, cuda::ComputeStream));
   return *a;
 }
 
-// Pinned buffers are filled on the host and read by the copy stream.
+// Pinned buffers are filled by the host (their "stream" is none) and read by uploads on the compute
+// stream: a block freed after an upload was queued waits for it (RecordStream in Tensor::CopyFrom).
+// Never destroyed, as above.
 CachingAllocator& PinnedAllocator() {
-  static CachingAllocator allocator("pinned host", CudaBackend(cuda::PinnedMalloc, cuda::PinnedFree, cuda::CopyStream));
-  return allocator;
+  static CachingAllocator* allocator = new CachingAllocator(
+      "pinned host", CudaBackend(cuda::PinnedMalloc, cuda::PinnedFree, []() -> cuda::Stream { return nullptr; }));
+  return *allocator;
 }
 #endif
 

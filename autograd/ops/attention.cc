@@ -12,12 +12,6 @@ namespace vfm::ops {
 using namespace internal;
 
 namespace {
-// Device memory for a kernel's scratch, from the caching allocator (freed, stream-ordered, when the
-// returned tensor goes).
-Tensor Scratch(size_t nbytes, Device device) {
-  return Tensor::Empty({int64_t(std::max<size_t>(nbytes, 1))}, DType::kU8, device);
-}
-
 // On the GPU, bf16 attention runs in the fused kernels (kernels/cuda/fused_attention.cu) when they
 // support the head dim and the tensors are 16-byte aligned; f32 and other shapes take the unfused path
 // (cuBLASLt per head). Both keep the same fp32 natural-log lse, so forward and backward choose apart.

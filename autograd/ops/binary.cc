@@ -26,20 +26,6 @@ cuda::BroadcastLayout DeviceLayout(const char* name, const Shape& shape, std::in
   return layout;
 }
 
-// out[i] = f(x[i]) on the GPU over a contiguous copy of x: `launch(src, dst, n)` calls the kernel.
-template <typename Launch>
-Tensor MapOnDevice(const char* op, const Tensor& x, Launch launch) {
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
-  Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
-  DispatchDevice(
-      op, x, [](auto) { VFM_CHECK(false) << "MapOnDevice on a host tensor"; },
-      [&](auto tag) {
-        using T = decltype(tag);
-        launch(static_cast<const T*>(src.data<T>()), out.data<T>(), out.numel());
-      });
-  return out;
-}
-
 template <typename Op>
 Tensor Broadcast(const char* name, cuda::BinaryOp kind, const Tensor& a, const Tensor& b, Op op) {
   CheckSameDType(name, a, b);

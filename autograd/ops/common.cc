@@ -17,7 +17,7 @@ void CheckSameDevice(const char* op, const Tensor& a, const Tensor& b) {
 
 void CheckCpu(const char* op, const Tensor& t) {
   VFM_CHECK(t.device().is_cpu()) << op << ": tensor on " << t.device().ToString()
-                                 << " but this op has only a CPU implementation in this build";
+                                 << " but this op reads it on the host";
 }
 
 Shape BroadcastShapes(const char* op, const Shape& a, const Shape& b) {

@@ -1,5 +1,7 @@
 // Helpers shared by the op implementations (not part of the public op set).
 #pragma once
+#include <algorithm>
+
 #include "autograd/ops.h"
 
 namespace vfm::ops::internal {
@@ -58,6 +60,27 @@ Tensor MapElementwise(const char* op, const Tensor& x, F f) {
     for (int64_t i = 0; i < n; ++i) d[i] = T(f(s[i]));
   });
   return out;
+}
+
+// out[i] = f(x[i]) on the GPU over a contiguous copy of x: `launch(src, dst, n)` calls the kernel with
+// T = float or bf16 pointers (the device counterpart of MapElementwise).
+template <typename Launch>
+Tensor MapOnDevice(const char* op, const Tensor& x, Launch launch) {
+  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
+  DispatchDevice(
+      op, x, [](auto) { VFM_CHECK(false) << "MapOnDevice on a host tensor"; },
+      [&](auto tag) {
+        using T = decltype(tag);
+        launch(static_cast<const T*>(src.data<T>()), out.data<T>(), out.numel());
+      });
+  return out;
+}
+
+// Device memory for a kernel's scratch, from the caching allocator (freed, stream-ordered, when the
+// returned tensor goes).
+inline Tensor Scratch(size_t nbytes, Device device) {
+  return Tensor::Empty({int64_t(std::max<size_t>(nbytes, 1))}, DType::kU8, device);
 }
 
 // Normalises a possibly negative dimension index.

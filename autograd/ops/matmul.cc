@@ -8,14 +8,6 @@
 namespace vfm::ops {
 using namespace internal;
 
-namespace {
-// Device memory for a kernel's scratch, from the caching allocator (freed, stream-ordered, when the
-// returned tensor goes).
-Tensor Scratch(size_t nbytes, Device device) {
-  return Tensor::Empty({int64_t(std::max<size_t>(nbytes, 1))}, DType::kU8, device);
-}
-}  // namespace
-
 Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   CheckSameDType("linear", x, w);
   CheckSameDevice("linear", x, w);

@@ -10,21 +10,6 @@ using namespace internal;
 
 namespace {
 Tensor ContiguousCopyIfNeeded(const Tensor& x) { return x.is_contiguous() ? x : x.Clone(); }
-
-// out[i] = f(x[i]) on the GPU over a contiguous copy of x: `launch(src, dst, n)` calls the kernel.
-template <typename Launch>
-Tensor MapOnDevice(const char* op, const Tensor& x, Launch launch) {
-  const Tensor src = ContiguousCopyIfNeeded(x);
-  Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
-  DispatchDevice(
-      op, x, [](auto) { VFM_CHECK(false) << "MapOnDevice on a host tensor"; },
-      [&](auto tag) {
-        using T = decltype(tag);
-        launch(static_cast<const T*>(src.data<T>()), out.data<T>(), out.numel());
-      });
-  return out;
-}
-
 }  // namespace
 
 Tensor Gelu(const Tensor& x) {

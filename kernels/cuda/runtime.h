@@ -1,7 +1,8 @@
-// The CUDA runtime as the rest of vfm sees it: device selection, streams, raw device/pinned memory,
-// copies and events, with no CUDA types in the interface (so autograd/ and distributed/ compile
-// without the CUDA headers). Every kernel launches on the current device's compute stream; input
-// batches travel on a separate copy stream; NCCL runs on its own stream (distributed/).
+// The CUDA runtime as the rest of vfm sees it: device selection, the compute stream, raw device/pinned
+// memory, copies and events, with no CUDA types in the interface (so autograd/ and distributed/ compile
+// without the CUDA headers). Every kernel and upload runs on the current device's compute stream (in
+// order, so memory freed there is reusable there at once); NCCL runs on its own stream, ordered against
+// it with events (distributed/nccl_communicator.cc).
 // Built only with CUDA (VFM_WITH_CUDA); callers test the macro or the device of their tensors.
 #pragma once
 #include <cstddef>
@@ -15,9 +16,8 @@ using Event = void*;   // cudaEvent_t
 // Makes `index` this thread's device (one GPU per rank, chosen by local rank).
 void SetDevice(int index);
 int CurrentDevice();
-// The current device's streams, created on first use and kept for the life of the process.
+// The current device's compute stream, created on first use and kept for the life of the process.
 Stream ComputeStream();
-Stream CopyStream();
 
 // cudaMalloc / cudaFree: nullptr when the device is out of memory (the caching allocator then frees
 // its cache and retries); any other error throws.
