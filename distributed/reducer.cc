@@ -102,6 +102,10 @@ absl::Status GradientReducer::Finish() {
     bucket.work.reset();
   }
   if (absl::Status s = present_work->Wait(); status.ok()) status = s;
+  // NCCL's Wait only orders the compute stream; the host reads the flags below, and a dead peer would
+  // block that read forever. The barrier waits on the host with the communicator's time-out (and aborts
+  // NCCL when it expires), so a dead rank ends the job with an error instead.
+  if (status.ok() && !present.device().is_cpu()) status = comm_.Barrier();
   current_.finish_wait_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   current_.buckets = int(buckets_.size());
   stats_ = current_;

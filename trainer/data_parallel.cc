@@ -9,6 +9,16 @@ void CheckCollective(const absl::Status& status) {
   if (!status.ok()) dist::AbortProcess(status);
 }
 
+namespace {
+// Waits for a collective whose result the host will read. On a GPU, Work::Wait only orders the compute
+// stream, so the host then waits at a barrier that has the communicator's time-out (a dead peer gives
+// an error, not a hang).
+void WaitForHost(dist::Communicator& comm, const Tensor& t, std::unique_ptr<dist::Work> work) {
+  CheckCollective(work->Wait());
+  if (!t.device().is_cpu()) CheckCollective(comm.Barrier());
+}
+}  // namespace
+
 IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer, dist::Zero1AdamW* zero1) {
   IBotStepHooks hooks;
   hooks.after_backward = [&reducer] { CheckCollective(reducer.Finish()); };
@@ -18,7 +28,7 @@ IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer, dist::Zero1AdamW
                                   s.freeze_last_layer ? IsLastLayerParameter : std::function<bool(const std::string&)>()));
     };
   dist::Communicator& comm = reducer.comm();
-  hooks.all_reduce_sum = [&comm](Tensor& t) { CheckCollective(comm.AllReduce(t, dist::ReduceOp::kSum)->Wait()); };
+  hooks.all_reduce_sum = [&comm](Tensor& t) { WaitForHost(comm, t, comm.AllReduce(t, dist::ReduceOp::kSum)); };
   hooks.world = comm.world();
   return hooks;
 }
@@ -72,7 +82,7 @@ absl::Status DataParallel::ScatterOptimizerState(const AdamW& optimizer) {
 bool DataParallel::AnyRank(bool value) {
   if (process_.world == 1) return value;
   Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0, DType::kF32, device_);
-  CheckCollective(comm_->AllReduce(flag, dist::ReduceOp::kSum)->Wait());
+  WaitForHost(*comm_, flag, comm_->AllReduce(flag, dist::ReduceOp::kSum));
   return flag.item() > 0;
 }
 
