@@ -18,10 +18,6 @@
 namespace vfm::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned GridFor(int64_t n) { return unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535)); }
-
 __global__ void AdamWKernel(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
                             float step_size, float bias2_sqrt, float eps, __nv_bfloat16* p_bf16) {
   const float one_minus_b1 = __fsub_rn(1.0f, b1), one_minus_b2 = __fsub_rn(1.0f, b2);
@@ -83,31 +79,33 @@ void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n, const 
   const float step_size = float(s.lr / (1.0 - std::pow(s.beta1, double(s.step))));
   const float bias2_sqrt = float(std::sqrt(1.0 - std::pow(s.beta2, double(s.step))));
   const float eps = float(s.eps);
-  AdamWKernel<<<GridFor(n), kThreads, 0, Compute()>>>(p, g, m, v, n, decay, b1, b2, step_size, bias2_sqrt, eps,
-                                                      Dev(p_bf16));
+  AdamWKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(p, g, m, v, n, decay, b1, b2, step_size,
+                                                                         bias2_sqrt, eps, Dev(p_bf16));
   VFM_CUDA_LAUNCHED("AdamWKernel");
 }
 
 void EmaUpdate(float* teacher, const float* student, int64_t n, double momentum) {
   if (n <= 0) return;
   const float a = float(momentum), b = float(1.0 - momentum);
-  EmaKernel<<<GridFor(n), kThreads, 0, Compute()>>>(teacher, student, n, a, b);
+  EmaKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(teacher, student, n, a, b);
   VFM_CUDA_LAUNCHED("EmaKernel");
 }
 
 template <typename T>
 void GradNorm(const T* g, int64_t n, float* partials, float* norm) {
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(kGradNormPartials, (n + 4 * kThreads - 1) / (4 * kThreads)));
-  SquaresPartialKernel<<<unsigned(blocks), kThreads, 0, Compute()>>>(Dev(g), std::max<int64_t>(n, 0), partials);
+  constexpr int64_t kPerThread = 4 * kGridStrideThreads;  // at least 4 elements per thread
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(kGradNormPartials, (n + kPerThread - 1) / kPerThread));
+  SquaresPartialKernel<<<unsigned(blocks), kGridStrideThreads, 0, Compute()>>>(Dev(g), std::max<int64_t>(n, 0),
+                                                                              partials);
   VFM_CUDA_LAUNCHED("SquaresPartialKernel");
-  NormFinishKernel<<<1, kThreads, 0, Compute()>>>(partials, blocks, norm);
+  NormFinishKernel<<<1, kGridStrideThreads, 0, Compute()>>>(partials, blocks, norm);
   VFM_CUDA_LAUNCHED("NormFinishKernel");
 }
 
 template <typename T>
 void ClipByNorm(T* g, int64_t n, double max_norm, const float* norm) {
   if (n <= 0) return;
-  ClipKernel<<<GridFor(n), kThreads, 0, Compute()>>>(Dev(g), n, max_norm, norm);
+  ClipKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(g), n, max_norm, norm);
   VFM_CUDA_LAUNCHED("ClipKernel");
 }
 

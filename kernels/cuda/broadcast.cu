@@ -7,9 +7,11 @@
 // - Elementwise kernels: one output element per thread in a grid-stride loop (256 threads per block,
 //   at most 65535 blocks), so consecutive threads write consecutive outputs (coalesced stores; loads
 //   are coalesced along any operand dimension of stride 1). Before launching, the host coalesces the
-//   layout (drops size-1 dimensions, merges neighbours that are contiguous for every operand): a
-//   residual add becomes 1-d and a bias add 2-d, so a thread does at most ndim - 1 integer divisions,
-//   in 32 bits whenever all indices and offsets fit.
+//   layout (drops size-1 dimensions, merges neighbours that are contiguous for every operand): a bias
+//   add becomes 2-d, so a thread does at most ndim - 1 integer divisions, in 32 bits whenever all
+//   indices and offsets fit. Operands of the output's shape (a residual add, a gradient sum) coalesce
+//   to 1-d with unit strides and take the contiguous map of elementwise.cuh instead (8 elements per
+//   thread, 16-byte loads and stores); so do Scale, AddScalar and Axpy.
 // - SumMiddleAxis, inner == 1 (sums of rows, e.g. the sum of all elements): one block per output
 //   (grid-stride over outputs); each thread sums a strided subset of the row serially in fp32, then a
 //   warp-shuffle tree and a tree over the warps' partials in shared memory give the total in a fixed
@@ -29,15 +31,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-// Grid-stride loops: enough blocks to fill the GPU, never more than the work.
-unsigned GridFor(int64_t n) { return unsigned(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535)); }
 
 int64_t NumElements(const BroadcastLayout& layout) {
   int64_t n = 1;
@@ -212,30 +211,27 @@ __global__ void SumColumnsKernel(const D* x, D* out, int64_t outer, int64_t n, i
   }
 }
 
-template <typename D>
-__global__ void ScaleKernel(const D* x, D* y, int64_t n, float s) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = FromFloat<D>(ToFloat(x[i]) * s);
-}
-
-template <typename D>
-__global__ void AddScalarKernel(const D* x, D* y, int64_t n, float s) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = FromFloat<D>(ToFloat(x[i]) + s);
-}
-
-template <typename D>
-__global__ void AxpyKernel(D* a, const D* b, int64_t n, float alpha) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    a[i] = FromFloat<D>(ToFloat(a[i]) + alpha * ToFloat(b[i]));
-}
+struct ScaleF {
+  float s;
+  __device__ float operator()(float x) const { return x * s; }
+};
+struct AddScalarF {
+  float s;
+  __device__ float operator()(float x) const { return x + s; }
+};
+struct AxpyF {
+  float alpha;
+  __device__ float operator()(float a, float b) const { return a + alpha * b; }
+};
 
 template <typename D, typename Op>
 void LaunchBinary(const D* a, const D* b, D* out, const BroadcastLayout& layout, int64_t n, Op op) {
-  if (Fits32(layout))
-    BinaryKernel<uint32_t><<<GridFor(n), kThreads, 0, Compute()>>>(a, b, out, layout, n, op);
+  if (layout.ndim == 1 && layout.strides[kOperandA][0] == 1 && layout.strides[kOperandB][0] == 1)
+    LaunchMap2(a, b, out, n, op);
+  else if (Fits32(layout))
+    BinaryKernel<uint32_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(a, b, out, layout, n, op);
   else
-    BinaryKernel<int64_t><<<GridFor(n), kThreads, 0, Compute()>>>(a, b, out, layout, n, op);
+    BinaryKernel<int64_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(a, b, out, layout, n, op);
 }
 
 }  // namespace
@@ -261,9 +257,11 @@ void BroadcastWhere(const uint8_t* mask, const T* a, const T* b, T* out, const B
   const int64_t n = NumElements(L);
   if (n == 0) return;
   if (Fits32(L))
-    WhereKernel<uint32_t><<<GridFor(n), kThreads, 0, Compute()>>>(mask, Dev(a), Dev(b), Dev(out), L, n);
+    WhereKernel<uint32_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(mask, Dev(a), Dev(b), Dev(out), L,
+                                                                                    n);
   else
-    WhereKernel<int64_t><<<GridFor(n), kThreads, 0, Compute()>>>(mask, Dev(a), Dev(b), Dev(out), L, n);
+    WhereKernel<int64_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(mask, Dev(a), Dev(b), Dev(out), L,
+                                                                                   n);
   VFM_CUDA_LAUNCHED("BroadcastWhere");
 }
 
@@ -273,9 +271,9 @@ void BroadcastMaskValues(const uint8_t* mask, T* out, const BroadcastLayout& lay
   const int64_t n = NumElements(L);
   if (n == 0) return;
   if (Fits32(L))
-    MaskValuesKernel<uint32_t><<<GridFor(n), kThreads, 0, Compute()>>>(mask, Dev(out), L, n);
+    MaskValuesKernel<uint32_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(mask, Dev(out), L, n);
   else
-    MaskValuesKernel<int64_t><<<GridFor(n), kThreads, 0, Compute()>>>(mask, Dev(out), L, n);
+    MaskValuesKernel<int64_t><<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(mask, Dev(out), L, n);
   VFM_CUDA_LAUNCHED("BroadcastMaskValues");
 }
 
@@ -308,22 +306,19 @@ void SumMiddleAxis(const T* x, T* out, int64_t outer, int64_t n, int64_t inner) 
 
 template <typename T>
 void Scale(const T* x, T* y, int64_t n, double s) {
-  if (n == 0) return;
-  ScaleKernel<<<GridFor(n), kThreads, 0, Compute()>>>(Dev(x), Dev(y), n, float(s));
+  LaunchMap1(Dev(x), Dev(y), n, ScaleF{float(s)});
   VFM_CUDA_LAUNCHED("Scale");
 }
 
 template <typename T>
 void AddScalar(const T* x, T* y, int64_t n, double s) {
-  if (n == 0) return;
-  AddScalarKernel<<<GridFor(n), kThreads, 0, Compute()>>>(Dev(x), Dev(y), n, float(s));
+  LaunchMap1(Dev(x), Dev(y), n, AddScalarF{float(s)});
   VFM_CUDA_LAUNCHED("AddScalar");
 }
 
 template <typename T>
 void Axpy(T* a, const T* b, int64_t n, double alpha) {
-  if (n == 0) return;
-  AxpyKernel<<<GridFor(n), kThreads, 0, Compute()>>>(Dev(a), Dev(b), n, float(alpha));
+  LaunchMap2(Dev(a), Dev(b), Dev(a), n, AxpyF{float(alpha)});
   VFM_CUDA_LAUNCHED("Axpy");
 }
 

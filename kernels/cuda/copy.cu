@@ -1,9 +1,19 @@
+// Device copies, conversions and fills (see copy.h).
+//
+// CopyStrided: one word per thread in a grid-stride loop, the source and destination offsets of output
+// index i computed from the layout. Before launching, the host makes the words as wide as it can: it
+// drops size-1 dimensions and merges neighbours that both sides step through as one (a concatenation's
+// row copy becomes 2-d, a contiguous copy 1-d: fewer divisions per word), then, when the innermost
+// dimension is contiguous on both sides and every pointer, stride and row length allows it, moves
+// 16, 8 or 4 bytes per thread instead of one element (a bf16 row of 768 is 96 16-byte words).
+// Convert: the contiguous map of elementwise.cuh (8 elements per thread, 16-byte accesses).
 #include "kernels/cuda/copy.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -23,11 +33,59 @@ __global__ void CopyStridedKernel(const Word* src, Word* dst, StridedCopyLayout 
   }
 }
 
-template <typename Src, typename Dst>
-__global__ void ConvertKernel(const Src* src, Dst* dst, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = FromFloat<Dst>(ToFloat(src[i]));
+// The same copy with size-1 dimensions dropped and neighbouring dimensions merged where both sides
+// step through them as through one: stride[outer] == stride[inner] * shape[inner].
+StridedCopyLayout Coalesced(const StridedCopyLayout& in) {
+  StridedCopyLayout out;
+  out.ndim = 0;
+  for (int d = 0; d < in.ndim; ++d) {
+    if (in.shape[d] == 1) continue;
+    const int p = out.ndim - 1;
+    if (p >= 0 && out.src_strides[p] == in.src_strides[d] * in.shape[d] &&
+        out.dst_strides[p] == in.dst_strides[d] * in.shape[d]) {
+      out.shape[p] *= in.shape[d];
+      out.src_strides[p] = in.src_strides[d];
+      out.dst_strides[p] = in.dst_strides[d];
+      continue;
+    }
+    out.shape[out.ndim] = in.shape[d];
+    out.src_strides[out.ndim] = in.src_strides[d];
+    out.dst_strides[out.ndim] = in.dst_strides[d];
+    ++out.ndim;
+  }
+  return out;
 }
+
+// The widest word (16, 8 or 4 bytes; else the element itself) the copy can move in: the innermost
+// dimension is contiguous on both sides and every stride, the innermost extent and both pointers are
+// multiples of it. Rewrites the layout in units of that word.
+int Widen(const void* src, const void* dst, StridedCopyLayout& L, int elem_size) {
+  if (L.ndim == 0 || L.src_strides[L.ndim - 1] != 1 || L.dst_strides[L.ndim - 1] != 1) return elem_size;
+  for (int word = 16; word > elem_size; word /= 2) {
+    const int64_t f = word / elem_size;
+    bool fits = reinterpret_cast<uintptr_t>(src) % word == 0 && reinterpret_cast<uintptr_t>(dst) % word == 0 &&
+                L.shape[L.ndim - 1] % f == 0;
+    for (int d = 0; d + 1 < L.ndim; ++d) fits = fits && L.src_strides[d] % f == 0 && L.dst_strides[d] % f == 0;
+    if (!fits) continue;
+    L.shape[L.ndim - 1] /= f;
+    for (int d = 0; d + 1 < L.ndim; ++d) {
+      L.src_strides[d] /= f;
+      L.dst_strides[d] /= f;
+    }
+    return word;
+  }
+  return elem_size;
+}
+
+template <typename Word>
+void LaunchCopy(const void* src, void* dst, const StridedCopyLayout& layout, int64_t n) {
+  CopyStridedKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(static_cast<const Word*>(src),
+                                                                               static_cast<Word*>(dst), layout, n);
+}
+
+struct Identity {
+  __device__ float operator()(float x) const { return x; }
+};
 
 template <typename T>
 __global__ void FillKernel(T* dst, int64_t n, T value) {
@@ -35,29 +93,33 @@ __global__ void FillKernel(T* dst, int64_t n, T value) {
     dst[i] = value;
 }
 
-// Grid-stride loops: enough blocks to fill the GPU, never more than the work.
-unsigned GridFor(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65535)); }
-
 }  // namespace
 
 void CopyStrided(const void* src, void* dst, const StridedCopyLayout& layout, int elem_size) {
+  if (layout.ndim < 0 || layout.ndim > kMaxDims)
+    throw std::runtime_error("CopyStrided: " + std::to_string(layout.ndim) + " dimensions");
+  if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8)
+    throw std::runtime_error("CopyStrided: element size " + std::to_string(elem_size));
+  StridedCopyLayout L = Coalesced(layout);
   int64_t n = 1;
-  for (int k = 0; k < layout.ndim; ++k) n *= layout.shape[k];
+  for (int k = 0; k < L.ndim; ++k) n *= L.shape[k];
   if (n == 0) return;
-  switch (elem_size) {
-    case 1: CopyStridedKernel<<<GridFor(n), 256, 0, Compute()>>>(static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), layout, n); break;
-    case 2: CopyStridedKernel<<<GridFor(n), 256, 0, Compute()>>>(static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), layout, n); break;
-    case 4: CopyStridedKernel<<<GridFor(n), 256, 0, Compute()>>>(static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), layout, n); break;
-    case 8: CopyStridedKernel<<<GridFor(n), 256, 0, Compute()>>>(static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst), layout, n); break;
-    default: throw std::runtime_error("CopyStrided: element size " + std::to_string(elem_size));
+  const int word = Widen(src, dst, L, elem_size);
+  n = 1;
+  for (int k = 0; k < L.ndim; ++k) n *= L.shape[k];
+  switch (word) {
+    case 1: LaunchCopy<uint8_t>(src, dst, L, n); break;
+    case 2: LaunchCopy<uint16_t>(src, dst, L, n); break;
+    case 4: LaunchCopy<uint32_t>(src, dst, L, n); break;
+    case 8: LaunchCopy<uint64_t>(src, dst, L, n); break;
+    default: LaunchCopy<uint4>(src, dst, L, n); break;  // 16
   }
   VFM_CUDA_LAUNCHED("CopyStrided");
 }
 
 template <typename Src, typename Dst>
 void Convert(const Src* src, Dst* dst, int64_t n) {
-  if (n == 0) return;
-  ConvertKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(src), Dev(dst), n);
+  LaunchMap1(Dev(src), Dev(dst), n, Identity{});
   VFM_CUDA_LAUNCHED("Convert");
 }
 
@@ -65,7 +127,7 @@ template <typename T>
 void Fill(T* dst, int64_t n, double value) {
   if (n == 0) return;
   using D = DeviceType<T>;
-  FillKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(dst), n, D(value));
+  FillKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(dst), n, D(value));
   VFM_CUDA_LAUNCHED("Fill");
 }
 

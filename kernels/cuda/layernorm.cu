@@ -7,11 +7,14 @@
 // Work split:
 // - Forward and dx: one warp per row (8 rows per 256-thread block). The model's rows are short
 //   (C = 192..1024) and many (B * tokens), so a warp per row keeps every lane busy without block-wide
-//   synchronisation; lanes stride over the row (coalesced), sums use warp shuffles. Two passes for the
-//   variance (like the CPU) instead of sum of squares, so large means do not cancel; the re-reads of a
-//   row hit L1.
+//   synchronisation; sums use warp shuffles. Two passes for the variance (like the CPU) instead of sum
+//   of squares, so large means do not cancel. When C is a multiple of 8, at most 1024, and the rows
+//   are 16-byte aligned (the model's case), each lane loads its share of the row once, in packs of 8
+//   with 16-byte accesses (elementwise.cuh), and keeps it in registers for both passes and the output;
+//   otherwise lanes stride over the row one element at a time and re-read it (from L1).
 // - dw, db: a sum over rows per column, done deterministically without float atomics. Kernel 1 gives
-//   each block 32 columns (threadIdx.x, coalesced) and a fixed chunk of rows, split over 8 row lanes
+//   each block 32 column slots (threadIdx.x; a slot is one column, or a pack of 8 columns read with
+//   16-byte loads when the packed path applies) and a fixed chunk of rows, split over 8 row lanes
 //   (threadIdx.y); the 8 lane sums are added in a fixed order through shared memory and written to an
 //   fp32 workspace [chunks, C] (dw partials, then db partials). Kernel 2 sums the chunks of each column
 //   in chunk order and adds the result into dw / db. The chunking depends only on (rows, C), so the
@@ -20,6 +23,7 @@
 
 #include <algorithm>
 
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
@@ -117,6 +121,134 @@ __global__ void BackwardPartialKernel(const T* __restrict__ dy, const T* __restr
   }
 }
 
+// The packed forms (C % kPack == 0, 16-byte aligned rows): lane l holds packs l, l + 32, ... of its
+// row, at most kLanePacks of them, in registers. The arithmetic per element is that of the kernels above.
+template <typename T, int kLanePacks>
+__global__ void ForwardPackedKernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                                    T* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+                                    int64_t rows, int64_t C, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;  // uniform across the warp
+  const int64_t packs = C / kPack;
+  const T* xr = x + row * C;
+  T* yr = y + row * C;
+  float v[kLanePacks][kPack];
+  float s = 0;
+#pragma unroll
+  for (int k = 0; k < kLanePacks; ++k) {
+    const int64_t p = lane + 32 * k;
+    if (p >= packs) continue;
+    LoadPack(xr + p * kPack, v[k]);
+    for (int j = 0; j < kPack; ++j) s += v[k][j];
+  }
+  const float m = WarpSum(s) / float(C);
+  float var = 0;
+#pragma unroll
+  for (int k = 0; k < kLanePacks; ++k) {
+    if (lane + 32 * k >= packs) continue;
+    for (int j = 0; j < kPack; ++j) {
+      const float d = v[k][j] - m;
+      var += d * d;
+    }
+  }
+  const float rs = 1.0f / sqrtf(WarpSum(var) / float(C) + eps);
+#pragma unroll
+  for (int k = 0; k < kLanePacks; ++k) {
+    const int64_t p = lane + 32 * k;
+    if (p >= packs) continue;
+    float wv[kPack], bv[kPack];
+    LoadPack(w + p * kPack, wv);
+    LoadPack(b + p * kPack, bv);
+    for (int j = 0; j < kPack; ++j) v[k][j] = (v[k][j] - m) * rs * wv[j] + bv[j];
+    StorePack(yr + p * kPack, v[k]);
+  }
+  if (lane == 0) {
+    mean[row] = m;
+    rstd[row] = rs;
+  }
+}
+
+template <typename T, int kLanePacks>
+__global__ void BackwardDxPackedKernel(const T* __restrict__ dy, const T* __restrict__ x, const T* __restrict__ w,
+                                       const float* __restrict__ mean, const float* __restrict__ rstd,
+                                       T* __restrict__ dx, int64_t rows, int64_t C) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows) return;  // uniform across the warp
+  const int64_t packs = C / kPack;
+  const float m = mean[row], rs = rstd[row];
+  float xhat[kLanePacks][kPack], dxhat[kLanePacks][kPack];
+  float sum_dxhat = 0, sum_dxhat_xhat = 0;
+#pragma unroll
+  for (int k = 0; k < kLanePacks; ++k) {
+    const int64_t p = lane + 32 * k;
+    if (p >= packs) continue;
+    float wv[kPack];
+    LoadPack(x + row * C + p * kPack, xhat[k]);
+    LoadPack(dy + row * C + p * kPack, dxhat[k]);
+    LoadPack(w + p * kPack, wv);
+    for (int j = 0; j < kPack; ++j) {
+      xhat[k][j] = (xhat[k][j] - m) * rs;
+      dxhat[k][j] *= wv[j];
+      sum_dxhat += dxhat[k][j];
+      sum_dxhat_xhat += dxhat[k][j] * xhat[k][j];
+    }
+  }
+  const float mean_dxhat = WarpSum(sum_dxhat) / float(C);
+  const float mean_dxhat_xhat = WarpSum(sum_dxhat_xhat) / float(C);
+#pragma unroll
+  for (int k = 0; k < kLanePacks; ++k) {
+    const int64_t p = lane + 32 * k;
+    if (p >= packs) continue;
+    for (int j = 0; j < kPack; ++j) xhat[k][j] = rs * (dxhat[k][j] - mean_dxhat - xhat[k][j] * mean_dxhat_xhat);
+    StorePack(dx + row * C + p * kPack, xhat[k]);
+  }
+}
+
+// Block (32, kRowLanes); grid (ceil(C / (32 * kPack)), chunks): thread x sums the 8 columns of pack
+// blockIdx.x * 32 + x. Same partial layout as BackwardPartialKernel.
+template <typename T>
+__global__ void BackwardPartialPackedKernel(const T* __restrict__ dy, const T* __restrict__ x,
+                                            const float* __restrict__ mean, const float* __restrict__ rstd,
+                                            float* __restrict__ partial, int64_t rows, int64_t C,
+                                            int64_t rows_per_chunk) {
+  __shared__ float s_dw[kRowLanes][kPack][32];
+  __shared__ float s_db[kRowLanes][kPack][32];
+  const int64_t c0 = (int64_t(blockIdx.x) * 32 + threadIdx.x) * kPack;
+  const int64_t begin = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t end = begin + rows_per_chunk < rows ? begin + rows_per_chunk : rows;
+  float pdw[kPack] = {}, pdb[kPack] = {};
+  if (c0 < C) {
+    for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) {
+      float g[kPack], xv[kPack];
+      LoadPack(dy + r * C + c0, g);
+      LoadPack(x + r * C + c0, xv);
+      const float m = mean[r], rs = rstd[r];
+      for (int j = 0; j < kPack; ++j) {
+        pdw[j] += g[j] * ((xv[j] - m) * rs);
+        pdb[j] += g[j];
+      }
+    }
+  }
+  for (int j = 0; j < kPack; ++j) {
+    s_dw[threadIdx.y][j][threadIdx.x] = pdw[j];
+    s_db[threadIdx.y][j][threadIdx.x] = pdb[j];
+  }
+  __syncthreads();
+  if (threadIdx.y == 0 && c0 < C) {
+    float sdw[kPack] = {}, sdb[kPack] = {};
+    for (int k = 0; k < kRowLanes; ++k)
+      for (int j = 0; j < kPack; ++j) {
+        sdw[j] += s_dw[k][j][threadIdx.x];
+        sdb[j] += s_db[k][j][threadIdx.x];
+      }
+    const int64_t chunks = gridDim.y;
+    StorePack(partial + int64_t(blockIdx.y) * C + c0, sdw);
+    StorePack(partial + (chunks + blockIdx.y) * C + c0, sdb);
+  }
+}
+
 // One thread per column: sums the chunks in order and accumulates into dw, db.
 template <typename T>
 __global__ void BackwardFinishKernel(const float* __restrict__ partial, T* __restrict__ dw, T* __restrict__ db,
@@ -132,6 +264,15 @@ __global__ void BackwardFinishKernel(const float* __restrict__ partial, T* __res
   db[c] = FromFloat<T>(ToFloat(db[c]) + sdb);
 }
 
+constexpr int64_t kMaxPackedC = 32 * kPack * 4;  // 4 packs per lane: C <= 1024
+
+// Whether the packed kernels apply: rows of whole packs, 16-byte aligned (pointers and, as C is a
+// multiple of 8, every row start).
+template <typename... P>
+bool Packed(int64_t C, const P*... pointers) {
+  return C % kPack == 0 && (Aligned16(pointers) && ...);
+}
+
 int64_t ChunksFor(int64_t rows) {
   return std::clamp<int64_t>((rows + kMinRowsPerChunk - 1) / kMinRowsPerChunk, 1, kMaxChunks);
 }
@@ -142,8 +283,21 @@ template <typename T>
 void LayerNormForward(const T* x, const T* w, const T* b, T* y, float* mean, float* rstd, int64_t rows, int64_t C,
                       double eps) {
   if (rows == 0 || C == 0) return;
-  ForwardKernel<<<BlocksFor(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, Compute()>>>(
-      Dev(x), Dev(w), Dev(b), Dev(y), mean, rstd, rows, C, float(eps));
+  const unsigned grid = BlocksFor(rows, kWarpsPerBlock), threads = 32 * kWarpsPerBlock;
+  const int64_t packs = C / kPack;
+  if (Packed(C, x, w, b, y) && C <= kMaxPackedC) {
+    if (packs <= 32)
+      ForwardPackedKernel<DeviceType<T>, 1><<<grid, threads, 0, Compute()>>>(Dev(x), Dev(w), Dev(b), Dev(y), mean,
+                                                                             rstd, rows, C, float(eps));
+    else if (packs <= 64)
+      ForwardPackedKernel<DeviceType<T>, 2><<<grid, threads, 0, Compute()>>>(Dev(x), Dev(w), Dev(b), Dev(y), mean,
+                                                                             rstd, rows, C, float(eps));
+    else
+      ForwardPackedKernel<DeviceType<T>, 4><<<grid, threads, 0, Compute()>>>(Dev(x), Dev(w), Dev(b), Dev(y), mean,
+                                                                             rstd, rows, C, float(eps));
+  } else {
+    ForwardKernel<<<grid, threads, 0, Compute()>>>(Dev(x), Dev(w), Dev(b), Dev(y), mean, rstd, rows, C, float(eps));
+  }
   VFM_CUDA_LAUNCHED("LayerNormForward");
 }
 
@@ -153,14 +307,34 @@ template <typename T>
 void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, T* dw,
                        T* db, int64_t rows, int64_t C, float* workspace) {
   if (rows == 0 || C == 0) return;
-  BackwardDxKernel<<<BlocksFor(rows, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, Compute()>>>(
-      Dev(dy), Dev(x), Dev(w), mean, rstd, Dev(dx), rows, C);
+  const unsigned grid = BlocksFor(rows, kWarpsPerBlock), threads = 32 * kWarpsPerBlock;
+  const int64_t packs = C / kPack;
+  if (Packed(C, dy, x, w, dx) && C <= kMaxPackedC) {
+    if (packs <= 32)
+      BackwardDxPackedKernel<DeviceType<T>, 1><<<grid, threads, 0, Compute()>>>(Dev(dy), Dev(x), Dev(w), mean, rstd,
+                                                                                Dev(dx), rows, C);
+    else if (packs <= 64)
+      BackwardDxPackedKernel<DeviceType<T>, 2><<<grid, threads, 0, Compute()>>>(Dev(dy), Dev(x), Dev(w), mean, rstd,
+                                                                                Dev(dx), rows, C);
+    else
+      BackwardDxPackedKernel<DeviceType<T>, 4><<<grid, threads, 0, Compute()>>>(Dev(dy), Dev(x), Dev(w), mean, rstd,
+                                                                                Dev(dx), rows, C);
+  } else {
+    BackwardDxKernel<<<grid, threads, 0, Compute()>>>(Dev(dy), Dev(x), Dev(w), mean, rstd, Dev(dx), rows, C);
+  }
   VFM_CUDA_LAUNCHED("LayerNormBackwardDx");
   const int64_t chunks = ChunksFor(rows);
   const int64_t rows_per_chunk = (rows + chunks - 1) / chunks;
-  const dim3 grid(BlocksFor(C, 32), unsigned(chunks));
-  BackwardPartialKernel<<<grid, dim3(32, kRowLanes), 0, Compute()>>>(Dev(dy), Dev(x), mean, rstd, workspace, rows,
-                                                                      C, rows_per_chunk);
+  if (Packed(C, dy, x, workspace)) {
+    const dim3 partial_grid(BlocksFor(packs, 32), unsigned(chunks));
+    BackwardPartialPackedKernel<<<partial_grid, dim3(32, kRowLanes), 0, Compute()>>>(Dev(dy), Dev(x), mean, rstd,
+                                                                                    workspace, rows, C,
+                                                                                    rows_per_chunk);
+  } else {
+    const dim3 partial_grid(BlocksFor(C, 32), unsigned(chunks));
+    BackwardPartialKernel<<<partial_grid, dim3(32, kRowLanes), 0, Compute()>>>(Dev(dy), Dev(x), mean, rstd,
+                                                                              workspace, rows, C, rows_per_chunk);
+  }
   VFM_CUDA_LAUNCHED("LayerNormBackwardPartial");
   BackwardFinishKernel<<<BlocksFor(C, 256), 256, 0, Compute()>>>(workspace, Dev(dw), Dev(db), chunks, C);
   VFM_CUDA_LAUNCHED("LayerNormBackwardFinish");

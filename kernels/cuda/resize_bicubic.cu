@@ -121,8 +121,6 @@ __global__ void BackwardKernel(const T* __restrict__ dy, T* __restrict__ dx, int
   }
 }
 
-unsigned GridFor(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65535)); }
-
 }  // namespace
 
 template <typename T>
@@ -130,7 +128,8 @@ void ResizeBicubicForward(const T* x, T* y, int64_t batch, int64_t in_h, int64_t
                           int64_t out_w, int64_t D) {
   const int64_t n = batch * out_h * out_w * D;
   if (n == 0) return;
-  ForwardKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(x), Dev(y), batch, in_h, in_w, out_h, out_w, D);
+  ForwardKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(x), Dev(y), batch, in_h, in_w, out_h,
+                                                                           out_w, D);
   VFM_CUDA_LAUNCHED("ResizeBicubicForward");
 }
 
@@ -139,7 +138,8 @@ void ResizeBicubicBackward(const T* dy, T* dx, int64_t batch, int64_t in_h, int6
                            int64_t out_w, int64_t D) {
   const int64_t n = batch * in_h * in_w * D;
   if (n == 0) return;
-  BackwardKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(dy), Dev(dx), batch, in_h, in_w, out_h, out_w, D);
+  BackwardKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(dy), Dev(dx), batch, in_h, in_w, out_h,
+                                                                            out_w, D);
   VFM_CUDA_LAUNCHED("ResizeBicubicBackward");
 }
 

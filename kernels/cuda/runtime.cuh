@@ -25,6 +25,14 @@ namespace vfm::cuda {
 inline cudaStream_t Compute() { return static_cast<cudaStream_t>(ComputeStream()); }
 inline unsigned BlocksFor(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
 
+// Grid-stride loops: blocks of kGridStrideThreads, enough of them for one work item per thread, at most
+// 65535 (far more threads than the GPU holds at once: the loop covers the rest).
+constexpr int kGridStrideThreads = 256;
+inline unsigned GridStrideBlocks(int64_t items) {
+  const int64_t blocks = (items + kGridStrideThreads - 1) / kGridStrideThreads;
+  return unsigned(blocks < 1 ? 1 : blocks > 65535 ? 65535 : blocks);
+}
+
 // The device-side element type of a host type: vfm::bf16 is stored as __nv_bfloat16 (same bits).
 template <typename T> struct DeviceTypeOf { using type = T; };
 template <> struct DeviceTypeOf<bf16> { using type = __nv_bfloat16; };

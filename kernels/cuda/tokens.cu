@@ -7,8 +7,6 @@
 // zero, so the result is exact and run-to-run identical (see kernels/cuda/tokens.h).
 #include "kernels/cuda/tokens.h"
 
-#include <algorithm>
-
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -34,15 +32,13 @@ __global__ void ScatterAddKernel(const T* __restrict__ dy, const int64_t* __rest
   }
 }
 
-unsigned GridFor(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65535)); }
-
 }  // namespace
 
 template <typename T>
 void GatherTokensForward(const T* x, const int64_t* index, T* y, int64_t B, int64_t N, int64_t M, int64_t D) {
   const int64_t n = B * M * D;
   if (n == 0) return;
-  GatherKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(x), index, Dev(y), N, M, D, n);
+  GatherKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(x), index, Dev(y), N, M, D, n);
   VFM_CUDA_LAUNCHED("GatherTokensForward");
 }
 
@@ -50,7 +46,7 @@ template <typename T>
 void GatherTokensBackward(const T* dy, const int64_t* index, T* dx, int64_t B, int64_t N, int64_t M, int64_t D) {
   const int64_t n = B * M * D;
   if (n == 0) return;
-  ScatterAddKernel<<<GridFor(n), 256, 0, Compute()>>>(Dev(dy), index, Dev(dx), N, M, D, n);
+  ScatterAddKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(dy), index, Dev(dx), N, M, D, n);
   VFM_CUDA_LAUNCHED("GatherTokensBackward");
 }
 

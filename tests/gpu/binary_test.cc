@@ -91,6 +91,18 @@ TEST_F(BinaryGpu, NonContiguousOperands) {
       {Tensor::Randn({2, 197, 37}, 7), Tensor::Randn({2, 198, 37}, 8)});
 }
 
+TEST_F(BinaryGpu, MisalignedContiguousViews) {
+  // Same-shape operands take the packed map (16-byte accesses) only when every pointer is 16-byte
+  // aligned: here the left operand starts one element into its buffer, the right one at its start.
+  ExpectGraphMatches(
+      [](const std::vector<Tensor>& in) {
+        return ops::Mul(ops::Slice(in[0], 0, 1, 1000), ops::Slice(in[1], 0, 0, 999));
+      },
+      {Tensor::Randn({1000}, 12), Tensor::Randn({1000}, 13)});
+  ExpectGraphMatches([](const std::vector<Tensor>& in) { return ops::Scale(ops::Slice(in[0], 0, 1, 1000), 0.5); },
+                     {Tensor::Randn({1000}, 14)});
+}
+
 TEST_F(BinaryGpu, ScaleAndAddScalar) {
   for (const Shape& shape : {Shape{2, 197, 768}, Shape{37, 3}, Shape{1}}) {
     SCOPED_TRACE(ShapeToString(shape));

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/tensor.h"
@@ -68,6 +69,15 @@ inline Tensor OnGpu(const Tensor& x, DType dtype) {
   return g.dtype() == dtype ? g : g.To(dtype);
 }
 inline Tensor OnHost(const Tensor& x) { return x.ToDevice(Device::CPU()); }
+
+// x on the GPU in `dtype` as a view one element into its buffer: contiguous but not 16-byte aligned, so
+// kernels that use 16-byte accesses where they can (elementwise.cuh) take their per-element form.
+inline Tensor MisalignedOnGpu(const Tensor& x, DType dtype) {
+  Tensor flat = Tensor::Zeros({x.numel() + 1});
+  const std::vector<float> values = x.ToVector();
+  std::copy(values.begin(), values.end(), flat.data<float>() + 1);
+  return OnGpu(flat, dtype).View(x.shape(), ContiguousStrides(x.shape()), 1);
+}
 
 // The gradients an op's node gives for the upstream gradient g (what the engine would call), so an op's
 // backward is tested without the ops that a whole graph would need.

@@ -10,18 +10,20 @@
 namespace vfm {
 namespace {
 using testing::GradsOf;
+using testing::MisalignedOnGpu;
 using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
 
 class LayerNormGpu : public testing::GpuTest {};
 
-// The gradients an op's node gives its inputs for output gradient `grad` (no other op involved).
-
 // ops::LayerNorm on [batch, tokens, C] on the GPU in `dtype` against the host op on the same
-// (bf16-rounded where dtype is bf16) inputs, forward and backward.
-void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, double tol) {
-  SCOPED_TRACE(::testing::Message() << "[" << batch << ", " << tokens << ", " << C << "] " << DTypeName(dtype));
+// (bf16-rounded where dtype is bf16) inputs, forward and backward. Widths that are multiples of 8 up to
+// 1024 run the packed kernels (1, 2 or 4 packs per lane for C <= 256, 512, 1024); others, wider rows
+// and `misaligned` inputs the per-element ones (wider rows still take the packed dw/db partials).
+void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, double tol, bool misaligned = false) {
+  SCOPED_TRACE(::testing::Message() << "[" << batch << ", " << tokens << ", " << C << "] " << DTypeName(dtype)
+                                    << (misaligned ? " misaligned" : ""));
   const bool bf = dtype == DType::kBF16;
   auto prepare = [&](const Tensor& t) { return bf ? RoundedToBf16(t) : t; };
   // A non-zero mean and unequal scales, as real activations have.
@@ -30,7 +32,7 @@ void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, dou
   Tensor b = prepare(Tensor::Randn({C}, 3));
   const Tensor g = prepare(Tensor::Randn({batch, tokens, C}, 4));
 
-  Tensor xg = OnGpu(x, dtype), wg = OnGpu(w, dtype), bg = OnGpu(b, dtype);
+  Tensor xg = misaligned ? MisalignedOnGpu(x, dtype) : OnGpu(x, dtype), wg = OnGpu(w, dtype), bg = OnGpu(b, dtype);
   for (Tensor* t : {&x, &w, &b, &xg, &wg, &bg}) t->set_requires_grad(true);
   const Tensor want = ops::LayerNorm(x, w, b, 1e-6);
   const Tensor got = ops::LayerNorm(xg, wg, bg, 1e-6);
@@ -55,35 +57,43 @@ void CheckAgainstHost(int64_t batch, int64_t tokens, int64_t C, DType dtype, dou
 
 // f32: only the order of fp32 sums differs from the host (which sums in double): 1e-5 relative.
 TEST_F(LayerNormGpu, F32MatchesHost) {
-  for (int64_t C : {3, 37, 100, 768}) CheckAgainstHost(3, 197, C, DType::kF32, 1e-5);
+  for (int64_t C : {3, 37, 100, 192, 256, 384, 512, 768, 1024, 2048})
+    CheckAgainstHost(3, 197, C, DType::kF32, 1e-5);
   CheckAgainstHost(2, 37, 197, DType::kF32, 1e-5);
+  CheckAgainstHost(3, 197, 768, DType::kF32, 1e-5, /*misaligned=*/true);
 }
 
 // bf16 in and out, fp32 inside: the host reference runs on the same rounded inputs, so the outputs
 // differ by their own rounding (half a unit) plus fp32 noise: 2 units.
 TEST_F(LayerNormGpu, Bf16MatchesHost) {
-  for (int64_t C : {3, 37, 100, 768}) CheckAgainstHost(3, 197, C, DType::kBF16, 2 * kBf16Unit);
+  for (int64_t C : {3, 37, 100, 192, 256, 384, 512, 768, 1024, 2048})
+    CheckAgainstHost(3, 197, C, DType::kBF16, 2 * kBf16Unit);
+  CheckAgainstHost(3, 197, 768, DType::kBF16, 2 * kBf16Unit, /*misaligned=*/true);
 }
 
 // More rows than kMaxChunks * 64: every chunk of the dw/db reduction holds several row groups.
 TEST_F(LayerNormGpu, ManyRows) {
   CheckAgainstHost(1, 40000, 37, DType::kF32, 1e-5);
   CheckAgainstHost(64, 197, 100, DType::kBF16, 2 * kBf16Unit);
+  CheckAgainstHost(64, 197, 768, DType::kBF16, 2 * kBf16Unit);
 }
 
 TEST_F(LayerNormGpu, BackwardIsDeterministic) {
-  const Tensor x = OnGpu(Tensor::Randn({64, 197, 100}, 5), DType::kF32);
-  Tensor w = OnGpu(Tensor::Randn({100}, 6), DType::kF32), b = OnGpu(Tensor::Randn({100}, 7), DType::kF32);
-  w.set_requires_grad(true);
-  b.set_requires_grad(true);
-  const Tensor g = OnGpu(Tensor::Randn({64, 197, 100}, 8), DType::kF32);
-  const Tensor y = ops::LayerNorm(x, w, b, 1e-6);
-  const std::vector<Tensor> first = GradsOf(y, g), second = GradsOf(y, g);
-  ASSERT_EQ(first.size(), 3u);
-  ASSERT_EQ(second.size(), 3u);
-  EXPECT_EQ(first[1].ToVector(), second[1].ToVector());
-  EXPECT_EQ(first[2].ToVector(), second[2].ToVector());
-  EXPECT_EQ(first[0].ToVector(), second[0].ToVector());
+  for (int64_t C : {100, 768}) {  // per-element and packed kernels
+    SCOPED_TRACE(C);
+    const Tensor x = OnGpu(Tensor::Randn({64, 197, C}, 5), DType::kF32);
+    Tensor w = OnGpu(Tensor::Randn({C}, 6), DType::kF32), b = OnGpu(Tensor::Randn({C}, 7), DType::kF32);
+    w.set_requires_grad(true);
+    b.set_requires_grad(true);
+    const Tensor g = OnGpu(Tensor::Randn({64, 197, C}, 8), DType::kF32);
+    const Tensor y = ops::LayerNorm(x, w, b, 1e-6);
+    const std::vector<Tensor> first = GradsOf(y, g), second = GradsOf(y, g);
+    ASSERT_EQ(first.size(), 3u);
+    ASSERT_EQ(second.size(), 3u);
+    EXPECT_EQ(first[1].ToVector(), second[1].ToVector());
+    EXPECT_EQ(first[2].ToVector(), second[2].ToVector());
+    EXPECT_EQ(first[0].ToVector(), second[0].ToVector());
+  }
 }
 
 // The kernel adds into dw / db (like the CPU kernel) rather than overwriting them.

@@ -26,11 +26,40 @@ TEST_F(GpuTest, StridedViewsCopyLikeTheHost) {
   EXPECT_EQ(dst.ToVector(), xt.Clone().ToVector());
 }
 
+// Device copies move words of up to 16 bytes where the pointers, strides and row length allow it, else
+// single elements (kernels/cuda/copy.cu): copies into and out of a window of a wider row, at offsets
+// that give every alignment, for row lengths that are and are not multiples of the words, are exact.
+TEST_F(GpuTest, StridedCopiesOfEveryAlignmentAreExact) {
+  for (DType dtype : {DType::kBF16, DType::kF32})
+    for (int64_t len : {1, 3, 8, 12, 24, 768})
+      for (int64_t offset : {0, 1, 2, 4, 8}) {
+        SCOPED_TRACE(::testing::Message() << DTypeName(dtype) << " row " << len << " at " << offset);
+        const Tensor src = Tensor::Randn({5, len}, 4, dtype);
+        Tensor on_host = Tensor::Zeros({5, len + 8}, dtype);
+        Tensor on_gpu = Tensor::Zeros({5, len + 8}, dtype, Gpu());
+        Tensor host_window = ops::Slice(on_host, 1, offset, offset + len);
+        host_window.CopyFrom(src);
+        Tensor gpu_window = ops::Slice(on_gpu, 1, offset, offset + len);
+        gpu_window.CopyFrom(src.ToDevice(Gpu()));
+        EXPECT_EQ(on_gpu.ToVector(), on_host.ToVector());
+        EXPECT_EQ(gpu_window.Clone().ToVector(), src.ToVector());
+      }
+  // A broadcast (stride-0) source, as the [CLS] token is copied into every sample's first row.
+  const Tensor row = Tensor::Randn({1, 1, 768}, 5, DType::kBF16);
+  Tensor tokens = Tensor::Zeros({4, 3, 768}, DType::kBF16, Gpu());
+  Tensor first = ops::Slice(tokens, 1, 0, 1);
+  first.CopyFrom(ops::Expand(row.ToDevice(Gpu()), {4, 1, 768}));
+  EXPECT_EQ(first.Clone().ToVector(), ops::Expand(row, {4, 1, 768}).Clone().ToVector());
+}
+
 TEST_F(GpuTest, Bf16ConversionRoundsLikeTheHost) {
-  const Tensor x = Tensor::Randn({1000}, 3);
+  // 1003 elements: packs of 8 and a tail; then a view one element in (no 16-byte accesses).
+  const Tensor x = Tensor::Randn({1003}, 3);
   EXPECT_EQ(x.ToDevice(Gpu()).To(DType::kBF16).ToVector(), x.To(DType::kBF16).ToVector());
   const Tensor h = x.To(DType::kBF16);
   EXPECT_EQ(h.ToDevice(Gpu()).To(DType::kF32).ToVector(), h.To(DType::kF32).ToVector());
+  const Tensor x_view = ops::Slice(x.ToDevice(Gpu()), 0, 1, 1003);
+  EXPECT_EQ(x_view.To(DType::kBF16).ToVector(), ops::Slice(x, 0, 1, 1003).To(DType::kBF16).ToVector());
 }
 
 TEST_F(GpuTest, FillAndZeros) {

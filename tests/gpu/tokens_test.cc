@@ -12,6 +12,7 @@
 namespace vfm {
 namespace {
 using testing::GradsOf;
+using testing::MisalignedOnGpu;
 using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
@@ -108,37 +109,43 @@ TEST_F(TokensGpu, ConcatMatchesHost) {
 
 // DropPath: dropped samples give 0, kept ones x / keep_prob; the backward scales dy the same way.
 // f32: one product each side (1e-6 relative); bf16: the same product rounded once more (2 units).
+// Width 768 runs the packed kernel (rows of whole 16-byte packs), 37 the per-element one.
 TEST_F(TokensGpu, DropPathMatchesHost) {
   const std::vector<uint8_t> keep = {1, 0, 1, 1, 0};
   const double keep_prob = 0.9;
-  for (DType dtype : {DType::kF32, DType::kBF16}) {
-    SCOPED_TRACE(DTypeName(dtype));
-    const bool bf = dtype == DType::kBF16;
-    Tensor x = Tensor::Randn({5, 197, 37}, 30);
-    Tensor g = Tensor::Randn({5, 197, 37}, 31);
-    if (bf) {
-      x = RoundedToBf16(x);
-      g = RoundedToBf16(g);
+  for (int64_t D : {37, 768})
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      SCOPED_TRACE(::testing::Message() << DTypeName(dtype) << " width " << D);
+      const bool bf = dtype == DType::kBF16;
+      Tensor x = Tensor::Randn({5, 197, D}, 30);
+      Tensor g = Tensor::Randn({5, 197, D}, 31);
+      if (bf) {
+        x = RoundedToBf16(x);
+        g = RoundedToBf16(g);
+      }
+      const double tol = bf ? 2 * kBf16Unit : 1e-6;
+      Tensor xg = OnGpu(x, dtype);
+      x.set_requires_grad(true);
+      xg.set_requires_grad(true);
+      const Tensor want = ops::DropPath(x, keep, keep_prob), got = ops::DropPath(xg, keep, keep_prob);
+      EXPECT_TRUE(got.device() == Device::CUDA(0));
+      EXPECT_EQ(got.dtype(), dtype);
+      EXPECT_EQ(got.shape(), want.shape());
+      EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
+      const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
+      ASSERT_GE(want_grads.size(), 1u);  // the host op is Mul(x, scale): gradients for x (and none for scale)
+      ASSERT_EQ(got_grads.size(), 1u);
+      EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));
+      EXPECT_GPU_CLOSE(got_grads[0].ToDevice(Device::CPU()), want_grads[0], tol);
+      // Dropped samples are exactly zero.
+      const std::vector<float> y = got.ToVector();
+      const size_t per_sample = size_t(197 * D);
+      for (size_t i = per_sample; i < 2 * per_sample; ++i) ASSERT_EQ(y[i], 0.0f) << i;
     }
-    const double tol = bf ? 2 * kBf16Unit : 1e-6;
-    Tensor xg = OnGpu(x, dtype);
-    x.set_requires_grad(true);
-    xg.set_requires_grad(true);
-    const Tensor want = ops::DropPath(x, keep, keep_prob), got = ops::DropPath(xg, keep, keep_prob);
-    EXPECT_TRUE(got.device() == Device::CUDA(0));
-    EXPECT_EQ(got.dtype(), dtype);
-    EXPECT_EQ(got.shape(), want.shape());
-    EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
-    const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, dtype));
-    ASSERT_GE(want_grads.size(), 1u);  // the host op is Mul(x, scale): gradients for x (and none for scale)
-    ASSERT_EQ(got_grads.size(), 1u);
-    EXPECT_TRUE(got_grads[0].device() == Device::CUDA(0));
-    EXPECT_GPU_CLOSE(got_grads[0].ToDevice(Device::CPU()), want_grads[0], tol);
-    // Dropped samples are exactly zero.
-    const std::vector<float> y = got.ToVector();
-    const size_t per_sample = 197 * 37;
-    for (size_t i = per_sample; i < 2 * per_sample; ++i) ASSERT_EQ(y[i], 0.0f) << i;
-  }
+  // Whole packs per sample but a view one element into its buffer: the per-element kernel.
+  const Tensor x = RoundedToBf16(Tensor::Randn({5, 197, 768}, 32));
+  const Tensor got = ops::DropPath(MisalignedOnGpu(x, DType::kBF16), keep, keep_prob);
+  EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), ops::DropPath(x, keep, keep_prob), 2 * kBf16Unit);
 }
 
 }  // namespace

@@ -33,6 +33,15 @@ TEST_F(UnaryGpu, GeluForwardAndBackward) {
                      {Tensor::Randn({37, 100}, 2)});
 }
 
+TEST_F(UnaryGpu, MisalignedViews) {
+  // Views one element into their buffers: not 16-byte aligned, so the kernels take their one-element
+  // loop (elementwise.cuh) instead of packs; 999 elements also leave a tail when aligned.
+  ExpectGraphMatches([](const std::vector<Tensor>& in) { return ops::Gelu(ops::Slice(in[0], 0, 1, 1000)); },
+                     {Tensor::Uniform({1000}, 7, -6.0, 6.0)});
+  ExpectGraphMatches([](const std::vector<Tensor>& in) { return ops::Exp(ops::Slice(in[0], 0, 1, 1000)); },
+                     {Tensor::Uniform({1000}, 8, -4.0, 4.0)});
+}
+
 TEST_F(UnaryGpu, ExpForwardAndBackward) {
   const Graph exp = [](const std::vector<Tensor>& in) { return ops::Exp(in[0]); };
   for (const Shape& shape : kShapes) {
