@@ -21,6 +21,12 @@ Tensor Expand(const Tensor& x, const Shape& shape);  // broadcast to shape (a co
 // --- element type (ops/cast.cc): a copy in another dtype whose backward casts the gradient back
 // (the identity when x already has that dtype). The bf16 forward of the GPU path starts here.
 Tensor Cast(const Tensor& x, DType dtype);
+// Cast(x, converted.dtype()) with the values already at hand: `converted` holds x's values in that dtype
+// (from ConvertedCopies). The result shares converted's storage; its gradient reaches x as Cast's does.
+Tensor CastFrom(const Tensor& x, const Tensor& converted);
+// Each tensor's values in `dtype` (contiguous copies, no autograd). On a GPU the f32 -> bf16
+// conversions of all of them run in a few batched launches (cuda::ConvertMany), not one per tensor.
+std::vector<Tensor> ConvertedCopies(const std::vector<Tensor>& xs, DType dtype);
 
 // --- elementwise with numpy broadcasting (ops/binary.cc, kernels/cpu/binary.h)
 Tensor Add(const Tensor& a, const Tensor& b);

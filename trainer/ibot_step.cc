@@ -15,6 +15,8 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   const Tensor masks = Concat(crops.masks, 0);  // on the host (the loss reads them there)
   const Tensor device_masks = masks.device() == globals.device() ? masks : masks.ToDevice(globals.device());
   const int64_t rows = globals.size(0), N = masks.size(1), D = student.backbone->config().dim;
+  // A bf16 forward converts each model's parameters once, in a few batched kernels, for all its uses.
+  const nn::CastScope teacher_casts(teacher, globals.dtype()), student_casts(student, globals.dtype());
 
   IBotForwardResult result;
   {

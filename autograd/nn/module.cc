@@ -41,6 +41,31 @@ void Module::MoveTo(Device device) {
   }
 }
 
+namespace {
+thread_local CastScope* innermost_cast_scope = nullptr;
+}  // namespace
+
+CastScope::CastScope(const Module& module, DType dtype) : dtype_(dtype), outer_(innermost_cast_scope) {
+  std::vector<Tensor> params;
+  for (const auto& [name, p] : module.NamedParameters())
+    if (p.dtype() != dtype) params.push_back(p);
+  const std::vector<Tensor> copies = ops::ConvertedCopies(params, dtype);
+  for (size_t i = 0; i < params.size(); ++i) copies_.emplace(params[i].impl(), copies[i]);
+  innermost_cast_scope = this;
+}
+
+// Scopes are stack objects (not copyable or movable): they end in the reverse order of their start.
+CastScope::~CastScope() { innermost_cast_scope = outer_; }
+
+Tensor CastScope::Lookup(const Tensor& param, DType dtype) {
+  for (const CastScope* scope = innermost_cast_scope; scope != nullptr; scope = scope->outer_) {
+    if (scope->dtype_ != dtype) continue;
+    const auto it = scope->copies_.find(param.impl());
+    if (it != scope->copies_.end()) return it->second;
+  }
+  return Tensor();
+}
+
 void Module::ZeroGrad() {
   for (auto& [name, p] : NamedParameters()) p.ZeroGrad();
 }

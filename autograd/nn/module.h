@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -43,10 +44,37 @@ class Module {
   std::vector<std::pair<std::string, std::unique_ptr<Module>>> children_;
 };
 
+// Parameters converted once for the forwards of a step. While a CastScope lives, AsTypeOf gives each
+// parameter of `module` the copy in `dtype` made when the scope began: one batched conversion of every
+// parameter (ops::ConvertedCopies) instead of one kernel per use (a student is used by two forwards a
+// step, each parameter once or more per forward). Every use still gets a cast node of its own, so the
+// gradients reach the f32 master per use and are summed there in f32, exactly as without the scope.
+// The parameters must not change while a scope lives (it spans a step's forwards; the optimizer runs
+// after). Scopes nest (student and teacher, innermost last); parameters already in `dtype` (the f32
+// CPU path) are not copied.
+class CastScope {
+ public:
+  CastScope(const Module& module, DType dtype);
+  ~CastScope();
+  CastScope(const CastScope&) = delete;
+  CastScope& operator=(const CastScope&) = delete;
+
+  // The copy of `param` in `dtype` held by a live scope of this thread, or an undefined tensor.
+  static Tensor Lookup(const Tensor& param, DType dtype);
+
+ private:
+  DType dtype_;
+  std::unordered_map<const TensorImpl*, Tensor> copies_;
+  CastScope* outer_;
+};
+
 // A parameter as used by a forward whose activations have `like`'s dtype: cast (bf16 on the GPU, with
-// the gradient flowing back to the f32 master) or, on the f32 CPU path, the parameter itself.
+// the gradient flowing back to the f32 master; from a CastScope's copy when one holds it) or, on the
+// f32 CPU path, the parameter itself.
 inline Tensor AsTypeOf(const Tensor& param, const Tensor& like) {
-  return param.defined() ? ops::Cast(param, like.dtype()) : param;
+  if (!param.defined() || param.dtype() == like.dtype()) return param;
+  const Tensor copy = CastScope::Lookup(param, like.dtype());
+  return copy.defined() ? ops::CastFrom(param, copy) : ops::Cast(param, like.dtype());
 }
 
 // Initialisers (deterministic from a seed).

@@ -22,6 +22,11 @@ void CopyStrided(const void* src, void* dst, const StridedCopyLayout& layout, in
 // Contiguous element type conversion (round to nearest even into bf16).
 template <typename Src, typename Dst> void Convert(const Src* src, Dst* dst, int64_t n);
 
+// dst[k][0..n[k]) = bf16(src[k][0..n[k])) for k < count, contiguous: many conversions in a few launches
+// (one per kMaxConvertBatch tensors), as a model's parameters are cast for a bf16 forward.
+constexpr int kMaxConvertBatch = 64;
+void ConvertMany(const float* const* src, bf16* const* dst, const int64_t* n, int count);
+
 // dst[0..n) = value.
 template <typename T> void Fill(T* dst, int64_t n, double value);
 

@@ -49,11 +49,12 @@ __device__ __forceinline__ void StorePack(__nv_bfloat16* p, const float (&v)[kPa
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
-// out[i] = f(a[i]) for i < n; `packs` is n / kPack when a and out are 16-byte aligned, else 0.
-// out may alias a (each element is read before it is written, by the same thread).
+// out[i] = f(a[i]) for i < n, the share of thread `first` of `stride` threads; `packs` is n / kPack when
+// a and out are 16-byte aligned, else 0. out may alias a (each element is read before it is written, by
+// the same thread).
 template <typename A, typename Out, typename F>
-__global__ void Map1Kernel(const A* a, Out* out, int64_t n, int64_t packs, F f) {
-  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
+__device__ __forceinline__ void Map1Range(const A* a, Out* out, int64_t n, int64_t packs, F f, int64_t first,
+                                          int64_t stride) {
   for (int64_t p = first; p < packs; p += stride) {
     float x[kPack];
     LoadPack(a + p * kPack, x);
@@ -61,6 +62,11 @@ __global__ void Map1Kernel(const A* a, Out* out, int64_t n, int64_t packs, F f) 
     StorePack(out + p * kPack, x);
   }
   for (int64_t i = packs * kPack + first; i < n; i += stride) out[i] = FromFloat<Out>(f(ToFloat(a[i])));
+}
+
+template <typename A, typename Out, typename F>
+__global__ void Map1Kernel(const A* a, Out* out, int64_t n, int64_t packs, F f) {
+  Map1Range(a, out, n, packs, f, blockIdx.x * int64_t(blockDim.x) + threadIdx.x, int64_t(gridDim.x) * blockDim.x);
 }
 
 // out[i] = f(a[i], b[i]) for i < n; `packs` as above (a, b and out aligned). out may alias a or b.

@@ -62,6 +62,26 @@ TEST_F(GpuTest, Bf16ConversionRoundsLikeTheHost) {
   EXPECT_EQ(x_view.To(DType::kBF16).ToVector(), ops::Slice(x, 0, 1, 1003).To(DType::kBF16).ToVector());
 }
 
+// ops::ConvertedCopies converts many tensors in batched launches (cuda::ConvertMany, 64 per launch):
+// 70 tensors of assorted sizes (packs and tails, a large one, views one element into their buffer)
+// give exactly what one conversion each gives.
+TEST_F(GpuTest, BatchedConversionsEqualSingleOnes) {
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 70; ++i) {
+    const int64_t n = i == 5 ? 2359296 : 1 + 37 * i;  // one fc weight of ViT-B: the longest stride loop
+    const Tensor x = Tensor::Randn({n + 1}, uint64_t(100 + i)).ToDevice(Gpu());
+    xs.push_back(i % 3 == 2 ? ops::Slice(x, 0, 1, n + 1) : ops::Slice(x, 0, 0, n));
+  }
+  const std::vector<Tensor> copies = ops::ConvertedCopies(xs, DType::kBF16);
+  ASSERT_EQ(copies.size(), xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(copies[i].dtype(), DType::kBF16);
+    EXPECT_TRUE(copies[i].device() == Gpu());
+    EXPECT_EQ(copies[i].ToVector(), xs[i].To(DType::kBF16).ToVector());
+  }
+}
+
 TEST_F(GpuTest, FillAndZeros) {
   Tensor t = Tensor::Full({3, 37}, 0.5, DType::kBF16, Gpu());
   for (float v : t.ToVector()) EXPECT_EQ(v, 0.5f);
