@@ -15,11 +15,13 @@
 // same result (one thread per element of C, fp32 accumulation) and a one-time warning names the shape.
 // It exists so an odd shape is slow rather than wrong; the tests print the warning if it ever fires.
 //
-// ColumnSum (bias gradient): pass 1 splits the rows into at most 64 chunks; a block of 32 x 8 threads
-// owns 32 columns of one chunk (threadIdx.x = column, so loads are coalesced; the 8 rows of threads
-// stride through the chunk), reduces its 8 partial sums in shared memory and writes one fp32 partial per
-// (chunk, column). Pass 2 adds the chunks of a column in order, one thread per column. The chunk count
-// depends only on the shape, so the result is deterministic.
+// ColumnSum (bias gradient): pass 1 splits the rows into at most 256 chunks of at least 64 rows; a block
+// of 32 x 8 threads owns 32 column slots of one chunk (threadIdx.x = slot, so loads are coalesced; the 8
+// rows of threads stride through the chunk), reduces its 8 partial sums in shared memory and writes one
+// fp32 partial per (chunk, column). A slot is one column, or 8 columns read with one 16-byte load when
+// the row length is a multiple of 8 and g is 16-byte aligned (the model's case). Pass 2 adds the chunks
+// of a column in order, one thread per column. The chunk count depends only on the shape, so the result
+// is deterministic.
 #include "kernels/cuda/gemm.h"
 
 #include <cublasLt.h>
@@ -35,6 +37,7 @@
 #include <type_traits>
 #include <unordered_map>
 
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -278,7 +281,7 @@ void Run(const GemmCall& g) {
 
 // ---- ColumnSum
 
-constexpr int kSumMaxChunks = 64;
+constexpr int kSumMaxChunks = 256;
 constexpr int64_t kSumMinRowsPerChunk = 64;
 
 int64_t SumChunks(int64_t rows) {
@@ -301,6 +304,31 @@ __global__ void ColumnSumPartialKernel(const T* g, float* partial, int64_t rows,
     float s = 0.f;
     for (int y = 0; y < 8; ++y) s += tile[y][threadIdx.x];
     partial[int64_t(blockIdx.y) * cols + col] = s;
+  }
+}
+
+// The packed form: slot threadIdx.x holds columns 8 * (blockIdx.x * 32 + threadIdx.x) + 0..7.
+template <typename T>
+__global__ void ColumnSumPartialPackedKernel(const T* g, float* partial, int64_t rows, int64_t cols,
+                                             int64_t rows_per_chunk) {
+  __shared__ float tile[8][kPack][32];
+  const int64_t col0 = (int64_t(blockIdx.x) * 32 + threadIdx.x) * kPack;
+  const int64_t r0 = int64_t(blockIdx.y) * rows_per_chunk;
+  const int64_t r1 = min(rows, r0 + rows_per_chunk);
+  float acc[kPack] = {};
+  if (col0 < cols)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) {
+      float v[kPack];
+      LoadPack(g + r * cols + col0, v);
+      for (int j = 0; j < kPack; ++j) acc[j] += v[j];
+    }
+  for (int j = 0; j < kPack; ++j) tile[threadIdx.y][j][threadIdx.x] = acc[j];
+  __syncthreads();
+  if (threadIdx.y == 0 && col0 < cols) {
+    float s[kPack] = {};
+    for (int y = 0; y < 8; ++y)
+      for (int j = 0; j < kPack; ++j) s[j] += tile[y][j][threadIdx.x];
+    StorePack(partial + int64_t(blockIdx.y) * cols + col0, s);
   }
 }
 
@@ -345,8 +373,13 @@ void ColumnSum(const T* g, TO* out, int64_t rows, int64_t cols, void* scratch) {
   const int64_t chunks = SumChunks(rows);
   const int64_t rows_per_chunk = (std::max<int64_t>(rows, 0) + chunks - 1) / chunks;
   float* partial = static_cast<float*>(scratch);
-  const dim3 grid(unsigned((cols + 31) / 32), unsigned(chunks));
-  ColumnSumPartialKernel<<<grid, dim3(32, 8), 0, Compute()>>>(Dev(g), partial, rows, cols, rows_per_chunk);
+  if (cols % kPack == 0 && Aligned16(g) && Aligned16(partial)) {
+    const dim3 grid(unsigned((cols / kPack + 31) / 32), unsigned(chunks));
+    ColumnSumPartialPackedKernel<<<grid, dim3(32, 8), 0, Compute()>>>(Dev(g), partial, rows, cols, rows_per_chunk);
+  } else {
+    const dim3 grid(unsigned((cols + 31) / 32), unsigned(chunks));
+    ColumnSumPartialKernel<<<grid, dim3(32, 8), 0, Compute()>>>(Dev(g), partial, rows, cols, rows_per_chunk);
+  }
   VFM_CUDA_LAUNCHED("ColumnSumPartialKernel");
   ColumnSumFinishKernel<<<BlocksFor(cols, 256), 256, 0, Compute()>>>(partial, Dev(out), chunks, cols);
   VFM_CUDA_LAUNCHED("ColumnSumFinishKernel");

@@ -22,6 +22,7 @@ namespace vfm {
 namespace {
 using testing::GradsOf;
 using testing::OnGpu;
+using testing::MisalignedOnGpu;
 using testing::OnHost;
 using testing::Seen;
 using testing::GpuTest;
@@ -172,10 +173,12 @@ TEST_F(GpuTest, GemmBiasEpilogue) {
   }
 }
 
-// Column sums (the bias gradient) against double sums of the same rounded inputs.
+// Column sums (the bias gradient) against double sums of the same rounded inputs. Row lengths that are
+// multiples of 8 take the packed kernel (16-byte loads), unless g starts `offset` elements into its
+// buffer (not 16-byte aligned).
 template <typename T, typename TO>
-void CheckColumnSum(int64_t rows, int64_t cols) {
-  SCOPED_TRACE("rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
+void CheckColumnSum(int64_t rows, int64_t cols, int64_t offset = 0) {
+  SCOPED_TRACE("rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) + " offset " + std::to_string(offset));
   const Tensor g = Seen(Tensor::Randn({rows, cols}, 41), DTypeOf<T>());
   Tensor want = Tensor::Zeros({cols});
   for (int64_t j = 0; j < cols; ++j) {
@@ -183,7 +186,7 @@ void CheckColumnSum(int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows; ++i) s += g.data<float>()[i * cols + j];
     want.data<float>()[j] = float(s);
   }
-  const Tensor gg = OnGpu(g, DTypeOf<T>());
+  const Tensor gg = offset ? MisalignedOnGpu(g, DTypeOf<T>()) : OnGpu(g, DTypeOf<T>());
   Tensor out = Tensor::Empty({cols}, DTypeOf<TO>(), Device::CUDA(0));
   Tensor scratch = Tensor::Empty({int64_t(cuda::ColumnSumScratchBytes(rows, cols))}, DType::kU8, Device::CUDA(0));
   cuda::ColumnSum<T, TO>(gg.data<T>(), out.data<TO>(), rows, cols, scratch.raw_data());
@@ -191,11 +194,13 @@ void CheckColumnSum(int64_t rows, int64_t cols) {
 }
 
 TEST_F(GpuTest, ColumnSum) {
-  for (const auto& [rows, cols] : std::vector<std::array<int64_t, 2>>{{1, 3}, {37, 100}, {197, 37}, {64 * 197, 768}}) {
+  for (const auto& [rows, cols] : std::vector<std::array<int64_t, 2>>{
+           {1, 3}, {37, 100}, {197, 37}, {64 * 197, 768}, {1000, 8}, {37, 96}, {500, 2056}, {200 * 197, 16}}) {
     CheckColumnSum<float, float>(rows, cols);
     CheckColumnSum<bf16, bf16>(rows, cols);
     CheckColumnSum<bf16, float>(rows, cols);
   }
+  CheckColumnSum<bf16, float>(64 * 197, 768, /*offset=*/1);
 }
 
 // ops::Linear on the GPU: forward and the gradients of x, W and b, against the CPU op on the same inputs.
