@@ -20,8 +20,8 @@
 // rows of threads stride through the chunk), reduces its 8 partial sums in shared memory and writes one
 // fp32 partial per (chunk, column). A slot is one column, or 8 columns read with one 16-byte load when
 // the row length is a multiple of 8 and g is 16-byte aligned (the model's case). Pass 2 adds the chunks
-// of a column in order, one thread per column. The chunk count depends only on the shape, so the result
-// is deterministic.
+// of a column in a fixed order (32 threads per column, then a tree). The chunk count depends only on the
+// shape, so the result is deterministic.
 #include "kernels/cuda/gemm.h"
 
 #include <cublasLt.h>
@@ -38,6 +38,7 @@
 #include <unordered_map>
 
 #include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {
@@ -332,13 +333,13 @@ __global__ void ColumnSumPartialPackedKernel(const T* g, float* partial, int64_t
   }
 }
 
+// Block (32, kTableLanes) per 32 columns: out[col] = the sum of the column's chunks (fixed order).
 template <typename TO>
 __global__ void ColumnSumFinishKernel(const float* partial, TO* out, int64_t chunks, int64_t cols) {
-  const int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (col >= cols) return;
-  float s = 0.f;
-  for (int64_t c = 0; c < chunks; ++c) s += partial[c * cols + col];
-  out[col] = FromFloat<TO>(s);
+  __shared__ float shared[kTableLanes][33];
+  const int64_t col = int64_t(blockIdx.x) * 32 + threadIdx.x;
+  const float s = SumTableColumn(partial, chunks, cols, col, shared);
+  if (threadIdx.y == 0 && col < cols) out[col] = FromFloat<TO>(s);
 }
 
 }  // namespace
@@ -381,7 +382,8 @@ void ColumnSum(const T* g, TO* out, int64_t rows, int64_t cols, void* scratch) {
     ColumnSumPartialKernel<<<grid, dim3(32, 8), 0, Compute()>>>(Dev(g), partial, rows, cols, rows_per_chunk);
   }
   VFM_CUDA_LAUNCHED("ColumnSumPartialKernel");
-  ColumnSumFinishKernel<<<BlocksFor(cols, 256), 256, 0, Compute()>>>(partial, Dev(out), chunks, cols);
+  ColumnSumFinishKernel<<<BlocksFor(cols, 32), dim3(32, kTableLanes), 0, Compute()>>>(partial, Dev(out), chunks,
+                                                                                      cols);
   VFM_CUDA_LAUNCHED("ColumnSumFinishKernel");
 }
 
