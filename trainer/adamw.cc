@@ -1,6 +1,7 @@
 #include "trainer/adamw.h"
 
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "kernels/cpu/adamw.h"
@@ -22,6 +23,10 @@ bool AdamW::IsDecayed(const std::string& name, const Tensor& p) {
 }
 
 void AdamW::Step(double lr, double weight_decay) {
+#if VFM_WITH_CUDA
+  std::vector<cuda::AdamWTensor> on_gpu;  // updated together at the end (batched launches)
+  std::vector<Tensor> keep_alive;          // contiguous copies of strided gradients, until then
+#endif
   for (auto& [name, p] : params_) {
     if (!p.requires_grad() || !p.grad().defined()) continue;
     State& s = state_.at(name);
@@ -37,23 +42,27 @@ void AdamW::Step(double lr, double weight_decay) {
     VFM_CHECK(g.device() == p.device() && s.m.device() == p.device())
         << "AdamW: parameter " << name << " on " << p.device().ToString() << ", gradient on "
         << g.device().ToString() << ", state on " << s.m.device().ToString();
-    cuda::AdamWUpdate(p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), step);
+    on_gpu.push_back({p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), step});
+    keep_alive.push_back(g);
 #else
     VFM_CHECK(false) << "AdamW: parameter " << name << " on " << p.device().ToString() << " in a build without CUDA";
 #endif
   }
+#if VFM_WITH_CUDA
+  if (!on_gpu.empty()) cuda::AdamWUpdate(on_gpu.data(), int(on_gpu.size()));
+#endif
 }
 
 std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& params, double max_norm,
                                                         bool return_norms) {
   std::map<std::string, double> norms;
 #if VFM_WITH_CUDA
-  // GPU gradients: each norm goes to its slot of one device array, the scaling reads it there.
+  // GPU gradients: clipped together after the loop (batched launches); each norm goes to its slot of
+  // one device array, the scaling reads it there.
   std::vector<std::string> gpu_names;
-  for (const auto& [name, p] : params)
-    if (p.grad().defined() && !p.grad().device().is_cpu()) gpu_names.push_back(name);
-  Tensor gpu_norms, partials;  // made on the first GPU gradient's device
-  int64_t gpu_index = 0;
+  std::vector<float*> gpu_grads;
+  std::vector<int64_t> gpu_sizes;
+  Device gpu = Device::CPU();
 #endif
   for (const auto& [name, p] : params) {
     Tensor g = p.grad();
@@ -62,15 +71,11 @@ std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& 
 #if VFM_WITH_CUDA
       VFM_CHECK(g.dtype() == DType::kF32 && g.is_contiguous())
           << "clip: gradient of " << name << " must be contiguous f32, is " << DTypeName(g.dtype());
-      if (!gpu_norms.defined()) {
-        gpu_norms = Tensor::Empty({int64_t(gpu_names.size())}, DType::kF32, g.device());
-        partials = Tensor::Empty({cuda::kGradNormPartials}, DType::kF32, g.device());
-      }
-      VFM_CHECK(g.device() == gpu_norms.device())
-          << "clip: gradients on " << g.device().ToString() << " and " << gpu_norms.device().ToString();
-      float* norm = gpu_norms.data<float>() + gpu_index++;
-      cuda::GradNorm(g.data<float>(), g.numel(), partials.data<float>(), norm);
-      cuda::ClipByNorm(g.data<float>(), g.numel(), max_norm, norm);
+      if (gpu_grads.empty()) gpu = g.device();
+      VFM_CHECK(g.device() == gpu) << "clip: gradients on " << g.device().ToString() << " and " << gpu.ToString();
+      gpu_names.push_back(name);
+      gpu_grads.push_back(g.data<float>());
+      gpu_sizes.push_back(g.numel());
 #else
       VFM_CHECK(false) << "clip: gradient of " << name << " on " << g.device().ToString() << " in a build without CUDA";
 #endif
@@ -88,7 +93,13 @@ std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& 
     }
   }
 #if VFM_WITH_CUDA
-  if (return_norms && gpu_norms.defined()) {  // one read-back for all GPU gradients
+  if (gpu_grads.empty()) return norms;
+  const int count = int(gpu_grads.size());
+  Tensor gpu_norms = Tensor::Empty({count}, DType::kF32, gpu);
+  const Tensor partials = Tensor::Empty({count * cuda::kGradNormPartials}, DType::kF32, gpu);
+  cuda::GradNorms(gpu_grads.data(), gpu_sizes.data(), count, partials.data<float>(), gpu_norms.data<float>());
+  cuda::ClipByNorms(gpu_grads.data(), gpu_sizes.data(), count, max_norm, gpu_norms.data<float>());
+  if (return_norms) {  // one read-back for all GPU gradients
     const std::vector<float> host = gpu_norms.ToDevice(Device::CPU()).ToVector();
     for (size_t i = 0; i < gpu_names.size(); ++i) norms[gpu_names[i]] = host[i];
   }

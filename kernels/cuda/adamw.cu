@@ -1,16 +1,21 @@
 // AdamW, EMA and gradient-norm clipping: the math of kernels/cpu/adamw.h (see its comment).
-// AdamW and EMA are elementwise: one thread per element (grid-stride), the step constants (decay,
-// bias corrections) computed on the host in double and rounded to float exactly as the CPU does. The
-// arithmetic uses explicitly rounded intrinsics (__fmul_rn, __fadd_rn, ...) so nvcc cannot contract it
-// into FMAs: each operation rounds as the CPU's C++ expression does, in the same order.
-// GradNorm: pass 1 runs min(1024, ceil(n / 1024)) blocks of 256 threads; each thread adds squares over a
-// grid-stride loop, the block reduces with warp shuffles then shared memory, and writes one partial.
-// Pass 2 (one block) adds the partials in a fixed order and takes the square root. No atomics, so the
-// norm is bit-reproducible. ClipByNorm: every thread reads the norm and computes the same factor.
+// Each launch takes up to kMaxTensorsPerLaunch tensors, passed by value in a kernel parameter:
+// blockIdx.y picks the tensor, blockIdx.x and threadIdx.x stride over its elements (blocks beyond a
+// small tensor's work exit at once).
+// AdamW and EMA are elementwise, the step constants (decay, bias corrections) computed on the host in
+// double and rounded to float exactly as the CPU does. The arithmetic uses explicitly rounded
+// intrinsics (__fmul_rn, __fadd_rn, ...) so nvcc cannot contract it into FMAs: each operation rounds as
+// the CPU's C++ expression does, in the same order.
+// GradNorms: pass 1 gives tensor k min(1024, ceil(n / 1024)) blocks of 256 threads; each thread adds
+// squares over a stride loop, the block reduces with warp shuffles then shared memory, and writes one
+// partial. Pass 2 (one block per tensor) adds its partials in a fixed order and takes the square root.
+// No atomics, so the norms are bit-reproducible. ClipByNorms: every thread of a tensor reads its norm
+// and computes the same factor.
 #include "kernels/cuda/adamw.h"
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
@@ -18,10 +23,34 @@
 namespace vfm::cuda {
 namespace {
 
-__global__ void AdamWKernel(float* p, const float* g, float* m, float* v, int64_t n, float decay, float b1, float b2,
-                            float step_size, float bias2_sqrt, float eps, __nv_bfloat16* p_bf16) {
+// Blocks per tensor for the elementwise kernels: enough for the largest tensor, at most this many
+// (each thread then loops over several elements of a large tensor).
+constexpr int64_t kMaxBlocksPerTensor = 256;
+
+// The launch grid for a batch whose largest tensor has `most` elements.
+dim3 BatchGrid(int64_t most, int size) {
+  return dim3(unsigned(std::min<int64_t>(GridStrideBlocks(most), kMaxBlocksPerTensor)), unsigned(size));
+}
+
+struct AdamWBatch {
+  float* p[kMaxTensorsPerLaunch];
+  const float* g[kMaxTensorsPerLaunch];
+  float* m[kMaxTensorsPerLaunch];
+  float* v[kMaxTensorsPerLaunch];
+  int64_t n[kMaxTensorsPerLaunch];
+  float decay[kMaxTensorsPerLaunch], step_size[kMaxTensorsPerLaunch], bias2_sqrt[kMaxTensorsPerLaunch];
+  float b1, b2, eps;
+};
+
+__global__ void AdamWKernel(const AdamWBatch batch) {
+  const int k = blockIdx.y;
+  float *p = batch.p[k], *m = batch.m[k], *v = batch.v[k];
+  const float* g = batch.g[k];
+  const float decay = batch.decay[k], step_size = batch.step_size[k], bias2_sqrt = batch.bias2_sqrt[k];
+  const float b1 = batch.b1, b2 = batch.b2, eps = batch.eps;
   const float one_minus_b1 = __fsub_rn(1.0f, b1), one_minus_b2 = __fsub_rn(1.0f, b2);
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch.n[k];
+       i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i];
     float pi = __fmul_rn(p[i], decay);                                                   // p *= decay
     const float mi = __fadd_rn(__fmul_rn(b1, m[i]), __fmul_rn(one_minus_b1, gi));        // b1 m + (1-b1) g
@@ -31,87 +60,162 @@ __global__ void AdamWKernel(float* p, const float* g, float* m, float* v, int64_
     m[i] = mi;
     v[i] = vi;
     p[i] = pi;
-    if (p_bf16) p_bf16[i] = __float2bfloat16(pi);
   }
 }
 
-__global__ void EmaKernel(float* teacher, const float* student, int64_t n, float a, float b) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    teacher[i] = __fadd_rn(__fmul_rn(a, teacher[i]), __fmul_rn(b, student[i]));
+struct EmaBatch {
+  float* teacher[kMaxTensorsPerLaunch];
+  const float* student[kMaxTensorsPerLaunch];
+  int64_t n[kMaxTensorsPerLaunch];
+  float a, b;
+};
+
+__global__ void EmaKernel(const EmaBatch batch) {
+  const int k = blockIdx.y;
+  float* teacher = batch.teacher[k];
+  const float* student = batch.student[k];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch.n[k];
+       i += int64_t(gridDim.x) * blockDim.x)
+    teacher[i] = __fadd_rn(__fmul_rn(batch.a, teacher[i]), __fmul_rn(batch.b, student[i]));
 }
 
-template <typename T>
-__global__ void SquaresPartialKernel(const T* g, int64_t n, float* partials) {
+// The tensors of one GradNorms launch; `first` is the batch's index in the caller's list (the offset
+// of its norms and partials).
+struct NormBatch {
+  const float* g[kMaxTensorsPerLaunch];
+  int64_t n[kMaxTensorsPerLaunch];
+  int64_t blocks[kMaxTensorsPerLaunch];  // pass 1 blocks of each tensor
+  int first;
+};
+
+// The tensors of one ClipByNorms launch (`first` as above).
+struct ClipBatch {
+  float* g[kMaxTensorsPerLaunch];
+  int64_t n[kMaxTensorsPerLaunch];
+  int first;
+};
+
+// Pass 1 blocks of a tensor of n elements: at least 4 elements per thread, at most kGradNormPartials.
+int64_t NormBlocks(int64_t n) {
+  constexpr int64_t kPerBlock = 4 * kGridStrideThreads;
+  return std::max<int64_t>(1, std::min<int64_t>(kGradNormPartials, (n + kPerBlock - 1) / kPerBlock));
+}
+
+__global__ void SquaresPartialKernel(const NormBatch batch, float* partials) {
+  const int k = blockIdx.y;
+  const int64_t blocks = batch.blocks[k];
+  if (blockIdx.x >= blocks) return;  // uniform across the block
+  const float* g = batch.g[k];
   float acc = 0.f;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float x = ToFloat(g[i]);
-    acc += x * x;
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch.n[k]; i += blocks * blockDim.x)
+    acc += g[i] * g[i];
   __shared__ float sums[32];
   acc = BlockSum(acc, sums);
-  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+  if (threadIdx.x == 0) partials[(batch.first + k) * kGradNormPartials + blockIdx.x] = acc;
 }
 
-__global__ void NormFinishKernel(const float* partials, int64_t count, float* norm) {
+// One block per tensor (blockIdx.x).
+__global__ void NormFinishKernel(const NormBatch batch, const float* partials, float* norms) {
+  const int k = blockIdx.x;
+  const float* mine = partials + (batch.first + k) * kGradNormPartials;
   float acc = 0.f;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
+  for (int64_t i = threadIdx.x; i < batch.blocks[k]; i += blockDim.x) acc += mine[i];
   __shared__ float sums[32];
   acc = BlockSum(acc, sums);
-  if (threadIdx.x == 0) norm[0] = sqrtf(acc);
+  if (threadIdx.x == 0) norms[batch.first + k] = sqrtf(acc);
 }
 
-template <typename T>
-__global__ void ClipKernel(T* g, int64_t n, double max_norm, const float* norm) {
-  const double coef = max_norm / (double(norm[0]) + 1e-6);
+__global__ void ClipKernel(const ClipBatch batch, double max_norm, const float* norms) {
+  const int k = blockIdx.y;
+  const double coef = max_norm / (double(norms[batch.first + k]) + 1e-6);
   if (!(coef < 1.0)) return;  // as the CPU: scale only when the factor is below 1
   const float c = float(coef);
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    g[i] = FromFloat<T>(__fmul_rn(ToFloat(g[i]), c));
+  float* g = batch.g[k];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch.n[k];
+       i += int64_t(gridDim.x) * blockDim.x)
+    g[i] = __fmul_rn(g[i], c);
+}
+
+// The tensors [first, first + size) of a list of count, in launches of kMaxTensorsPerLaunch.
+template <typename F>
+void ForEachBatch(int count, F launch) {
+  for (int first = 0; first < count; first += kMaxTensorsPerLaunch)
+    launch(first, std::min(kMaxTensorsPerLaunch, count - first));
 }
 
 }  // namespace
 
-void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s, bf16* p_bf16) {
-  if (n <= 0) return;
-  // The constants exactly as cpu::AdamWUpdate forms them.
-  const float decay = float(1.0 - s.lr * s.weight_decay);
-  const float b1 = float(s.beta1), b2 = float(s.beta2);
-  const float step_size = float(s.lr / (1.0 - std::pow(s.beta1, double(s.step))));
-  const float bias2_sqrt = float(std::sqrt(1.0 - std::pow(s.beta2, double(s.step))));
-  const float eps = float(s.eps);
-  AdamWKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(p, g, m, v, n, decay, b1, b2, step_size,
-                                                                         bias2_sqrt, eps, Dev(p_bf16));
-  VFM_CUDA_LAUNCHED("AdamWKernel");
+void AdamWUpdate(const AdamWTensor* tensors, int count) {
+  ForEachBatch(count, [&](int first, int size) {
+    AdamWBatch batch = {};
+    const AdamWStep& s0 = tensors[first].step;
+    batch.b1 = float(s0.beta1), batch.b2 = float(s0.beta2), batch.eps = float(s0.eps);
+    int64_t most = 0;
+    for (int k = 0; k < size; ++k) {
+      const AdamWTensor& t = tensors[first + k];
+      const AdamWStep& s = t.step;
+      if (s.beta1 != s0.beta1 || s.beta2 != s0.beta2 || s.eps != s0.eps)
+        throw std::runtime_error("AdamWUpdate: tensors of one call with different betas or eps");
+      batch.p[k] = t.p, batch.g[k] = t.g, batch.m[k] = t.m, batch.v[k] = t.v, batch.n[k] = std::max<int64_t>(t.n, 0);
+      // The constants exactly as cpu::AdamWUpdate forms them.
+      batch.decay[k] = float(1.0 - s.lr * s.weight_decay);
+      batch.step_size[k] = float(s.lr / (1.0 - std::pow(s.beta1, double(s.step))));
+      batch.bias2_sqrt[k] = float(std::sqrt(1.0 - std::pow(s.beta2, double(s.step))));
+      most = std::max(most, batch.n[k]);
+    }
+    AdamWKernel<<<BatchGrid(most, size), kGridStrideThreads, 0, Compute()>>>(batch);
+    VFM_CUDA_LAUNCHED("AdamWKernel");
+  });
 }
 
-void EmaUpdate(float* teacher, const float* student, int64_t n, double momentum) {
-  if (n <= 0) return;
-  const float a = float(momentum), b = float(1.0 - momentum);
-  EmaKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(teacher, student, n, a, b);
-  VFM_CUDA_LAUNCHED("EmaKernel");
+void EmaUpdate(const EmaTensor* tensors, int count, double momentum) {
+  ForEachBatch(count, [&](int first, int size) {
+    EmaBatch batch = {};
+    batch.a = float(momentum), batch.b = float(1.0 - momentum);
+    int64_t most = 0;
+    for (int k = 0; k < size; ++k) {
+      batch.teacher[k] = tensors[first + k].teacher;
+      batch.student[k] = tensors[first + k].student;
+      batch.n[k] = std::max<int64_t>(tensors[first + k].n, 0);
+      most = std::max(most, batch.n[k]);
+    }
+    EmaKernel<<<BatchGrid(most, size), kGridStrideThreads, 0, Compute()>>>(batch);
+    VFM_CUDA_LAUNCHED("EmaKernel");
+  });
 }
 
-template <typename T>
-void GradNorm(const T* g, int64_t n, float* partials, float* norm) {
-  constexpr int64_t kPerThread = 4 * kGridStrideThreads;  // at least 4 elements per thread
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(kGradNormPartials, (n + kPerThread - 1) / kPerThread));
-  SquaresPartialKernel<<<unsigned(blocks), kGridStrideThreads, 0, Compute()>>>(Dev(g), std::max<int64_t>(n, 0),
-                                                                              partials);
-  VFM_CUDA_LAUNCHED("SquaresPartialKernel");
-  NormFinishKernel<<<1, kGridStrideThreads, 0, Compute()>>>(partials, blocks, norm);
-  VFM_CUDA_LAUNCHED("NormFinishKernel");
+void GradNorms(const float* const* g, const int64_t* n, int count, float* partials, float* norms) {
+  ForEachBatch(count, [&](int first, int size) {
+    NormBatch batch = {};
+    batch.first = first;
+    int64_t most_blocks = 1;
+    for (int k = 0; k < size; ++k) {
+      batch.g[k] = g[first + k];
+      batch.n[k] = std::max<int64_t>(n[first + k], 0);
+      batch.blocks[k] = NormBlocks(batch.n[k]);
+      most_blocks = std::max(most_blocks, batch.blocks[k]);
+    }
+    SquaresPartialKernel<<<dim3(unsigned(most_blocks), unsigned(size)), kGridStrideThreads, 0, Compute()>>>(batch,
+                                                                                                      partials);
+    VFM_CUDA_LAUNCHED("SquaresPartialKernel");
+    NormFinishKernel<<<unsigned(size), kGridStrideThreads, 0, Compute()>>>(batch, partials, norms);
+    VFM_CUDA_LAUNCHED("NormFinishKernel");
+  });
 }
 
-template <typename T>
-void ClipByNorm(T* g, int64_t n, double max_norm, const float* norm) {
-  if (n <= 0) return;
-  ClipKernel<<<GridStrideBlocks(n), kGridStrideThreads, 0, Compute()>>>(Dev(g), n, max_norm, norm);
-  VFM_CUDA_LAUNCHED("ClipKernel");
+void ClipByNorms(float* const* g, const int64_t* n, int count, double max_norm, const float* norms) {
+  ForEachBatch(count, [&](int first, int size) {
+    ClipBatch batch = {};
+    batch.first = first;
+    int64_t most = 0;
+    for (int k = 0; k < size; ++k) {
+      batch.g[k] = g[first + k];
+      batch.n[k] = std::max<int64_t>(n[first + k], 0);
+      most = std::max(most, batch.n[k]);
+    }
+    ClipKernel<<<BatchGrid(most, size), kGridStrideThreads, 0, Compute()>>>(batch, max_norm, norms);
+    VFM_CUDA_LAUNCHED("ClipKernel");
+  });
 }
-
-template void GradNorm<float>(const float*, int64_t, float*, float*);
-template void GradNorm<bf16>(const bf16*, int64_t, float*, float*);
-template void ClipByNorm<float>(float*, int64_t, double, const float*);
-template void ClipByNorm<bf16>(bf16*, int64_t, double, const float*);
 
 }  // namespace vfm::cuda

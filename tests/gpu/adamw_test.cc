@@ -1,7 +1,7 @@
 // Optimizer kernels on the GPU (kernels/cuda/adamw.h) against the CPU: AdamW over several steps (the
-// kernel and the trainer's AdamW with its decay groups), the bf16 copy of updated parameters, the EMA
-// teacher update, gradient norms, and DINO/iBOT's per-parameter clipping (trainer's
-// ClipGradientsPerParameter, norms and clipped gradients).
+// batched kernel and the trainer's AdamW with its decay groups), the EMA teacher update, gradient norms,
+// and DINO/iBOT's per-parameter clipping (trainer's ClipGradientsPerParameter, norms and clipped
+// gradients), each over lists of tensors as the trainer passes them.
 // Tolerances: AdamW and EMA do the same fp32 operations in the same order (the GPU kernel forbids FMA
 // contraction; the CPU build may contract, so results can differ by an ulp per operation), hence 2e-6
 // relative after several steps. Norms accumulate in fp32 on the GPU and in double on the CPU: 1e-5.
@@ -25,79 +25,118 @@ using testing::GpuTest;
 
 Tensor OnGpu(const Tensor& x) { return x.ToDevice(Device::CUDA(0)); }
 
+// The kernels take lists of tensors, up to kMaxTensorsPerLaunch per launch: 70 tensors (two launches)
+// of assorted sizes, among them an empty one and one larger than a launch's blocks cover in one pass.
+std::vector<int64_t> BatchSizes() {
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 70; ++i) sizes.push_back(i == 3 ? 0 : i == 5 ? 100003 : 1 + 37 * i);
+  return sizes;
+}
+
 TEST_F(GpuTest, AdamWKernelMatchesCpuOverSteps) {
-  const int64_t n = 100003;
-  Tensor p = Tensor::Randn({n}, 1), m = Tensor::Zeros({n}), v = Tensor::Zeros({n});
-  Tensor gp = OnGpu(p), gm = OnGpu(m), gv = OnGpu(v);
-  Tensor p_bf16 = Tensor::Empty({n}, DType::kBF16, Device::CUDA(0));
-  for (int64_t step = 1; step <= 5; ++step) {
-    const Tensor g = Tensor::Randn({n}, 10 + uint64_t(step));
-    const Tensor gg = OnGpu(g);
-    const cpu::AdamWStep s{1e-3 * double(step), step % 2 ? 0.05 : 0.0, 0.9, 0.999, 1e-8, step};
-    cpu::AdamWUpdate(p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(), n, s);
-    cuda::AdamWUpdate(gp.data<float>(), gg.data<float>(), gm.data<float>(), gv.data<float>(), n, s,
-                      step == 5 ? p_bf16.data<bf16>() : nullptr);
+  const std::vector<int64_t> sizes = BatchSizes();
+  std::vector<Tensor> p, m, v, gp, gm, gv;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    p.push_back(Tensor::Randn({sizes[k]}, 1 + k));
+    m.push_back(Tensor::Zeros({sizes[k]}));
+    v.push_back(Tensor::Zeros({sizes[k]}));
+    gp.push_back(OnGpu(p[k]));
+    gm.push_back(OnGpu(m[k]));
+    gv.push_back(OnGpu(v[k]));
   }
-  EXPECT_GPU_CLOSE(OnHost(gp), p, 2e-6);
-  EXPECT_GPU_CLOSE(OnHost(gm), m, 2e-6);
-  EXPECT_GPU_CLOSE(OnHost(gv), v, 2e-6);
-  // The bf16 copy is exactly the updated fp32 parameters rounded to nearest even.
-  EXPECT_EQ(OnHost(p_bf16).ToVector(), OnHost(gp).To(DType::kBF16).ToVector());
+  for (int64_t step = 1; step <= 5; ++step) {
+    std::vector<Tensor> grads;  // alive until the kernels have run
+    std::vector<cuda::AdamWTensor> batch;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const Tensor g = Tensor::Randn({sizes[k]}, 100 * uint64_t(step) + k);
+      grads.push_back(OnGpu(g));
+      // Per-tensor learning rates, decays and step counts, as decay groups and skipped steps give.
+      const cpu::AdamWStep s{1e-3 * double(step + int64_t(k % 3)), (step + int64_t(k)) % 2 ? 0.05 : 0.0, 0.9, 0.999,
+                             1e-8, step + int64_t(k % 2)};
+      cpu::AdamWUpdate(p[k].data<float>(), g.data<float>(), m[k].data<float>(), v[k].data<float>(), sizes[k], s);
+      batch.push_back({gp[k].data<float>(), grads.back().data<float>(), gm[k].data<float>(), gv[k].data<float>(),
+                       sizes[k], s});
+    }
+    cuda::AdamWUpdate(batch.data(), int(batch.size()));
+  }
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_GPU_CLOSE(OnHost(gp[k]), p[k], 2e-6);
+    EXPECT_GPU_CLOSE(OnHost(gm[k]), m[k], 2e-6);
+    EXPECT_GPU_CLOSE(OnHost(gv[k]), v[k], 2e-6);
+  }
 }
 
 TEST_F(GpuTest, EmaKernelMatchesCpu) {
-  const int64_t n = 70001;
-  Tensor t = Tensor::Randn({n}, 3);
-  const Tensor s = Tensor::Randn({n}, 4);
-  Tensor gt = OnGpu(t);
-  const Tensor gs = OnGpu(s);
+  const std::vector<int64_t> sizes = BatchSizes();
+  std::vector<Tensor> t, s, gt, gs;
+  std::vector<cuda::EmaTensor> batch;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    t.push_back(Tensor::Randn({sizes[k]}, 3 + k));
+    s.push_back(Tensor::Randn({sizes[k]}, 300 + k));
+    gt.push_back(OnGpu(t[k]));
+    gs.push_back(OnGpu(s[k]));
+    batch.push_back({gt[k].data<float>(), gs[k].data<float>(), sizes[k]});
+  }
   for (double momentum : {0.996, 0.9995, 1.0}) {
-    cpu::EmaUpdate(t.data<float>(), s.data<float>(), n, momentum);
-    cuda::EmaUpdate(gt.data<float>(), gs.data<float>(), n, momentum);
+    for (size_t k = 0; k < sizes.size(); ++k)
+      cpu::EmaUpdate(t[k].data<float>(), s[k].data<float>(), sizes[k], momentum);
+    cuda::EmaUpdate(batch.data(), int(batch.size()), momentum);
   }
-  EXPECT_GPU_CLOSE(OnHost(gt), t, 2e-6);
-}
-
-template <typename T>
-void CheckGradNorm(int64_t n) {
-  SCOPED_TRACE("n=" + std::to_string(n) + " " + DTypeName(DTypeOf<T>()));
-  Tensor x = Tensor::Randn({n}, 5 + uint64_t(n));
-  if (DTypeOf<T>() == DType::kBF16) x = testing::RoundedToBf16(x);
-  double sq = 0;
-  for (float e : x.ToVector()) sq += double(e) * e;
-  const double want = std::sqrt(sq);
-  const Tensor gx = DTypeOf<T>() == DType::kBF16 ? OnGpu(x).To(DType::kBF16) : OnGpu(x);
-  Tensor partials = Tensor::Empty({cuda::kGradNormPartials}, DType::kF32, Device::CUDA(0));
-  Tensor norm = Tensor::Empty({1}, DType::kF32, Device::CUDA(0));
-  cuda::GradNorm<T>(gx.data<T>(), n, partials.data<float>(), norm.data<float>());
-  const double got = OnHost(norm).ToVector()[0];
-  EXPECT_NEAR(got, want, 1e-5 * want);
-  // Deterministic: the same input gives the same bits.
-  Tensor again = Tensor::Empty({1}, DType::kF32, Device::CUDA(0));
-  cuda::GradNorm<T>(gx.data<T>(), n, partials.data<float>(), again.data<float>());
-  EXPECT_EQ(OnHost(again).ToVector()[0], float(got));
-}
-
-TEST_F(GpuTest, GradNormMatchesDoubleSum) {
-  for (int64_t n : {1, 37, 1000, 768 * 3072, 5000001}) {
-    CheckGradNorm<float>(n);
-    CheckGradNorm<bf16>(n);
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_GPU_CLOSE(OnHost(gt[k]), t[k], 2e-6);
   }
 }
 
-TEST_F(GpuTest, ClipByNormScalesOnlyAboveTheLimit) {
-  for (double scale : {10.0, 0.001}) {  // norm ~ 316 (clipped to 3) and ~ 0.03 (left alone)
-    const Tensor g = ops::Scale(Tensor::Randn({1000}, 8), scale);
+TEST_F(GpuTest, GradNormsMatchDoubleSums) {
+  // One list: sizes from 1 to more than kGradNormPartials blocks' worth, and the 70-tensor batch.
+  std::vector<int64_t> sizes = {1, 37, 1000, 768 * 3072, 5000001};
+  for (int64_t n : BatchSizes()) sizes.push_back(n);
+  std::vector<Tensor> xs;
+  std::vector<const float*> pointers;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    xs.push_back(OnGpu(Tensor::Randn({sizes[k]}, 5 + k)));
+    pointers.push_back(xs.back().data<float>());
+  }
+  const int count = int(sizes.size());
+  const Device gpu = Device::CUDA(0);
+  Tensor partials = Tensor::Empty({count * cuda::kGradNormPartials}, DType::kF32, gpu);
+  Tensor norms = Tensor::Empty({count}, DType::kF32, gpu), again = Tensor::Empty({count}, DType::kF32, gpu);
+  cuda::GradNorms(pointers.data(), sizes.data(), count, partials.data<float>(), norms.data<float>());
+  cuda::GradNorms(pointers.data(), sizes.data(), count, partials.data<float>(), again.data<float>());
+  const std::vector<float> got = OnHost(norms).ToVector();
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    double sq = 0;
+    for (float e : OnHost(xs[k]).ToVector()) sq += double(e) * e;
+    EXPECT_NEAR(got[k], std::sqrt(sq), 1e-5 * std::sqrt(sq)) << "n=" << sizes[k];
+  }
+  EXPECT_EQ(OnHost(again).ToVector(), got);  // deterministic: the same inputs give the same bits
+}
+
+TEST_F(GpuTest, ClipByNormsScalesOnlyAboveTheLimit) {
+  const std::vector<double> scales = {10.0, 0.001};  // norms ~ 316 (clipped to 3) and ~ 0.03 (left alone)
+  std::vector<Tensor> want, on_gpu;
+  std::vector<float*> pointers;
+  std::vector<float> norms;
+  for (size_t k = 0; k < scales.size(); ++k) {
+    const Tensor g = ops::Scale(Tensor::Randn({1000}, 8 + k), scales[k]);
     double sq = 0;
     for (float e : g.ToVector()) sq += double(e) * e;
     const double norm = std::sqrt(sq), coef = 3.0 / (norm + 1e-6);
-    Tensor want = g.Clone();
+    want.push_back(g.Clone());
     if (coef < 1)
-      for (int64_t i = 0; i < 1000; ++i) want.data<float>()[i] *= float(coef);
-    Tensor gg = OnGpu(g);
-    const Tensor gnorm = Tensor::Full({1}, norm, DType::kF32, Device::CUDA(0));
-    cuda::ClipByNorm<float>(gg.data<float>(), 1000, 3.0, gnorm.data<float>());
-    EXPECT_GPU_CLOSE(OnHost(gg), want, 1e-6);
+      for (int64_t i = 0; i < 1000; ++i) want.back().data<float>()[i] *= float(coef);
+    on_gpu.push_back(OnGpu(g));
+    pointers.push_back(on_gpu.back().data<float>());
+    norms.push_back(float(norm));
+  }
+  const Tensor gnorms = OnGpu(Tensor::FromVector(norms, {int64_t(norms.size())}));
+  const std::vector<int64_t> sizes(scales.size(), 1000);
+  cuda::ClipByNorms(pointers.data(), sizes.data(), int(sizes.size()), 3.0, gnorms.data<float>());
+  for (size_t k = 0; k < scales.size(); ++k) {
+    SCOPED_TRACE(k);
+    EXPECT_GPU_CLOSE(OnHost(on_gpu[k]), want[k], 1e-6);
   }
 }
 
