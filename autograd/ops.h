@@ -86,5 +86,7 @@ Tensor ResizeBicubic(const Tensor& x, int64_t out_h, int64_t out_w);
 Tensor NormalizeImages(const Tensor& images_u8, const Tensor& norms, DType dtype);
 // Stochastic depth on a residual branch x [B, ...]: samples with keep[b] = 0 give 0, others x / keep_prob.
 Tensor DropPath(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob);
+// residual + DropPath(x, keep, keep_prob): a residual connection with stochastic depth (one kernel on a GPU).
+Tensor DropPathAdd(const Tensor& residual, const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob);
 
 }  // namespace vfm::ops

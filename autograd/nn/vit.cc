@@ -72,7 +72,7 @@ Tensor Block::Residual(const Tensor& x, const Tensor& branch, Rng* rng) const {
   if (rng == nullptr || drop_path_ <= 0) return ops::Add(x, branch);
   std::vector<uint8_t> keep(size_t(x.size(0)));
   for (auto& k : keep) k = rng->Uniform() >= drop_path_;
-  return ops::Add(x, ops::DropPath(branch, keep, 1.0 - drop_path_));
+  return ops::DropPathAdd(x, branch, keep, 1.0 - drop_path_);
 }
 
 Tensor Block::Forward(const Tensor& x, Rng* rng) const {

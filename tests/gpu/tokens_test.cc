@@ -1,6 +1,7 @@
 // Token ops on the GPU against the CPU: GatherTokens (kernels/cuda/tokens.cu; index on the host or on
-// the device), Concat (device copies into slices) and DropPath (kernels/cuda/drop_path.cu), forward
-// and backward, f32 and bf16. Gathers and concatenations move values unchanged, so those compare exactly.
+// the device), Concat (device copies into slices) and DropPath / DropPathAdd (kernels/cuda/drop_path.cu),
+// forward and backward, f32 and bf16. Gathers and concatenations move values unchanged, so those compare
+// exactly.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@ using testing::MisalignedOnGpu;
 using testing::OnGpu;
 using testing::kBf16Unit;
 using testing::RoundedToBf16;
+using testing::Seen;
 
 class TokensGpu : public testing::GpuTest {};
 
@@ -142,10 +144,31 @@ TEST_F(TokensGpu, DropPathMatchesHost) {
       const size_t per_sample = size_t(197 * D);
       for (size_t i = per_sample; i < 2 * per_sample; ++i) ASSERT_EQ(y[i], 0.0f) << i;
     }
+  // The residual form: residual + DropPath(x) in one kernel (the residual's gradient is g itself).
+  for (int64_t D : {37, 768})
+    for (DType dtype : {DType::kF32, DType::kBF16}) {
+      SCOPED_TRACE(::testing::Message() << "drop_path_add " << DTypeName(dtype) << " width " << D);
+      const Tensor r = Seen(Tensor::Randn({5, 197, D}, 33), dtype), x = Seen(Tensor::Randn({5, 197, D}, 34), dtype);
+      const Tensor g = Seen(Tensor::Randn({5, 197, D}, 35), dtype);
+      Tensor rh = r.Clone(), xh = x.Clone(), rg = OnGpu(r, dtype), xg = OnGpu(x, dtype);
+      for (Tensor* t : {&rh, &xh, &rg, &xg}) t->set_requires_grad(true);
+      const Tensor want = ops::DropPathAdd(rh, xh, keep, keep_prob), got = ops::DropPathAdd(rg, xg, keep, keep_prob);
+      // bf16: the host's f32 sum of the same inputs, the device's rounded once: 2 units.
+      const double tol = dtype == DType::kBF16 ? 2 * kBf16Unit : 1e-6;
+      EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, tol);
+      const std::vector<Tensor> got_grads = GradsOf(got, OnGpu(g, dtype));
+      ASSERT_EQ(got_grads.size(), 2u);
+      EXPECT_EQ(got_grads[0].ToVector(), OnGpu(g, dtype).ToVector());  // the residual's: g itself
+      EXPECT_GPU_CLOSE(got_grads[1].ToDevice(Device::CPU()), Seen(ops::DropPath(g, keep, keep_prob), dtype), tol);
+    }
   // Whole packs per sample but a view one element into its buffer: the per-element kernel.
   const Tensor x = RoundedToBf16(Tensor::Randn({5, 197, 768}, 32));
   const Tensor got = ops::DropPath(MisalignedOnGpu(x, DType::kBF16), keep, keep_prob);
   EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), ops::DropPath(x, keep, keep_prob), 2 * kBf16Unit);
+  const Tensor residual = RoundedToBf16(Tensor::Randn({5, 197, 768}, 36));
+  const Tensor got_add =
+      ops::DropPathAdd(MisalignedOnGpu(residual, DType::kBF16), OnGpu(x, DType::kBF16), keep, keep_prob);
+  EXPECT_GPU_CLOSE(got_add.ToDevice(Device::CPU()), ops::DropPathAdd(residual, x, keep, keep_prob), 2 * kBf16Unit);
 }
 
 }  // namespace

@@ -98,5 +98,15 @@ TEST(DropPath, ZeroesDroppedSamplesAndScalesKept) {
   ExpectGradientsMatch([keep](const std::vector<Tensor>& in) { return ops::DropPath(in[0], keep, 0.8); }, {x});
 }
 
+TEST(DropPath, AddIsTheResidualPlusTheDroppedBranch) {
+  auto r = RandD({3, 2, 2}, 2).set_requires_grad(true);
+  auto x = RandD({3, 2, 2}, 3).set_requires_grad(true);
+  const std::vector<uint8_t> keep{0, 1, 1};
+  EXPECT_EQ(ops::DropPathAdd(r, x, keep, 0.8).ToVector(), ops::Add(r, ops::DropPath(x, keep, 0.8)).ToVector());
+  ExpectGradientsMatch(
+      [keep](const std::vector<Tensor>& in) { return ops::DropPathAdd(in[0], in[1], keep, 0.8); }, {r, x});
+  EXPECT_THROW(ops::DropPathAdd(RandD({3, 2, 1}, 4), x, keep, 0.8), Error);
+}
+
 }  // namespace
 }  // namespace vfm
