@@ -17,15 +17,15 @@ BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl bench_attention vfm)
 pack() {
   # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
   [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVFM_CUDA=ON \
-    -DVFM_CUDA_ARCHITECTURES="$ARCH" -DVFM_PTXAS_VERBOSE=ON >/dev/null
-  # ptxas's register / shared memory / spill report of every kernel travels with the pack.
+    -DVFM_CUDA_ARCHITECTURES="$ARCH" >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target "${BINARIES[@]}" 2>&1 | tee "$BUILD/gpu_build.log" \
     | grep -E "error|warning: .*spill|FAILED" || true
   local stage
   stage=$(mktemp -d)
   mkdir -p "$stage/bin" "$stage/lib"
   for b in "${BINARIES[@]}"; do cp "$(find "$BUILD" -name "$b" -type f -perm -u+x | head -1)" "$stage/bin/"; done
-  grep -E "Compiling entry|Used [0-9]+ registers|spill" "$BUILD/gpu_build.log" > "$stage/ptxas.txt" || true
+  # ptxas's registers and spills of the fused attention kernels travel with the pack (compile-time figures).
+  "$ROOT/bench/gpu/ptxas_report.sh" kernels/cuda/fused_attention.cu > "$stage/ptxas.txt" || true
   git -C "$ROOT" describe --always --dirty > "$stage/commit.txt"
   # Real data for a short `vfm pretrain` on the GPU: Fashion-MNIST's 10,000 test images as shards.
   local fmnist=/usr/share/datasets/fashion-mnist
