@@ -15,17 +15,19 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   const Tensor masks = Concat(crops.masks, 0);  // on the host (the loss reads them there)
   const Tensor device_masks = masks.device() == globals.device() ? masks : masks.ToDevice(globals.device());
   const int64_t rows = globals.size(0), N = masks.size(1), D = student.backbone->config().dim;
-  // A bf16 forward converts each model's parameters once, in a few batched kernels, for all its uses.
-  const nn::CastScope teacher_casts(teacher, globals.dtype()), student_casts(student, globals.dtype());
 
   IBotForwardResult result;
   {
     NoGradGuard no_grad;
+    // A bf16 forward converts each model's parameters once, in a few batched kernels, for all their uses
+    // (the teacher's copies are freed before the student's forwards, where activation memory peaks).
+    const nn::CastScope teacher_casts(teacher, globals.dtype());
     const Tensor t = teacher.head->Forward(teacher.backbone->Forward(globals, Tensor(), nullptr));
     result.teacher_cls = Select(t, 1, 0);
     result.teacher_patch = Slice(t, 1, 1, 1 + N).Clone();
   }
 
+  const nn::CastScope student_casts(student, globals.dtype());
   const Tensor s_tokens = student.backbone->Forward(globals, device_masks, drop_path_rng);  // [rows, 1+N, D]
   std::vector<Tensor> head_rows{Select(s_tokens, 1, 0)};                          // global [CLS]
   const Tensor idx = MaskedIndices(masks).ToDevice(globals.device());

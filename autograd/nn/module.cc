@@ -50,7 +50,7 @@ CastScope::CastScope(const Module& module, DType dtype) : dtype_(dtype), outer_(
   for (const auto& [name, p] : module.NamedParameters())
     if (p.dtype() != dtype) params.push_back(p);
   const std::vector<Tensor> copies = ops::ConvertedCopies(params, dtype);
-  for (size_t i = 0; i < params.size(); ++i) copies_.emplace(params[i].impl(), copies[i]);
+  for (size_t i = 0; i < params.size(); ++i) copies_.emplace(params[i].impl(), Copy{params[i], copies[i]});
   innermost_cast_scope = this;
 }
 
@@ -61,7 +61,7 @@ Tensor CastScope::Lookup(const Tensor& param, DType dtype) {
   for (const CastScope* scope = innermost_cast_scope; scope != nullptr; scope = scope->outer_) {
     if (scope->dtype_ != dtype) continue;
     const auto it = scope->copies_.find(param.impl());
-    if (it != scope->copies_.end()) return it->second;
+    if (it != scope->copies_.end()) return it->second.values;
   }
   return Tensor();
 }

@@ -63,8 +63,12 @@ class CastScope {
   static Tensor Lookup(const Tensor& param, DType dtype);
 
  private:
+  struct Copy {
+    Tensor param;  // held, so its TensorImpl (the key) cannot be freed and reused while the scope lives
+    Tensor values;
+  };
   DType dtype_;
-  std::unordered_map<const TensorImpl*, Tensor> copies_;
+  std::unordered_map<const TensorImpl*, Copy> copies_;
   CastScope* outer_;
 };
 

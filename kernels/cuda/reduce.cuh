@@ -3,6 +3,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 namespace vfm::cuda {
 
 // Sum over the 32 lanes of a warp; every lane gets it.

@@ -115,26 +115,27 @@ TEST_F(GpuTest, GradNormsMatchDoubleSums) {
 }
 
 TEST_F(GpuTest, ClipByNormsScalesOnlyAboveTheLimit) {
-  const std::vector<double> scales = {10.0, 0.001};  // norms ~ 316 (clipped to 3) and ~ 0.03 (left alone)
+  // The 70-tensor list (two launches): every other tensor is scaled to a norm above the limit (clipped
+  // to 3), the others stay below it (left alone); each reads its own norm.
+  const std::vector<int64_t> sizes = BatchSizes();
   std::vector<Tensor> want, on_gpu;
   std::vector<float*> pointers;
   std::vector<float> norms;
-  for (size_t k = 0; k < scales.size(); ++k) {
-    const Tensor g = ops::Scale(Tensor::Randn({1000}, 8 + k), scales[k]);
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const Tensor g = ops::Scale(Tensor::Randn({sizes[k]}, 8 + k), k % 2 ? 10.0 : 0.001);
     double sq = 0;
     for (float e : g.ToVector()) sq += double(e) * e;
     const double norm = std::sqrt(sq), coef = 3.0 / (norm + 1e-6);
     want.push_back(g.Clone());
     if (coef < 1)
-      for (int64_t i = 0; i < 1000; ++i) want.back().data<float>()[i] *= float(coef);
+      for (int64_t i = 0; i < sizes[k]; ++i) want.back().data<float>()[i] *= float(coef);
     on_gpu.push_back(OnGpu(g));
     pointers.push_back(on_gpu.back().data<float>());
     norms.push_back(float(norm));
   }
   const Tensor gnorms = OnGpu(Tensor::FromVector(norms, {int64_t(norms.size())}));
-  const std::vector<int64_t> sizes(scales.size(), 1000);
   cuda::ClipByNorms(pointers.data(), sizes.data(), int(sizes.size()), 3.0, gnorms.data<float>());
-  for (size_t k = 0; k < scales.size(); ++k) {
+  for (size_t k = 0; k < sizes.size(); ++k) {
     SCOPED_TRACE(k);
     EXPECT_GPU_CLOSE(OnHost(on_gpu[k]), want[k], 1e-6);
   }
