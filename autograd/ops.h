@@ -53,6 +53,10 @@ Tensor Mean(const Tensor& x, int64_t dim, bool keepdim = false);
 // --- matrix products (ops/matmul.cc, kernels/cpu/gemm.h)
 // y = x W^T + b over the last dim of x: x [..., in], w [out, in], b [out] (optional).
 Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
+// Linear of master parameters w, b (f32) for an input of another dtype (bf16 on a GPU): the product reads
+// their values in x's dtype from w_values, b_values (a CastScope's copies), the gradients reach w and b in
+// their own dtype, on a GPU straight from the fp32 accumulators (no bf16 rounding, no cast kernels).
+Tensor LinearMixed(const Tensor& x, const Tensor& w, const Tensor& w_values, const Tensor& b, const Tensor& b_values);
 // Batched a @ b: a [..., M, K], b [..., K, N] with equal batch dims (or b 2-D, shared).
 Tensor Matmul(const Tensor& a, const Tensor& b);
 

@@ -72,13 +72,19 @@ class CastScope {
   CastScope* outer_;
 };
 
+// A parameter's values in `like`'s dtype, outside the graph: a CastScope's copy, or a conversion.
+inline Tensor ValuesAsTypeOf(const Tensor& param, const Tensor& like) {
+  if (!param.defined() || param.dtype() == like.dtype()) return param;
+  const Tensor copy = CastScope::Lookup(param, like.dtype());
+  return copy.defined() ? copy : param.To(like.dtype());
+}
+
 // A parameter as used by a forward whose activations have `like`'s dtype: cast (bf16 on the GPU, with
 // the gradient flowing back to the f32 master; from a CastScope's copy when one holds it) or, on the
 // f32 CPU path, the parameter itself.
 inline Tensor AsTypeOf(const Tensor& param, const Tensor& like) {
   if (!param.defined() || param.dtype() == like.dtype()) return param;
-  const Tensor copy = CastScope::Lookup(param, like.dtype());
-  return copy.defined() ? ops::CastFrom(param, copy) : ops::Cast(param, like.dtype());
+  return ops::CastFrom(param, ValuesAsTypeOf(param, like));
 }
 
 // Initialisers (deterministic from a seed).
@@ -88,7 +94,11 @@ Tensor KaimingUniform(const Shape& shape, int64_t fan_in, uint64_t seed);  // U(
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias, uint64_t seed);
-  Tensor Forward(const Tensor& x) const { return ops::Linear(x, AsTypeOf(weight, x), AsTypeOf(bias, x)); }
+  // f32 parameters of a bf16 forward: the mixed-precision product (f32 gradients straight from the GEMM).
+  Tensor Forward(const Tensor& x) const {
+    if (weight.dtype() == x.dtype()) return ops::Linear(x, weight, bias);
+    return ops::LinearMixed(x, weight, ValuesAsTypeOf(weight, x), bias, ValuesAsTypeOf(bias, x));
+  }
   Tensor weight, bias;
 };
 

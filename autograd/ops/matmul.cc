@@ -8,17 +8,26 @@
 namespace vfm::ops {
 using namespace internal;
 
-Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  CheckSameDType("linear", x, w);
-  CheckSameDevice("linear", x, w);
-  if (b.defined()) CheckSameDevice("linear", x, b);
-  VFM_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1))
-      << "linear: input " << ShapeToString(x.shape()) << " with weight " << ShapeToString(w.shape());
-  VFM_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)))
-      << "linear: bias " << ShapeToString(b.shape()) << " for weight " << ShapeToString(w.shape());
-  const int64_t in = w.size(1), outf = w.size(0), rows = x.numel() / in;
+namespace {
+
+// y = x W^T + b, the product reading W and b from w_values and b_values (x's dtype). The graph records
+// the parameters w and b, whose gradients are made in their own dtype: the values' dtype, or f32 for
+// f32 masters of bf16 values on a GPU (written straight from the GEMM's and the column sum's fp32
+// accumulators; elsewhere converted after).
+Tensor LinearOf(const Tensor& x, const Tensor& w, const Tensor& w_values, const Tensor& b, const Tensor& b_values) {
+  CheckSameDType("linear", x, w_values);
+  CheckSameDevice("linear", x, w_values);
+  if (b.defined()) {
+    CheckSameDType("linear", x, b_values);
+    CheckSameDevice("linear", x, b_values);
+  }
+  VFM_CHECK(w_values.dim() == 2 && x.dim() >= 1 && x.size(-1) == w_values.size(1))
+      << "linear: input " << ShapeToString(x.shape()) << " with weight " << ShapeToString(w_values.shape());
+  VFM_CHECK(!b.defined() || (b_values.dim() == 1 && b_values.size(0) == w_values.size(0)))
+      << "linear: bias " << ShapeToString(b_values.shape()) << " for weight " << ShapeToString(w_values.shape());
+  const int64_t in = w_values.size(1), outf = w_values.size(0), rows = x.numel() / in;
   const Tensor xc = x.is_contiguous() ? x.Detach() : x.Clone();
-  const Tensor wc = w.is_contiguous() ? w.Detach() : w.Clone();
+  const Tensor wc = w_values.is_contiguous() ? w_values.Detach() : w_values.Clone();
   Shape out_shape = x.shape();
   out_shape.back() = outf;
   Tensor out = Tensor::Empty(out_shape, x.dtype(), x.device());
@@ -28,7 +37,7 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         using T = decltype(tag);
         T* y = out.data<T>();
         if (b.defined()) {  // start from the bias, then y += x W^T
-          const Tensor bc = b.is_contiguous() ? b : b.Clone();
+          const Tensor bc = b_values.is_contiguous() ? b_values : b_values.Clone();
           const T* pb = bc.data<T>();
 #pragma omp parallel for schedule(static) if (rows * outf > 65536)
           for (int64_t r = 0; r < rows; ++r)
@@ -40,7 +49,7 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       [&](auto tag) {
         using T = decltype(tag);
         if (b.defined()) {  // the bias in cuBLASLt's epilogue
-          const Tensor bc = b.is_contiguous() ? b : b.Clone();
+          const Tensor bc = b_values.is_contiguous() ? b_values : b_values.Clone();
           cuda::GemmBias<T>(false, true, rows, outf, in, xc.data<T>(), in, wc.data<T>(), in, bc.data<T>(),
                             out.data<T>(), outf);
         } else {
@@ -50,7 +59,9 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       });
   std::vector<Tensor> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  RecordOp(out, "linear", inputs, [xc, wc, rows, in, outf](const Tensor& g, const std::vector<bool>& needs) {
+  const DType w_dtype = w.dtype(), b_dtype = b.defined() ? b.dtype() : w.dtype();
+  RecordOp(out, "linear", inputs,
+           [xc, wc, rows, in, outf, w_dtype, b_dtype](const Tensor& g, const std::vector<bool>& needs) {
     const Tensor gc = g.is_contiguous() ? g : g.Clone();
     std::vector<Tensor> grads(needs.size());
     DispatchDevice(
@@ -66,10 +77,12 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
             grads[1] = Tensor::Empty(wc.shape(), g.dtype());
             cpu::Gemm<T>(true, false, outf, in, rows, T(1), gc.data<T>(), outf, xc.data<T>(), in, T(0),
                          grads[1].template data<T>(), in);
+            if (w_dtype != g.dtype()) grads[1] = grads[1].To(w_dtype);
           }
           if (needs.size() > 2 && needs[2]) {  // db = column sums of g
             grads[2] = Tensor::Empty({outf}, g.dtype());
             cpu::SumMiddleAxis<T>(gc.data<T>(), grads[2].template data<T>(), 1, rows, outf);
+            if (b_dtype != g.dtype()) grads[2] = grads[2].To(b_dtype);
           }
         },
         [&](auto tag) {
@@ -80,20 +93,41 @@ Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) {
             cuda::Gemm<T>(false, false, rows, in, outf, 1.f, gc.data<T>(), outf, wc.data<T>(), in, 0.f,
                           grads[0].template data<T>(), in);
           }
-          if (needs[1]) {  // dW = g^T x
-            grads[1] = Tensor::Empty(wc.shape(), g.dtype(), device);
-            cuda::Gemm<T>(true, false, outf, in, rows, 1.f, gc.data<T>(), outf, xc.data<T>(), in, 0.f,
-                          grads[1].template data<T>(), in);
+          // dW = g^T x and db = column sums of g, in the parameters' dtype: f32 masters of bf16 values get
+          // the fp32 accumulators' values.
+          const auto product = [&](auto* dw) {
+            cuda::Gemm(true, false, outf, in, rows, 1.f, gc.data<T>(), outf, xc.data<T>(), in, 0.f, dw, in);
+          };
+          if (needs[1]) {
+            grads[1] = Tensor::Empty(wc.shape(), w_dtype, device);
+            if (w_dtype == DType::kF32) product(grads[1].template data<float>());
+            else product(grads[1].template data<T>());
           }
-          if (needs.size() > 2 && needs[2]) {  // db = column sums of g
-            grads[2] = Tensor::Empty({outf}, g.dtype(), device);
+          if (needs.size() > 2 && needs[2]) {
+            grads[2] = Tensor::Empty({outf}, b_dtype, device);
             const Tensor scratch = Scratch(cuda::ColumnSumScratchBytes(rows, outf), device);
-            cuda::ColumnSum<T>(gc.data<T>(), grads[2].template data<T>(), rows, outf, scratch.raw_data());
+            if (b_dtype == DType::kF32)
+              cuda::ColumnSum(gc.data<T>(), grads[2].template data<float>(), rows, outf, scratch.raw_data());
+            else
+              cuda::ColumnSum(gc.data<T>(), grads[2].template data<T>(), rows, outf, scratch.raw_data());
           }
         });
     return grads;
   });
   return out;
+}
+
+}  // namespace
+
+Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b) { return LinearOf(x, w, w, b, b); }
+
+Tensor LinearMixed(const Tensor& x, const Tensor& w, const Tensor& w_values, const Tensor& b,
+                   const Tensor& b_values) {
+  VFM_CHECK(w.shape() == w_values.shape() && w.device() == w_values.device() && b.defined() == b_values.defined() &&
+            (!b.defined() || (b.shape() == b_values.shape() && b.device() == b_values.device())))
+      << "linear: parameters " << ShapeToString(w.shape()) << (b.defined() ? " with a bias" : "") << " and values "
+      << ShapeToString(w_values.shape()) << (b_values.defined() ? " with a bias" : "");
+  return LinearOf(x, w, w_values, b, b_values);
 }
 
 Tensor Matmul(const Tensor& a, const Tensor& b) {

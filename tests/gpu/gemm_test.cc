@@ -247,6 +247,44 @@ TEST_F(GpuTest, LinearOpMatchesCpu) {
   }
 }
 
+// ops::LinearMixed on the GPU: bf16 input and values, f32 master parameters whose gradients come in f32
+// straight from the fp32 accumulators. Against the f32 CPU op on the same (rounded) values: the output
+// and dx in bf16 tolerances, dW and db in f32 ones (only the summation order differs).
+void CheckLinearMixed(const Shape& x_shape, int64_t outf) {
+  SCOPED_TRACE("x " + ShapeToString(x_shape) + " out=" + std::to_string(outf));
+  const int64_t in = x_shape.back();
+  Shape out_shape = x_shape;
+  out_shape.back() = outf;
+  const DType bf = DType::kBF16;
+  const Tensor x = Seen(Tensor::Randn(x_shape, 55), bf), w = Seen(Tensor::Randn({outf, in}, 56), bf);
+  const Tensor b = Seen(Tensor::Randn({outf}, 57), bf), g = Seen(Tensor::Randn(out_shape, 58), bf);
+  Tensor cx = x.Clone(), cw = w.Clone(), cb = b.Clone();
+  for (Tensor* t : {&cx, &cw, &cb}) t->set_requires_grad(true);
+  const Tensor want = ops::Linear(cx, cw, cb);
+  const std::vector<Tensor> want_grads = GradsOf(want, g);
+
+  Tensor gx = OnGpu(x, bf), gw = OnGpu(w, DType::kF32), gb = OnGpu(b, DType::kF32);
+  for (Tensor* t : {&gx, &gw, &gb}) t->set_requires_grad(true);
+  const Tensor got = ops::LinearMixed(gx, gw, gw.To(bf), gb, gb.To(bf));
+  EXPECT_TRUE(got.device() == Device::CUDA(0) && got.dtype() == bf);
+  EXPECT_GPU_CLOSE(OnHost(got), want, TolFor(bf, in));
+  const std::vector<Tensor> got_grads = GradsOf(got, OnGpu(g, bf));
+  ASSERT_EQ(got_grads.size(), 3u);
+  EXPECT_EQ(got_grads[0].dtype(), bf);
+  EXPECT_EQ(got_grads[1].dtype(), DType::kF32);
+  EXPECT_EQ(got_grads[2].dtype(), DType::kF32);
+  const int64_t rows = x.numel() / in;
+  EXPECT_GPU_CLOSE(OnHost(got_grads[0]), want_grads[0], TolFor(bf, outf));
+  EXPECT_GPU_CLOSE(OnHost(got_grads[1]), want_grads[1], TolFor(DType::kF32, rows));
+  EXPECT_GPU_CLOSE(OnHost(got_grads[2]), want_grads[2], TolFor(DType::kF32, rows));
+}
+
+TEST_F(GpuTest, LinearMixedMatchesCpu) {
+  CheckLinearMixed({2, 37, 100}, 3);
+  CheckLinearMixed({3, 197, 37}, 197);
+  CheckLinearMixed({4, 197, 768}, 2304);
+}
+
 // ops::Matmul on the GPU: batched (equal batch dims) and with a shared 2-D right operand.
 void CheckMatmul(const Shape& a_shape, const Shape& b_shape, DType dt) {
   SCOPED_TRACE(ShapeToString(a_shape) + " @ " + ShapeToString(b_shape) + " " + DTypeName(dt));

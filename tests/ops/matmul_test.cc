@@ -42,6 +42,26 @@ TEST(Linear, ForwardMatchesLoopAndGradients) {
                        {xt, w});
 }
 
+// f32 parameters of an f64 input (as f32 masters of a GPU's bf16 forward): the same outputs and
+// gradients, bit for bit, as casting the parameters into the graph; the gradients arrive in f32.
+TEST(Linear, MixedMatchesCastParameters) {
+  auto x = RandD({2, 3, 5}, 1).set_requires_grad(true);
+  Tensor w = Tensor::Randn({4, 5}, 2).set_requires_grad(true), b = Tensor::Randn({4}, 3).set_requires_grad(true);
+  Tensor w2 = w.Clone().set_requires_grad(true), b2 = b.Clone().set_requires_grad(true);
+  const Tensor mixed = ops::LinearMixed(x, w, w.To(DType::kF64), b, b.To(DType::kF64));
+  const Tensor cast = ops::Linear(x, ops::Cast(w2, DType::kF64), ops::Cast(b2, DType::kF64));
+  EXPECT_EQ(mixed.ToVector(), cast.ToVector());
+  ops::Sum(ops::Mul(mixed, mixed)).Backward();
+  ops::Sum(ops::Mul(cast, cast)).Backward();
+  EXPECT_EQ(w.grad().dtype(), DType::kF32);
+  EXPECT_EQ(b.grad().dtype(), DType::kF32);
+  EXPECT_EQ(w.grad().ToVector(), w2.grad().ToVector());
+  EXPECT_EQ(b.grad().ToVector(), b2.grad().ToVector());
+  // Values that do not belong to the parameters are refused.
+  EXPECT_THROW(ops::LinearMixed(x, w, Tensor::Zeros({5, 4}, DType::kF64), b, b.To(DType::kF64)), Error);
+  EXPECT_THROW(ops::LinearMixed(x, w, w.To(DType::kF64), b, Tensor()), Error);
+}
+
 TEST(Matmul, BatchedAndSharedGradients) {
   auto a = RandD({2, 3, 4}, 1).set_requires_grad(true);
   auto b = RandD({2, 4, 5}, 2).set_requires_grad(true);
