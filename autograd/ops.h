@@ -62,6 +62,10 @@ Tensor Matmul(const Tensor& a, const Tensor& b);
 
 // --- normalisation and softmax
 Tensor LayerNorm(const Tensor& x, const Tensor& w, const Tensor& b, double eps);  // last dim
+// LayerNorm of master parameters w, b (f32) for an input of another dtype, as LinearMixed: it reads their
+// values in x's dtype from w_values, b_values; the gradients reach w and b in their own dtype.
+Tensor LayerNormMixed(const Tensor& x, const Tensor& w, const Tensor& w_values, const Tensor& b,
+                      const Tensor& b_values, double eps);
 Tensor Softmax(const Tensor& x);     // last dim
 Tensor LogSoftmax(const Tensor& x);  // last dim
 Tensor L2Normalize(const Tensor& x, double eps = 1e-12);  // last dim: x / max(||x||, eps)

@@ -106,7 +106,8 @@ class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-6);
   Tensor Forward(const Tensor& x) const {
-    return ops::LayerNorm(x, AsTypeOf(weight, x), AsTypeOf(bias, x), eps_);
+    if (weight.dtype() == x.dtype()) return ops::LayerNorm(x, weight, bias, eps_);
+    return ops::LayerNormMixed(x, weight, ValuesAsTypeOf(weight, x), bias, ValuesAsTypeOf(bias, x), eps_);
   }
   Tensor weight, bias;
 

@@ -252,16 +252,16 @@ __global__ void BackwardPartialPackedKernel(const T* __restrict__ dy, const T* _
 // Block (32, kTableLanes) per 32 columns: sums each column's chunks (SumTableColumn: a fixed order
 // spread over 32 lanes; one thread per column, 512 chunks in sequence, took 66 us a call on the H200)
 // and accumulates into dw, db.
-template <typename T>
-__global__ void BackwardFinishKernel(const float* __restrict__ partial, T* __restrict__ dw, T* __restrict__ db,
+template <typename TW>
+__global__ void BackwardFinishKernel(const float* __restrict__ partial, TW* __restrict__ dw, TW* __restrict__ db,
                                      int64_t chunks, int64_t C) {
   __shared__ float shared[kTableLanes][33];
   const int64_t c = int64_t(blockIdx.x) * 32 + threadIdx.x;
   const float sdw = SumTableColumn(partial, chunks, C, c, shared);
   const float sdb = SumTableColumn(partial + chunks * C, chunks, C, c, shared);
   if (threadIdx.y == 0 && c < C) {
-    dw[c] = FromFloat<T>(ToFloat(dw[c]) + sdw);
-    db[c] = FromFloat<T>(ToFloat(db[c]) + sdb);
+    dw[c] = FromFloat<TW>(ToFloat(dw[c]) + sdw);
+    db[c] = FromFloat<TW>(ToFloat(db[c]) + sdb);
   }
 }
 
@@ -304,9 +304,9 @@ void LayerNormForward(const T* x, const T* w, const T* b, T* y, float* mean, flo
 
 int64_t LayerNormBackwardWorkspace(int64_t rows, int64_t C) { return 2 * ChunksFor(rows) * C; }
 
-template <typename T>
-void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, T* dw,
-                       T* db, int64_t rows, int64_t C, float* workspace) {
+template <typename T, typename TW>
+void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, TW* dw,
+                       TW* db, int64_t rows, int64_t C, float* workspace) {
   if (rows == 0 || C == 0) return;
   const unsigned grid = BlocksFor(rows, kWarpsPerBlock), threads = 32 * kWarpsPerBlock;
   const int64_t packs = C / kPack;
@@ -346,9 +346,11 @@ template void LayerNormForward<float>(const float*, const float*, const float*, 
                                       int64_t, double);
 template void LayerNormForward<bf16>(const bf16*, const bf16*, const bf16*, bf16*, float*, float*, int64_t, int64_t,
                                      double);
-template void LayerNormBackward<float>(const float*, const float*, const float*, const float*, const float*, float*,
-                                       float*, float*, int64_t, int64_t, float*);
-template void LayerNormBackward<bf16>(const bf16*, const bf16*, const bf16*, const float*, const float*, bf16*,
-                                      bf16*, bf16*, int64_t, int64_t, float*);
+template void LayerNormBackward<float, float>(const float*, const float*, const float*, const float*, const float*,
+                                              float*, float*, float*, int64_t, int64_t, float*);
+template void LayerNormBackward<bf16, bf16>(const bf16*, const bf16*, const bf16*, const float*, const float*, bf16*,
+                                            bf16*, bf16*, int64_t, int64_t, float*);
+template void LayerNormBackward<bf16, float>(const bf16*, const bf16*, const bf16*, const float*, const float*, bf16*,
+                                             float*, float*, int64_t, int64_t, float*);
 
 }  // namespace vfm::cuda

@@ -16,9 +16,11 @@ void LayerNormForward(const T* x, const T* w, const T* b, T* y, float* mean, flo
 // Number of floats the backward's `workspace` must hold for (rows, C).
 int64_t LayerNormBackwardWorkspace(int64_t rows, int64_t C);
 
-// dw and db are accumulated into (+=, as the CPU kernel does); dx is overwritten.
-template <typename T>
-void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, T* dw,
-                       T* db, int64_t rows, int64_t C, float* workspace);
+// dw and db are accumulated into (+=, as the CPU kernel does); dx is overwritten. TW, the type of dw and
+// db, is T, or float with bf16 activations (f32 master parameters: the fp32 sums are stored unrounded).
+// Instantiated for (float, float), (bf16, bf16), (bf16, float).
+template <typename T, typename TW = T>
+void LayerNormBackward(const T* dy, const T* x, const T* w, const float* mean, const float* rstd, T* dx, TW* dw,
+                       TW* db, int64_t rows, int64_t C, float* workspace);
 
 }  // namespace vfm::cuda

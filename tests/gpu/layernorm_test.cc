@@ -124,5 +124,32 @@ TEST_F(LayerNormGpu, KernelAccumulatesWeightGradients) {
   }
 }
 
+// ops::LayerNormMixed: bf16 input and values, f32 master parameters whose gradients are the kernel's fp32
+// sums unrounded. Against the f32 host op on the same rounded values: y and dx in bf16 units, dw and db
+// as the f32 test (only the summation order differs).
+TEST_F(LayerNormGpu, MixedGivesF32ParameterGradients) {
+  for (int64_t C : {37, 768}) {
+    SCOPED_TRACE(C);
+    const DType bf = DType::kBF16;
+    Tensor x = RoundedToBf16(Tensor::Randn({3, 197, C}, 21)), w = RoundedToBf16(Tensor::Randn({C}, 22));
+    Tensor b = RoundedToBf16(Tensor::Randn({C}, 23));
+    const Tensor g = RoundedToBf16(Tensor::Randn({3, 197, C}, 24));
+    Tensor xg = OnGpu(x, bf), wg = OnGpu(w, DType::kF32), bg = OnGpu(b, DType::kF32);
+    for (Tensor* t : {&x, &w, &b, &xg, &wg, &bg}) t->set_requires_grad(true);
+    const Tensor want = ops::LayerNorm(x, w, b, 1e-6);
+    const Tensor got = ops::LayerNormMixed(xg, wg, wg.To(bf), bg, bg.To(bf), 1e-6);
+    EXPECT_EQ(got.dtype(), bf);
+    EXPECT_GPU_CLOSE(got.ToDevice(Device::CPU()), want, 2 * kBf16Unit);
+    const std::vector<Tensor> want_grads = GradsOf(want, g), got_grads = GradsOf(got, OnGpu(g, bf));
+    ASSERT_EQ(got_grads.size(), 3u);
+    EXPECT_EQ(got_grads[0].dtype(), bf);
+    EXPECT_EQ(got_grads[1].dtype(), DType::kF32);
+    EXPECT_EQ(got_grads[2].dtype(), DType::kF32);
+    EXPECT_GPU_CLOSE(got_grads[0].ToDevice(Device::CPU()), want_grads[0], 2 * kBf16Unit);
+    EXPECT_GPU_CLOSE(got_grads[1].ToDevice(Device::CPU()), want_grads[1], 1e-5);
+    EXPECT_GPU_CLOSE(got_grads[2].ToDevice(Device::CPU()), want_grads[2], 1e-5);
+  }
+}
+
 }  // namespace
 }  // namespace vfm

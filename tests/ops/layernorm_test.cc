@@ -50,5 +50,22 @@ TEST(LayerNorm, F32BackwardMatchesF64) {
   ExpectClose(bf.grad(), b.grad(), 1e-3, 1e-4, "db");
 }
 
+// f32 parameters of an f64 input (as f32 masters of a GPU's bf16 forward): the same output and gradients,
+// bit for bit, as casting the parameters into the graph; the parameter gradients arrive in f32.
+TEST(LayerNorm, MixedMatchesCastParameters) {
+  auto x = RandD({3, 7}, 1).set_requires_grad(true);
+  Tensor w = Tensor::Randn({7}, 2).set_requires_grad(true), b = Tensor::Randn({7}, 3).set_requires_grad(true);
+  Tensor w2 = w.Clone().set_requires_grad(true), b2 = b.Clone().set_requires_grad(true);
+  const Tensor mixed = ops::LayerNormMixed(x, w, w.To(DType::kF64), b, b.To(DType::kF64), 1e-6);
+  const Tensor cast = ops::LayerNorm(x, ops::Cast(w2, DType::kF64), ops::Cast(b2, DType::kF64), 1e-6);
+  EXPECT_EQ(mixed.ToVector(), cast.ToVector());
+  ops::Sum(ops::Mul(mixed, mixed)).Backward();
+  ops::Sum(ops::Mul(cast, cast)).Backward();
+  EXPECT_EQ(w.grad().dtype(), DType::kF32);
+  EXPECT_EQ(w.grad().ToVector(), w2.grad().ToVector());
+  EXPECT_EQ(b.grad().ToVector(), b2.grad().ToVector());
+  EXPECT_THROW(ops::LayerNormMixed(x, w, Tensor::Zeros({6}, DType::kF64), b, b.To(DType::kF64), 1e-6), Error);
+}
+
 }  // namespace
 }  // namespace vfm
