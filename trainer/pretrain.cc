@@ -12,6 +12,7 @@
 #include "autograd/caching_allocator.h"
 #include "kernels/cpu/normalize_images.h"
 #include "trainer/checkpoint.h"
+#include "trainer/crop_uploader.h"
 #include "trainer/data_parallel.h"
 #include "trainer/flops.h"
 #include "trainer/ibot_step.h"
@@ -25,15 +26,6 @@ namespace {
 
 Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t size) {
   return Tensor::FromVector(pixels, {batch, 3, size, size});
-}
-
-// On a GPU the loader hands out uint8 crops: staged in pinned memory, uploaded without blocking the host
-// (a quarter of the f32 bytes) and normalised there, per sample's modality, in the compute dtype.
-Tensor CropsToDevice(const std::vector<uint8_t>& pixels, int64_t batch, int64_t size, const Tensor& norms,
-                     DType dtype) {
-  Tensor staged = Tensor::EmptyPinned({batch, 3, size, size}, DType::kU8);
-  std::memcpy(staged.raw_data(), pixels.data(), staged.nbytes());
-  return ops::NormalizeImages(staged.ToDevice(norms.device()), norms, dtype);
 }
 
 // (scale, shift) per sample and channel for ops::NormalizeImages, on `device`.
@@ -192,6 +184,11 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
   const int64_t first_step = state.step;
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
 
+  // On a GPU the loader hands out uint8 crops (a quarter of the f32 bytes): uploaded on the copy stream,
+  // beside the previous step's compute, and normalised there per sample's modality in the compute dtype.
+  std::unique_ptr<CropUploader> uploader;
+  if (!o.device.is_cpu()) uploader = std::make_unique<CropUploader>(o.device);
+
   for (int64_t step = state.step; step < stop; ++step) {
     std::unique_ptr<data::Batch> batch = (*loader)->Next();
     const int64_t B = batch->size;
@@ -201,10 +198,11 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
       for (const auto& local : batch->local_crops) crops.local.push_back(ImagesToTensor(local, B, o.crops.local.size));
     } else {
       const Tensor norms = SampleNorms(**loader, batch->modalities, o.device);
+      uploader->BeginStep();
       for (const auto& global : batch->global_crops_u8)
-        crops.global.push_back(CropsToDevice(global, B, o.crops.global.size, norms, o.precision));
+        crops.global.push_back(uploader->Upload(global, B, o.crops.global.size, norms, o.precision));
       for (const auto& local : batch->local_crops_u8)
-        crops.local.push_back(CropsToDevice(local, B, o.crops.local.size, norms, o.precision));
+        crops.local.push_back(uploader->Upload(local, B, o.crops.local.size, norms, o.precision));
     }
     for (const auto& mask : batch->masks) crops.masks.push_back(MaskToTensor(mask, B));
     int64_t masked = 0;

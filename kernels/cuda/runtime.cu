@@ -19,7 +19,7 @@ void FailCuda(cudaError_t err, const char* what, const char* file, int line) {
 
 namespace {
 struct DeviceStreams {
-  cudaStream_t compute = nullptr;
+  cudaStream_t compute = nullptr, copy = nullptr;
 };
 // Indexed by device; streams are created once and never destroyed (they outlive every tensor).
 std::vector<DeviceStreams>& Streams() {
@@ -36,6 +36,7 @@ DeviceStreams& StreamsOfCurrent() {
   DeviceStreams& s = all[size_t(device)];
   if (!s.compute) {
     VFM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.compute, cudaStreamNonBlocking));
+    VFM_CUDA_CHECK(cudaStreamCreateWithFlags(&s.copy, cudaStreamNonBlocking));
   }
   return s;
 }
@@ -52,6 +53,7 @@ int CurrentDevice() {
 }
 
 Stream ComputeStream() { return StreamsOfCurrent().compute; }
+Stream CopyStream() { return StreamsOfCurrent().copy; }
 
 void* DeviceMalloc(size_t nbytes) {
   void* p = nullptr;

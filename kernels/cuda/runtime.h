@@ -1,8 +1,9 @@
 // The CUDA runtime as the rest of vfm sees it: device selection, the compute stream, raw device/pinned
 // memory, copies and events, with no CUDA types in the interface (so autograd/ and distributed/ compile
 // without the CUDA headers). Every kernel and upload runs on the current device's compute stream (in
-// order, so memory freed there is reusable there at once); NCCL runs on its own stream, ordered against
-// it with events (distributed/nccl_communicator.cc).
+// order, so memory freed there is reusable there at once), except the training loop's input uploads,
+// which run on the copy stream so they overlap the previous step's compute (trainer/crop_uploader.h);
+// NCCL runs on its own stream. Streams are ordered against each other with events.
 // Built only with CUDA (VFM_WITH_CUDA); callers test the macro or the device of their tensors.
 #pragma once
 #include <cstddef>
@@ -18,6 +19,8 @@ void SetDevice(int index);
 int CurrentDevice();
 // The current device's compute stream, created on first use and kept for the life of the process.
 Stream ComputeStream();
+// The current device's copy stream (host->device uploads that run beside the compute stream's work).
+Stream CopyStream();
 
 // cudaMalloc / cudaFree: nullptr when the device is out of memory (the caching allocator then frees
 // its cache and retries); any other error throws.
