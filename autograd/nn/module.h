@@ -44,11 +44,12 @@ class Module {
   std::vector<std::pair<std::string, std::unique_ptr<Module>>> children_;
 };
 
-// Parameters converted once for the forwards of a step. While a CastScope lives, AsTypeOf gives each
-// parameter of `module` the copy in `dtype` made when the scope began: one batched conversion of every
-// parameter (ops::ConvertedCopies) instead of one kernel per use (a student is used by two forwards a
-// step, each parameter once or more per forward). Every use still gets a cast node of its own, so the
-// gradients reach the f32 master per use and are summed there in f32, exactly as without the scope.
+// Parameters converted once for the forwards of a step. While a CastScope lives, AsTypeOf and
+// ValuesAsTypeOf give each parameter of `module` the copy in `dtype` made when the scope began: one
+// batched conversion of every parameter (ops::ConvertedCopies) instead of one kernel per use (a student
+// is used by two forwards a step, each parameter once or more per forward). Every use still is a node of
+// its own (a cast, or a Linear / LayerNorm of the master), so the gradients reach the f32 master per use
+// and are summed there in f32, exactly as without the scope.
 // The parameters must not change while a scope lives (it spans a step's forwards; the optimizer runs
 // after). Scopes nest (student and teacher, innermost last); parameters already in `dtype` (the f32
 // CPU path) are not copied.
