@@ -5,7 +5,8 @@
 // AdamW and EMA are elementwise, the step constants (decay, bias corrections) computed on the host in
 // double and rounded to float exactly as the CPU does. The arithmetic uses explicitly rounded
 // intrinsics (__fmul_rn, __fadd_rn, ...) so nvcc cannot contract it into FMAs: each operation rounds as
-// the CPU's C++ expression does, in the same order.
+// the CPU's C++ expression does, in the same order (the CPU build itself may fuse some into FMAs: an ulp
+// apart there; checked bit for bit against an unfused CPU build on a CPU emulation of these kernels).
 // GradNorms: pass 1 gives tensor k min(1024, ceil(n / 1024)) blocks of 256 threads; each thread adds
 // squares over a stride loop, the block reduces with warp shuffles then shared memory, and writes one
 // partial. Pass 2 (one block per tensor) adds its partials in a fixed order and takes the square root.

@@ -1,8 +1,10 @@
-// Optimizer kernels on the GPU: fused AdamW and the EMA teacher update exactly as kernels/cpu/adamw.h
-// computes them (same fp32 constants, same operation order), and per-tensor gradient clipping in two
-// device-side steps (no host synchronisation): GradNorms writes each ||g||_2 into device memory,
-// ClipByNorms reads them there and scales each g by max_norm / (norm + 1e-6) when that is below 1
-// (DINO/iBOT's per-parameter clip; trainer/adamw.cc ClipGradientsPerParameter is the CPU version).
+// Optimizer kernels on the GPU: fused AdamW and the EMA teacher update as kernels/cpu/adamw.h computes
+// them (same fp32 constants, same operation order, each operation rounded: bit-identical to a CPU build
+// that does not fuse multiply-adds; the -O3 -march=x86-64-v3 build does, and is then a few ulp apart),
+// and per-tensor gradient clipping in two device-side steps (no host synchronisation): GradNorms writes
+// each ||g||_2 into device memory, ClipByNorms reads them there and scales each g by
+// max_norm / (norm + 1e-6) when that is below 1 (DINO/iBOT's per-parameter clip; trainer/adamw.cc
+// ClipGradientsPerParameter is the CPU version).
 //
 // Every call takes a list of tensors and updates them in one launch per kMaxTensorsPerLaunch: a ViT-B
 // and its head have ~160 parameter tensors, and one launch per tensor and kernel (AdamW, EMA, norm,
