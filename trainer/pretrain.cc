@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "autograd/caching_allocator.h"
 #include "kernels/cpu/normalize_images.h"
+#include "kernels/cuda/nonfinite.h"
 #include "trainer/checkpoint.h"
 #include "trainer/crop_uploader.h"
 #include "trainer/data_parallel.h"
@@ -188,6 +189,9 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
   // beside the previous step's compute, and normalised there per sample's modality in the compute dtype.
   std::unique_ptr<CropUploader> uploader;
   if (!o.device.is_cpu()) uploader = std::make_unique<CropUploader>(o.device);
+  // On a GPU, the first step whose loss was not finite, recorded on the device every step (-1: none yet).
+  Tensor first_nonfinite;
+  if (!o.device.is_cpu()) first_nonfinite = Tensor::Full({1}, -1.0, DType::kI64, o.device);
 
   for (int64_t step = state.step; step < stop; ++step) {
     std::unique_ptr<data::Batch> batch = (*loader)->Next();
@@ -237,16 +241,24 @@ absl::Status Pretrain(const PretrainOptions& o, const dist::ProcessInfo& process
     const bool save_now = state.step % o.checkpoint_every == 0 || state.step == stop || out_of_time;
 
     // Reading the loss waits for the step to finish: on a GPU only when it is logged or a checkpoint is
-    // due (so a non-finite loss is still caught before anything of it is saved); on the CPU every step.
+    // due (so a non-finite loss is still caught before anything of it is saved, and named by the first
+    // step it occurred at, which the device records every step); on the CPU every step.
+#if VFM_WITH_CUDA
+    if (first_nonfinite.defined())
+      cuda::RecordFirstNonFinite(r.loss.loss.data<float>(), step + 1, first_nonfinite.data<int64_t>());
+#endif
     double loss_value = 0;
     if (o.device.is_cpu() || log_now || save_now) {
       loss_value = r.loss.loss.item();
-      if (!std::isfinite(loss_value)) {
+      int64_t bad_step = std::isfinite(loss_value) ? -1 : step + 1;
+      if (first_nonfinite.defined() && first_nonfinite.item() >= 0) bad_step = int64_t(first_nonfinite.item());
+      if (bad_step >= 0) {
         auto newest = LatestCheckpoint(o.run_dir);
         return absl::InternalError(absl::StrFormat(
-            "non-finite loss (%f) at step %d (epoch %.2f): stopping; nothing of this step is saved; the newest "
-            "checkpoint is %s",
-            loss_value, step + 1, epoch, newest.ok() ? *newest : std::string("none")));
+            "non-finite loss at step %d (epoch %.2f; loss %f at step %d): stopping; nothing of it is saved; the "
+            "newest checkpoint is %s",
+            bad_step, double(bad_step - 1) / double(spe), loss_value, step + 1,
+            newest.ok() ? *newest : std::string("none")));
       }
     }
 #if VFM_WITH_CUDA
