@@ -41,7 +41,7 @@ void IBotLoss::MoveTo(Device device) {
 // 8192 patch outputs) rather than on all of them: the same values, a fraction of the passes.
 IBotLossOutput IBotLoss::Forward(const Tensor& student_cls_in, const Tensor& student_masked_in,
                                  const Tensor& teacher_cls_in, const Tensor& teacher_patch_in, const Tensor& masks,
-                                 double teacher_temp, double teacher_patch_temp) const {
+                                 const Tensor& idx, double teacher_temp, double teacher_patch_temp) const {
   const Tensor student_cls = Cast(student_cls_in, DType::kF32), student_masked = Cast(student_masked_in, DType::kF32);
   const Tensor teacher_cls = Cast(teacher_cls_in, DType::kF32);
   const Device device = student_cls.device();
@@ -68,7 +68,8 @@ IBotLossOutput IBotLoss::Forward(const Tensor& student_cls_in, const Tensor& stu
     cls_weights = Scale(Reshape(w, {n_crops * B, K}), -config_.lambda1 / double(n_pairs * B));
 
     // Patch targets at masked positions, each weighted by 1 / max(masked count of its image, 1).
-    const Tensor idx = MaskedIndices(masks).ToDevice(device);
+    VFM_CHECK(idx.dtype() == DType::kI64 && idx.dim() == 2 && idx.size(0) == 1 && idx.device() == device)
+        << "masked indices " << ShapeToString(idx.shape()) << " on " << idx.device().ToString();
     const Tensor tp_rows =
         Reshape(GatherTokens(Reshape(teacher_patch_in, {1, n_global_ * B * N, K}), idx), {idx.size(1), K});
     const Tensor tp_masked =

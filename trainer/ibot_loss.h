@@ -29,11 +29,12 @@ class IBotLoss {
   IBotLoss(int64_t out_dim, int64_t n_global, int64_t n_local, IBotLossConfig config = {});
 
   // student_cls [n_crops*B, K] logits, crop-major, global crops first; student_masked [M, K] logits of
-  // the masked patches in row-major order of masks [n_global*B, N] (u8); teacher_cls [n_global*B, K];
-  // teacher_patch [n_global*B, N, K].
+  // the masked patches in row-major order of masks [n_global*B, N] (u8, on the host); masked_idx their
+  // flat indices, MaskedIndices(masks), on the training device (the step has them already);
+  // teacher_cls [n_global*B, K]; teacher_patch [n_global*B, N, K].
   IBotLossOutput Forward(const Tensor& student_cls, const Tensor& student_masked, const Tensor& teacher_cls,
-                         const Tensor& teacher_patch, const Tensor& masks, double teacher_temp,
-                         double teacher_patch_temp) const;
+                         const Tensor& teacher_patch, const Tensor& masks, const Tensor& masked_idx,
+                         double teacher_temp, double teacher_patch_temp) const;
 
   // Moves the centres towards this step's teacher means. all_reduce_sum sums a host tensor in place across
   // ranks (identity on one rank); world is the number of ranks.

@@ -42,7 +42,7 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   const Tensor student_cls = n_local_rows ? Concat({Slice(out, 0, 0, rows), Slice(out, 0, rows + M, rows + M + n_local_rows)}, 0)
                                           : Slice(out, 0, 0, rows);
   const Tensor student_masked = Slice(out, 0, rows, rows + M);
-  result.loss = loss.Forward(student_cls, student_masked, result.teacher_cls, result.teacher_patch, masks,
+  result.loss = loss.Forward(student_cls, student_masked, result.teacher_cls, result.teacher_patch, masks, idx,
                              teacher_temp, teacher_patch_temp);
   return result;
 }
