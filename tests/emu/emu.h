@@ -2,8 +2,11 @@
 // a few lines of x86-64 assembly); blocks run one at a time; __syncthreads is a barrier over the block's
 // fibers; warp shuffles go through per-warp slots and a warp barrier. Static __shared__ arrays (gen.py turns
 // them into function statics) are poisoned with 0xFF bytes (NaN floats) when a block first reaches them
-// (emu::Shared). The order fibers resume between barriers and the order of a grid's blocks are selectable
-// (forward / reverse / random), so results that depend on scheduling show as differences between runs.
+// (emu::Shared); a launch's dynamic shared memory (`extern __shared__`, which gen.py turns into
+// emu::DynamicShared()) likewise per block. cp.async copies are queued per thread and land at the wait that
+// completes their group. One fiber runs at a time, until it waits at a barrier; the next is the first that
+// can run in a forward / reverse / random order (so warps run ahead of each other as far as the barriers
+// allow), and a grid's blocks run in the same order, so results that depend on scheduling show as differences.
 // Why: the kernels' logic (indexing, tails, alignment paths, reductions and barriers) is tested on every
 // CI run, on machines with no GPU or CUDA toolkit. Include it in exactly one translation unit of a binary
 // (it defines emu_switch); the CUDA headers in stub/ forward here.
@@ -87,7 +90,8 @@ template <typename T> inline T max(T a, T b) { return a < b ? b : a; }
 
 // ---- runtime stubs ---------------------------------------------------------------------------------
 typedef void* cudaStream_t;
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidConfiguration = 9 };
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 
 namespace emu {
 
@@ -125,12 +129,27 @@ emu_switch:
 .popsection
 )");
 
+// A cp.async copy: `bytes` into shared memory at window address dst, the first src_bytes of them from src,
+// the rest zeros.
+struct AsyncCopy {
+  uint32_t dst;
+  const void* src;
+  uint32_t bytes, src_bytes;
+};
+
+struct Barrier;
+
 struct Fiber {
   void* sp = nullptr;
   uint3 tid;
   int linear = 0;
   bool done = false;
   char* stack = nullptr;
+  int rank = 0;                // position in the block's scheduling order
+  Barrier* waiting = nullptr;  // the barrier this thread waits at, and its generation then
+  long waiting_gen = 0;
+  std::vector<std::vector<AsyncCopy>> async_groups;  // committed cp.async groups not yet waited for
+  std::vector<AsyncCopy> async_open;                 // issued since the last commit
 };
 
 #if EMU_ASAN
@@ -140,6 +159,10 @@ constexpr size_t kStackBytes = 64 * 1024;
 #endif
 constexpr int kMaxThreads = 1024;
 constexpr size_t kGuardPage = 4096;
+// Shared memory per block: static arrays and, without cudaFuncSetAttribute, dynamic memory are held to
+// 48 KiB; a kernel opted in may use up to sm_90's 227 KiB in all (sm_80 allows 163 KiB).
+constexpr size_t kSharedDefault = 48 * 1024;
+constexpr size_t kSharedOptIn = 227 * 1024;
 
 inline void* g_sched_sp = nullptr;
 inline std::vector<Fiber> g_fibers;
@@ -157,16 +180,49 @@ inline int g_cur = 0;
 inline uint3 g_block;
 inline dim3 g_blockdim, g_griddim;
 inline const std::function<void()>* g_body = nullptr;
-inline long g_progress = 0;
 inline long g_block_gen = 0;
 inline std::map<void*, long> g_shared_gen;  // the block that last reached each static shared array
 inline size_t g_block_shared_bytes = 0;
+inline std::map<const void*, size_t> g_max_dynamic_shared;  // per kernel, as set by cudaFuncSetAttribute
+// The running launch's dynamic shared memory: its last byte is followed by an inaccessible page (so a
+// store past the end faults), its start 16-byte aligned. Window addresses (cvta.shared, ldmatrix,
+// cp.async) are offsets from its start.
+inline unsigned char* g_dyn_shared = nullptr;
+inline size_t g_dyn_shared_bytes = 0;
+inline unsigned char* DynamicSharedEnd() {
+  static unsigned char* end = [] {
+    const size_t bytes = (kSharedOptIn + kGuardPage - 1) / kGuardPage * kGuardPage;
+    void* p = mmap(nullptr, bytes + kGuardPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || mprotect(static_cast<char*>(p) + bytes, kGuardPage, PROT_NONE) != 0) {
+      std::perror("emu: dynamic shared memory");
+      std::abort();
+    }
+    return static_cast<unsigned char*>(p) + bytes;
+  }();
+  return end;
+}
 #if EMU_ASAN
 inline const void* g_main_bottom = nullptr;
 inline size_t g_main_size = 0;
 #endif
 
 inline Fiber& Me() { return g_fibers[g_cur]; }
+
+// A set of ranks (positions in the block's scheduling order).
+struct RankSet {
+  uint64_t bits[kMaxThreads / 64] = {};
+  void Add(int r) { bits[r / 64] |= uint64_t(1) << (r % 64); }
+  void Remove(int r) { bits[r / 64] &= ~(uint64_t(1) << (r % 64)); }
+  int First() const {  // -1 when empty
+    for (int i = 0; i < kMaxThreads / 64; ++i)
+      if (bits[i]) return 64 * i + __builtin_ctzll(bits[i]);
+    return -1;
+  }
+  void MoveTo(RankSet& to) {
+    for (int i = 0; i < kMaxThreads / 64; ++i) to.bits[i] |= bits[i], bits[i] = 0;
+  }
+};
+inline RankSet g_ready;  // the threads that can run: not exited, not waiting at a barrier
 
 inline void Yield() {
 #if EMU_ASAN
@@ -182,16 +238,24 @@ inline void Yield() {
 struct Barrier {
   int n = 0, arrived = 0;
   long gen = 0;
+  RankSet waiters;
+  explicit Barrier(int threads = 0) : n(threads) {}
   void Wait() {
     const long g = gen;
     if (++arrived == n) {
       arrived = 0;
       ++gen;
-      ++g_progress;
+      waiters.MoveTo(g_ready);
     } else {
+      Fiber& f = Me();
+      f.waiting = this, f.waiting_gen = g;
+      waiters.Add(f.rank);
+      g_ready.Remove(f.rank);
       while (gen == g) Yield();
+      f.waiting = nullptr;
     }
   }
+  bool Released(long g) const { return gen != g; }
 };
 inline Barrier g_cta_bar;
 inline Barrier g_warp_bar[kMaxThreads / 32];
@@ -203,8 +267,14 @@ inline void Entry() {
   __sanitizer_finish_switch_fiber(nullptr, &g_main_bottom, &g_main_size);
 #endif
   (*g_body)();
+  // Copies never waited for land at no defined time: their data was never used, or used unsafely.
+  if (!g_fibers[g_cur].async_groups.empty() || !g_fibers[g_cur].async_open.empty()) {
+    std::fprintf(stderr, "emu: thread %d of block (%u,%u,%u) exited with cp.async copies not waited for\n",
+                 g_fibers[g_cur].linear, g_block.x, g_block.y, g_block.z);
+    std::abort();
+  }
   g_fibers[g_cur].done = true;
-  ++g_progress;
+  g_ready.Remove(g_fibers[g_cur].rank);
 #if EMU_ASAN
   __sanitizer_start_switch_fiber(nullptr, g_main_bottom, g_main_size);
 #endif
@@ -214,17 +284,31 @@ inline void Entry() {
 
 // A static shared array reached by the running block: poisoned (0xFF bytes: NaN floats) the first time the
 // block reaches it, so a read before any write in the block shows; the block's total is held to the 48 KiB
-// of static shared memory a kernel may declare.
+// of static shared memory a kernel may declare, and with the dynamic memory to the opt-in maximum.
 inline void Shared(void* p, size_t bytes) {
   long& gen = g_shared_gen[p];
   if (gen == g_block_gen) return;
   gen = g_block_gen;
   std::memset(p, 0xFF, bytes);
   g_block_shared_bytes += bytes;
-  if (g_block_shared_bytes > 48 * 1024) {
-    std::fprintf(stderr, "emu: static shared memory of one block over 48 KiB (%zu bytes)\n", g_block_shared_bytes);
+  if (g_block_shared_bytes > kSharedDefault || g_block_shared_bytes + g_dyn_shared_bytes > kSharedOptIn) {
+    std::fprintf(stderr, "emu: shared memory of one block over the limit (%zu bytes static, %zu dynamic)\n",
+                 g_block_shared_bytes, g_dyn_shared_bytes);
     std::abort();
   }
+}
+
+// `extern __shared__ T name[];` (gen.py): the launch's dynamic shared memory, poisoned per block.
+inline void* DynamicShared() { return g_dyn_shared; }
+
+// The bytes at window address addr .. addr + bytes of the dynamic shared memory (stops the run if outside).
+inline unsigned char* SharedAt(uint64_t addr, size_t bytes) {
+  if (addr + bytes > g_dyn_shared_bytes) {
+    std::fprintf(stderr, "emu: shared address %llu + %zu outside the block's %zu bytes of dynamic shared memory\n",
+                 static_cast<unsigned long long>(addr), bytes, g_dyn_shared_bytes);
+    std::abort();
+  }
+  return g_dyn_shared + addr;
 }
 
 inline void RunBlock(uint3 block) {
@@ -233,6 +317,7 @@ inline void RunBlock(uint3 block) {
   ++g_block_gen;
   ++g_blocks_run;
   g_block_shared_bytes = 0;
+  std::memset(g_dyn_shared, 0xFF, g_dyn_shared_bytes);
   g_block = block;
   g_cta_bar = Barrier{n};
   for (int w = 0; w < (n + 31) / 32; ++w) g_warp_bar[w] = Barrier{std::min(32, n - 32 * w)};
@@ -245,7 +330,11 @@ inline void RunBlock(uint3 block) {
     f.tid.y = (i / bd.x) % bd.y;
     f.tid.z = i / (bd.x * bd.y);
     f.done = false;
+    f.rank = g_thread_order == kReverse ? n - 1 - i : i;
+    f.waiting = nullptr;
     f.stack = g_stacks[i];
+    f.async_groups.clear();
+    f.async_open.clear();
 #if EMU_ASAN
     __asan_unpoison_memory_region(f.stack, kStackBytes);
 #endif
@@ -258,58 +347,77 @@ inline void RunBlock(uint3 block) {
     for (int r = 0; r < 6; ++r) *--sp = nullptr;
     f.sp = sp;
   }
-  std::vector<int> order(n);
+  // One thread runs at a time, until it waits at a barrier or exits; the next is always the first in `order`
+  // that can run. So a warp runs as far ahead of the others as the barriers let it (forward: the first warp
+  // first; reverse: the last), which is what shows a missing __syncthreads; random draws a new order for
+  // every interval between __syncthreads, which interleaves the warps at their barriers.
+  std::vector<int> order(n);  // thread of each rank
   for (int i = 0; i < n; ++i) order[i] = i;
   if (g_thread_order == kReverse) std::reverse(order.begin(), order.end());
-  long idle_passes = 0;
+  g_ready = RankSet{};
+  for (int r = 0; r < n; ++r) g_ready.Add(r);
+  long cta_gen = -1;
   for (;;) {
-    if (g_thread_order == kRandom) std::shuffle(order.begin(), order.end(), g_rng);
-    bool any = false;
-    const long before = g_progress;
-    for (int i : order) {
-      if (g_fibers[i].done) continue;
-      any = true;
-      g_cur = i;
-#if EMU_ASAN
-      void* fs = nullptr;
-      __sanitizer_start_switch_fiber(&fs, g_fibers[i].stack, kStackBytes);
-      emu_switch(&g_sched_sp, g_fibers[i].sp);
-      __sanitizer_finish_switch_fiber(fs, nullptr, nullptr);
-#else
-      emu_switch(&g_sched_sp, g_fibers[i].sp);
-#endif
-    }
-    if (!any) break;
-    if (g_progress == before) {
-      if (++idle_passes > 3) {
-        int at_cta = g_cta_bar.arrived, done = 0;
-        for (auto& f : g_fibers) done += f.done;
-        std::fprintf(stderr, "DEADLOCK in block (%u,%u,%u): %d threads at __syncthreads, %d exited, of %d\n",
-                     block.x, block.y, block.z, at_cta, done, n);
-        std::abort();
+    if (g_thread_order == kRandom && g_cta_bar.gen != cta_gen) {
+      cta_gen = g_cta_bar.gen;
+      std::shuffle(order.begin(), order.end(), g_rng);
+      // New ranks: the sets are rebuilt (the thread that released the __syncthreads ran on, and may already
+      // wait at another barrier).
+      g_ready = RankSet{};
+      g_cta_bar.waiters = RankSet{};
+      for (int w = 0; w < (n + 31) / 32; ++w) g_warp_bar[w].waiters = RankSet{};
+      for (int r = 0; r < n; ++r) {
+        Fiber& f = g_fibers[order[r]];
+        f.rank = r;
+        if (f.waiting && !f.waiting->Released(f.waiting_gen))
+          f.waiting->waiters.Add(r);
+        else if (!f.done)
+          g_ready.Add(r);
       }
-    } else {
-      idle_passes = 0;
     }
+    const int r = g_ready.First();
+    if (r < 0) break;
+    g_cur = order[r];
+#if EMU_ASAN
+    void* fs = nullptr;
+    __sanitizer_start_switch_fiber(&fs, g_fibers[g_cur].stack, kStackBytes);
+    emu_switch(&g_sched_sp, g_fibers[g_cur].sp);
+    __sanitizer_finish_switch_fiber(fs, nullptr, nullptr);
+#else
+    emu_switch(&g_sched_sp, g_fibers[g_cur].sp);
+#endif
+  }
+  int done = 0;
+  for (const Fiber& f : g_fibers) done += f.done;
+  if (done != n) {  // every thread left waits at a barrier that can no longer be released
+    std::fprintf(stderr, "DEADLOCK in block (%u,%u,%u): %d threads at __syncthreads, %d exited, of %d\n", block.x,
+                 block.y, block.z, g_cta_bar.arrived, done, n);
+    std::abort();
   }
 }
 
 // A kernel launch: validates the configuration as the runtime would (an invalid one sets the error that
-// VFM_CUDA_LAUNCHED reports), then runs every block.
-inline void Launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::function<void()>& body) {
+// VFM_CUDA_LAUNCHED reports), then runs every block. `kernel` (gen.py passes it for launches with dynamic
+// shared memory) is the key of cudaFuncSetAttribute: past 48 KiB of dynamic memory the kernel must be opted in.
+inline void Launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::function<void()>& body,
+                   const void* kernel = nullptr) {
   ++g_launches;
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
+  const auto opt_in = g_max_dynamic_shared.find(kernel);
+  const size_t smem_limit = kernel && opt_in != g_max_dynamic_shared.end() ? opt_in->second : kSharedDefault;
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 ||
       block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
-      threads > 1024 || smem > 48 * 1024) {
-    std::fprintf(stderr, "emu: invalid launch configuration grid (%u,%u,%u) block (%u,%u,%u) smem %zu\n", grid.x,
-                 grid.y, grid.z, block.x, block.y, block.z, smem);
+      threads > 1024 || smem > smem_limit) {
+    std::fprintf(stderr, "emu: invalid launch configuration grid (%u,%u,%u) block (%u,%u,%u) smem %zu (limit %zu)\n",
+                 grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, smem_limit);
     g_last_error = cudaErrorInvalidConfiguration;
     return;
   }
   g_griddim = grid;
   g_blockdim = block;
   g_body = &body;
+  g_dyn_shared = DynamicSharedEnd() - (smem + 15) / 16 * 16;
+  g_dyn_shared_bytes = smem;
   std::vector<uint3> blocks;
   blocks.reserve(size_t(grid.x) * grid.y * grid.z);
   for (unsigned z = 0; z < grid.z; ++z)
@@ -319,9 +427,41 @@ inline void Launch(dim3 grid, dim3 block, size_t smem, cudaStream_t, const std::
   if (g_block_order == kRandom) std::shuffle(blocks.begin(), blocks.end(), g_rng);
   for (const uint3& b : blocks) RunBlock(b);
   g_body = nullptr;
+  g_dyn_shared_bytes = 0;
 }
 
 inline int Tid() { return Me().linear; }
+
+// cp.async: queued in the thread's open group, the destination NaN (0xFF) until the copy lands (the hardware
+// may write it any time before the wait), so a read that does not wait, or a buffer refilled while another
+// warp still reads it, shows. Addresses must be aligned to the copy's size, as the hardware requires.
+inline void AsyncCopyIssue(uint32_t dst, const void* src, uint32_t bytes, uint32_t src_bytes) {
+  if (dst % bytes != 0 || reinterpret_cast<uintptr_t>(src) % bytes != 0 || src_bytes > bytes) {
+    std::fprintf(stderr, "emu: cp.async of %u bytes (%u from the source) misaligned: shared %u, global %p\n", bytes,
+                 src_bytes, dst, src);
+    std::abort();
+  }
+  std::memset(SharedAt(dst, bytes), 0xFF, bytes);
+  Me().async_open.push_back({dst, src, bytes, src_bytes});
+}
+inline void AsyncCopyCommit() {
+  Fiber& f = Me();
+  f.async_groups.push_back(std::move(f.async_open));
+  f.async_open.clear();
+}
+// Lands this thread's committed groups but the newest `pending` (the data is read from global memory now: the
+// latest the hardware may read it). Other threads see it after a barrier, as on the GPU.
+inline void AsyncCopyWait(int pending) {
+  Fiber& f = Me();
+  while (int(f.async_groups.size()) > pending) {
+    for (const AsyncCopy& c : f.async_groups.front()) {
+      unsigned char* d = SharedAt(c.dst, c.bytes);
+      std::memcpy(d, c.src, c.src_bytes);
+      std::memset(d + c.src_bytes, 0, c.bytes - c.src_bytes);
+    }
+    f.async_groups.erase(f.async_groups.begin());
+  }
+}
 
 }  // namespace emu
 
@@ -330,6 +470,22 @@ inline cudaError_t cudaGetLastError() {
   emu::g_last_error = cudaSuccess;
   return e;
 }
+inline cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || size_t(value) > emu::kSharedOptIn)
+    return cudaErrorInvalidValue;
+  emu::g_max_dynamic_shared[func] = size_t(value);
+  return cudaSuccess;
+}
+// Generic -> shared window address: defined here only for the dynamic shared memory (static __shared__ arrays
+// are function statics, outside the window).
+inline size_t __cvta_generic_to_shared(const void* p) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  if (c < emu::g_dyn_shared || c > emu::g_dyn_shared + emu::g_dyn_shared_bytes) {
+    std::fprintf(stderr, "emu: __cvta_generic_to_shared of %p, not in the block's dynamic shared memory\n", p);
+    std::abort();
+  }
+  return size_t(c - emu::g_dyn_shared);
+}
 
 #define threadIdx (::emu::Me().tid)
 #define blockIdx (::emu::g_block)
@@ -337,6 +493,14 @@ inline cudaError_t cudaGetLastError() {
 #define gridDim (::emu::g_griddim)
 
 inline void __syncthreads() { emu::g_cta_bar.Wait(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  const int w = emu::Tid() / 32;
+  if (mask != 0xffffffffu || emu::g_warp_bar[w].n != 32) {
+    std::fprintf(stderr, "__syncwarp: mask %x with %d lanes\n", mask, emu::g_warp_bar[w].n);
+    std::abort();
+  }
+  emu::g_warp_bar[w].Wait();
+}
 inline float __shfl_xor_sync(unsigned mask, float v, int off) {
   const int w = emu::Tid() / 32, l = emu::Tid() % 32;
   if (mask != 0xffffffffu || emu::g_warp_bar[w].n != 32) {

@@ -1,7 +1,11 @@
 # Rewrites the CUDA kernel sources into C++ the CPU emulator (emu.h) compiles; run by CMake at build time.
 # Usage: gen.py SOURCE_ROOT OUT_DIR
 #   K<<<grid, block[, smem[, stream]]>>>(args)  ->  ::emu::Launch(grid, block, smem, stream, [&] { K(args); })
+#     (with dynamic shared memory, also the kernel's address: the key of cudaFuncSetAttribute)
 #   __shared__ T name[...];  ->  static T name[...]; ::emu::Shared(name, sizeof(name));  (poisoned per block)
+#   extern __shared__ [__align__(16)] T name[];  ->  T* name = static_cast<T*>(::emu::DynamicShared());
+#   asm [volatile](PTX : outputs : inputs : clobbers);  ->  ::emu::ptx::F(outputs..., inputs...);  where F
+#     emulates that instruction (tests/emu/ptx.h; the PTX table below), so the wrappers around it run as written
 # Every .cuh the emulated kernels include is rewritten into OUT_DIR/kernels/cuda/ (which the tests put
 # before the source root on the include path); each .cu becomes OUT_DIR/kernels/cuda/<name>.cu.inc for a
 # test to include, gemm.cu only its ColumnSum part (cuBLASLt is not emulated). Line numbers are kept and
@@ -12,7 +16,20 @@ import re
 import sys
 
 HEADERS = ['elementwise.cuh', 'reduce.cuh', 'runtime.cuh']
-KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu']
+KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu']
+
+# The inline asm tests/emu/ptx.h emulates: instruction text (whitespace collapsed) -> the emulating function and
+# the operand constraints it is written for (an asm that differs in either is an error, not a guess).
+PTX = {
+    'cp.async.cg.shared.global [%0], [%1], 16, %2;': ('CpAsyncCg16', 'r l r'),
+    'cp.async.commit_group;': ('CpAsyncCommitGroup', ''),
+    'cp.async.wait_group %0;': ('CpAsyncWaitGroup', 'n'),
+    'ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];': ('LdmatrixX4', '=r =r =r =r r'),
+    'ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];': ('LdmatrixX4Trans', '=r =r =r =r r'),
+    'mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, '
+    '{%0, %1, %2, %3};': ('MmaM16N8K16Bf16', '+f +f +f +f r r r r r r'),
+    'ex2.approx.ftz.f32 %0, %1;': ('Ex2ApproxFtz', '=f f'),
+}
 
 
 def match_back(s, i):
@@ -76,20 +93,89 @@ def rewrite_launches(s):
             q += 1
         cfg = split_top(s[i + 3:k])
         cfg += ['0', 'nullptr'][len(cfg) - 2:]  # shared memory bytes and stream default to 0 and nullptr
-        new = f'::emu::Launch({", ".join(cfg)}, [&] {{ {name}({s[p + 1:q]}); }})'
+        kernel = '' if cfg[2] == '0' else f', reinterpret_cast<const void*>(&{name})'
+        new = f'::emu::Launch({", ".join(cfg)}, [&] {{ {name}({s[p + 1:q]}); }}{kernel})'
         new += '\n' * (s[j + 1:q + 1].count('\n') - new.count('\n'))  # the line breaks of <<<...>>>
         s = s[:j + 1] + new + s[q + 1:]
 
 
 SHARED = re.compile(r'__shared__\s+(\w+)\s+(\w+)\s*((?:\[[^\]]*\])+)\s*;')
+# The emulator's dynamic shared memory is 16-byte aligned: a kernel that asks for more is not handled.
+EXTERN_SHARED = re.compile(r'extern\s+__shared__\s+(?:__align__\(\s*(?:1|2|4|8|16)\s*\)\s+)?(\w+(?:\s+\w+)*?)\s+(\w+)'
+                           r'\s*\[\s*\]\s*;')
+ASM = re.compile(r'(?:^|(?<=[{;]))[ \t]*(asm(?:\s+volatile)?\s*\()', re.M)  # a statement, not a comment
+
+
+def skip_literal(s, i):
+    """Index just past the string or character literal that starts at s[i]."""
+    q, i = s[i], i + 1
+    while s[i] != q:
+        i += 2 if s[i] == '\\' else 1
+    return i + 1
+
+
+def split_outside(s, sep):
+    """Splits s at each sep that is outside string literals and parentheses."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        if s[i] in '"\'':
+            i = skip_literal(s, i)
+            continue
+        if s[i] in '([':
+            depth += 1
+        elif s[i] in ')]':
+            depth -= 1
+        elif s[i] == sep and depth == 0:
+            parts.append(s[start:i])
+            start = i + 1
+        i += 1
+    return parts + [s[start:]]
+
+
+def rewrite_asm(s, what):
+    """Each asm statement -> the call of its emulation in tests/emu/ptx.h (the PTX table)."""
+    while True:
+        m = ASM.search(s)
+        if not m:
+            if re.search(r'\basm\b(\s+volatile)?\s*\(', re.sub(r'//[^\n]*|/\*.*?\*/', '', s, flags=re.S)):
+                raise ValueError(f'{what}: an asm that is not a statement of its own (gen.py rewrites only those)')
+            return s
+        start, depth, i = m.start(1), 1, m.end()  # to the ')' that closes asm(
+        while depth:
+            if s[i] in '"\'':
+                i = skip_literal(s, i)
+                continue
+            depth += {'(': 1, ')': -1}.get(s[i], 0)
+            i += 1
+        sections = split_outside(s[m.end():i - 1], ':')
+        text = ''.join(re.findall(r'"((?:[^"\\]|\\.)*)"', sections[0]))  # adjacent literals concatenate
+        text = ' '.join(text.replace('\\n', ' ').replace('\\t', ' ').split())
+        operands = []
+        for section in sections[1:3]:
+            for op in split_outside(section, ','):
+                if op.strip():
+                    c = re.fullmatch(r'\s*"([^"]*)"\s*\((.*)\)\s*', op, re.S)
+                    if not c:
+                        raise ValueError(f'{what}: asm operand "{op.strip()}" is not "constraint"(expression)')
+                    operands.append((c.group(1), c.group(2).strip()))
+        if text not in PTX:
+            raise ValueError(f'{what}: inline asm "{text}" is not emulated (add it to PTX in tests/emu/gen.py and '
+                             'tests/emu/ptx.h)')
+        func, constraints = PTX[text]
+        if ' '.join(c for c, _ in operands) != constraints:
+            raise ValueError(f'{what}: the operands of "{text}" are not the "{constraints}" tests/emu/ptx.h emulates')
+        new = f'::emu::ptx::{func}({", ".join(e for _, e in operands)})'
+        s = s[:start] + new + '\n' * s[start:i].count('\n') + s[i:]
 
 
 def rewrite(s, what):
     s = rewrite_launches(s)
     s = SHARED.sub(r'static \1 \2\3; ::emu::Shared(\2, sizeof(\2));', s)
+    s = EXTERN_SHARED.sub(r'\1* \2 = static_cast<\1*>(::emu::DynamicShared());', s)
     if '__shared__' in s:
-        raise ValueError(f'{what}: a __shared__ declaration gen.py does not handle (extern, or not an array)')
-    return s
+        raise ValueError(f'{what}: a __shared__ declaration gen.py does not handle (not an array, or aligned to '
+                         'more than 16 bytes)')
+    return rewrite_asm(s, what)
 
 
 def line_of(path, text, i):
@@ -140,7 +226,9 @@ def main():
             return f.read()
 
     def whole(name):
-        return f'#line 1 "{os.path.join(src, name)}"\n' + rewrite(read(name), name)
+        text = rewrite(read(name), name)
+        ptx = '#include "tests/emu/ptx.h"\n' if '::emu::ptx::' in text else ''
+        return ptx + f'#line 1 "{os.path.join(src, name)}"\n' + text
     for name in HEADERS:
         write_if_changed(os.path.join(out, name), whole(name))
     for name in KERNELS:

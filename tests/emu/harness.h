@@ -1,4 +1,4 @@
-// What every emulated kernel test shares: the two runtime functions the kernels' host code calls, PASS/FAIL
+// What every emulated kernel test shares: the runtime functions the kernels' host code calls, PASS/FAIL
 // reporting (the binary exits non-zero if any check failed), buffers with guard bytes around them (a write
 // out of bounds shows), the scheduling order, and the --big flag. Included once per test binary (as emu.h).
 #pragma once
@@ -20,8 +20,9 @@
 #include "tests/emu/emu.h"
 
 namespace vfm::cuda {
-// The emulator has one stream; kernels run to completion at their launch.
+// The emulator has one device and one stream; kernels run to completion at their launch.
 Stream ComputeStream() { return nullptr; }
+int CurrentDevice() { return 0; }
 [[noreturn]] void FailCuda(cudaError_t err, const char* what, const char* file, int line) {
   std::fprintf(stderr, "CUDA error %d from %s at %s:%d\n", int(err), what, file, line);
   std::abort();
@@ -47,27 +48,27 @@ inline int Summary(const char* name) {
   return g_fail ? 1 : 0;
 }
 
-// Buffer of n elements of T starting `offset` elements past a 256-byte aligned address, with guard
-// elements around it (filled with a pattern, checked by Guards()).
+// Buffer of n elements of T starting `offset` elements past a 256-byte aligned address, with `guard`
+// elements on each side (filled with a pattern, checked by Guards()).
 template <typename T>
 struct Buf {
   std::vector<unsigned char> raw;
   T* p = nullptr;
-  size_t n = 0, off = 0;
+  size_t n = 0, off = 0, guard = 0;
   static constexpr size_t kGuard = 64;
-  Buf(size_t n_, size_t offset = 0) : n(n_), off(offset) {
-    raw.resize((n + 2 * kGuard + offset) * sizeof(T) + 512);
+  Buf(size_t n_, size_t offset = 0, size_t guard_ = kGuard) : n(n_), off(offset), guard(guard_) {
+    raw.resize((n + 2 * guard + offset) * sizeof(T) + 512);
     uintptr_t base = (reinterpret_cast<uintptr_t>(raw.data()) + 255) & ~uintptr_t(255);
     std::memset(raw.data(), 0xA5, raw.size());
-    p = reinterpret_cast<T*>(base) + kGuard + offset;
+    p = reinterpret_cast<T*>(base) + guard + offset;
   }
   T& operator[](size_t i) { return p[i]; }
   const T& operator[](size_t i) const { return p[i]; }
   bool Guards() const {
-    const unsigned char* lo = reinterpret_cast<const unsigned char*>(p - kGuard - off);
+    const unsigned char* lo = reinterpret_cast<const unsigned char*>(p - guard - off);
     const unsigned char* a = reinterpret_cast<const unsigned char*>(p);
     const unsigned char* b = reinterpret_cast<const unsigned char*>(p + n);
-    const unsigned char* hi = reinterpret_cast<const unsigned char*>(p + n + kGuard);
+    const unsigned char* hi = reinterpret_cast<const unsigned char*>(p + n + guard);
     for (const unsigned char* c = lo; c < a; ++c) if (*c != 0xA5) return false;
     for (const unsigned char* c = b; c < hi; ++c) if (*c != 0xA5) return false;
     return true;
