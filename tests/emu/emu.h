@@ -76,6 +76,9 @@ inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
 inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
 inline float __fdiv_rn(float a, float b) { volatile float r = a / b; return r; }
 inline float __fsqrt_rn(float a) { volatile float r = std::sqrt(a); return r; }
+inline float __fmaf_rn(float a, float b, float c) { volatile float r = std::fma(a, b, c); return r; }  // one rounding
+
+using std::isfinite;  // a device function in the global namespace, as in CUDA
 
 template <typename T> inline T min(T a, T b) { return b < a ? b : a; }
 template <typename T> inline T max(T a, T b) { return a < b ? b : a; }

@@ -16,7 +16,8 @@ import re
 import sys
 
 HEADERS = ['elementwise.cuh', 'reduce.cuh', 'runtime.cuh']
-KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu']
+KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu', 'broadcast.cu',
+           'unary.cu', 'normalize_images.cu', 'nonfinite.cu']
 
 # The inline asm tests/emu/ptx.h emulates: instruction text (whitespace collapsed) -> the emulating function and
 # the operand constraints it is written for (an asm that differs in either is an error, not a guess).
