@@ -80,6 +80,16 @@ inline float __fmaf_rn(float a, float b, float c) { volatile float r = std::fma(
 
 using std::isfinite;  // a device function in the global namespace, as in CUDA
 
+// atomicAdd: fibers switch only at barriers and shuffles, so a plain read-modify-write is atomic here; the
+// additions land in the order the scheduler runs the threads (which the three orders vary). bf16: the sum
+// in fp32, rounded once to bf16, as the hardware's.
+inline float atomicAdd(float* p, float v) { const float old = *p; *p = __fadd_rn(old, v); return old; }
+inline __nv_bfloat16 atomicAdd(__nv_bfloat16* p, __nv_bfloat16 v) {
+  const __nv_bfloat16 old = *p;
+  *p = __float2bfloat16(__fadd_rn(__bfloat162float(old), __bfloat162float(v)));
+  return old;
+}
+
 template <typename T> inline T min(T a, T b) { return b < a ? b : a; }
 template <typename T> inline T max(T a, T b) { return a < b ? b : a; }
 

@@ -2,7 +2,8 @@
 # Usage: gen.py SOURCE_ROOT OUT_DIR
 #   K<<<grid, block[, smem[, stream]]>>>(args)  ->  ::emu::Launch(grid, block, smem, stream, [&] { K(args); })
 #     (with dynamic shared memory, also the kernel's address: the key of cudaFuncSetAttribute)
-#   __shared__ T name[...];  ->  static T name[...]; ::emu::Shared(name, sizeof(name));  (poisoned per block)
+#   __shared__ T name[...][, name2[...]...];  ->  static T name[...]; ::emu::Shared(name, sizeof(name)); ...
+#     (poisoned per block)
 #   extern __shared__ [__align__(16)] T name[];  ->  T* name = static_cast<T*>(::emu::DynamicShared());
 #   asm [volatile](PTX : outputs : inputs : clobbers);  ->  ::emu::ptx::F(outputs..., inputs...);  where F
 #     emulates that instruction (tests/emu/ptx.h; the PTX table below), so the wrappers around it run as written
@@ -17,7 +18,8 @@ import sys
 
 HEADERS = ['elementwise.cuh', 'reduce.cuh', 'runtime.cuh']
 KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu', 'broadcast.cu',
-           'unary.cu', 'normalize_images.cu', 'nonfinite.cu']
+           'unary.cu', 'normalize_images.cu', 'nonfinite.cu', 'softmax.cu', 'l2norm.cu', 'tokens.cu',
+           'resize_bicubic.cu', 'patchify.cu']
 
 # The inline asm tests/emu/ptx.h emulates: instruction text (whitespace collapsed) -> the emulating function and
 # the operand constraints it is written for (an asm that differs in either is an error, not a guess).
@@ -100,7 +102,7 @@ def rewrite_launches(s):
         s = s[:j + 1] + new + s[q + 1:]
 
 
-SHARED = re.compile(r'__shared__\s+(\w+)\s+(\w+)\s*((?:\[[^\]]*\])+)\s*;')
+SHARED = re.compile(r'__shared__\s+(\w+)\s+(\w+\s*(?:\[[^\]]*\]\s*)+(?:,\s*\w+\s*(?:\[[^\]]*\]\s*)+)*);')
 # The emulator's dynamic shared memory is 16-byte aligned: a kernel that asks for more is not handled.
 EXTERN_SHARED = re.compile(r'extern\s+__shared__\s+(?:__align__\(\s*(?:1|2|4|8|16)\s*\)\s+)?(\w+(?:\s+\w+)*?)\s+(\w+)'
                            r'\s*\[\s*\]\s*;')
@@ -171,7 +173,8 @@ def rewrite_asm(s, what):
 
 def rewrite(s, what):
     s = rewrite_launches(s)
-    s = SHARED.sub(r'static \1 \2\3; ::emu::Shared(\2, sizeof(\2));', s)
+    s = SHARED.sub(lambda m: ' '.join(f'static {m.group(1)} {d.strip()}; ::emu::Shared({d.split("[")[0].strip()}, '
+                                      f'sizeof({d.split("[")[0].strip()}));' for d in split_top(m.group(2))), s)
     s = EXTERN_SHARED.sub(r'\1* \2 = static_cast<\1*>(::emu::DynamicShared());', s)
     if '__shared__' in s:
         raise ValueError(f'{what}: a __shared__ declaration gen.py does not handle (not an array, or aligned to '
