@@ -11,7 +11,7 @@ packages=(
   libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
   libopenmpi-dev openmpi-bin
   python3 python3-pip python3-numpy python3-torch python3-torchvision python3-h5py python3-pil
-  python3-skimage-lib dataset-fashion-mnist
+  python3-skimage dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
