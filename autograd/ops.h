@@ -1,6 +1,7 @@
-// The op set: every function here computes its forward with a kernel from kernels/cpu and, when an
-// input requires a gradient, records the backward (autograd/engine.h). One file per op under
-// autograd/ops/, its kernels under kernels/cpu/<same name>.{h,cc}, its test under tests/ops/.
+// The op set: every function here computes its forward with a kernel from kernels/cpu (kernels/cuda on a
+// GPU) and, when an input requires a gradient, records the backward (autograd/engine.h). Op X lives in
+// autograd/ops/X.cc, its kernels in kernels/{cpu,cuda}/X.*, its tests in tests/{ops,gpu,emu}/X_test.cc:
+// the table in autograd/README.md lists every op's files.
 // Floating-point ops take f32 (training) or f64 (gradient checks). Shapes are checked, with messages.
 #pragma once
 #include <vector>
@@ -39,18 +40,18 @@ Tensor Where(const Tensor& mask, const Tensor& a, const Tensor& b);  // mask (u8
 // a += b without autograd (same shape; for optimizers and accumulation).
 void AddInPlace(Tensor& a, const Tensor& b, double alpha = 1.0);
 
-// --- unary (ops/unary.cc)
+// --- unary (ops/unary.cc, kernels/cpu/unary.h)
 Tensor Gelu(const Tensor& x);  // exact erf form: x * Phi(x)
 Tensor Exp(const Tensor& x);
 Tensor Log(const Tensor& x);
 
-// --- reductions (ops/reduce.cc)
+// --- reductions (ops/reduce.cc, kernels/cpu/reduce.h)
 Tensor Sum(const Tensor& x);                               // all elements -> [1]
 Tensor Sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor Mean(const Tensor& x);
 Tensor Mean(const Tensor& x, int64_t dim, bool keepdim = false);
 
-// --- matrix products (ops/matmul.cc, kernels/cpu/gemm.h)
+// --- matrix products (ops/matmul.cc, kernels/cpu/matmul.h)
 // y = x W^T + b over the last dim of x: x [..., in], w [out, in], b [out] (optional).
 Tensor Linear(const Tensor& x, const Tensor& w, const Tensor& b = Tensor());
 // Linear of master parameters w, b (f32) for an input of another dtype (bf16 on a GPU): the product reads

@@ -41,7 +41,7 @@ absl::Status SaveSafetensors(const std::string& path, const std::vector<std::pai
   for (const auto& [name, t] : tensors) {
     if (header.contains(name)) return absl::InvalidArgumentError(absl::StrCat(path, ": duplicate tensor ", name));
     // GPU tensors are written from a host copy.
-    contiguous.push_back(!t.device().is_cpu() ? t.ToDevice(Device::CPU()) : t.is_contiguous() ? t : t.Clone());
+    contiguous.push_back(!t.device().is_cpu() ? t.ToDevice(Device::CPU()) : t.Contiguous());
     header[name] = {{"dtype", SafetensorsDType(t.dtype())},
                     {"shape", t.shape()},
                     {"data_offsets", {offset, offset + t.nbytes()}}};

@@ -5,6 +5,7 @@
 #include "autograd/caching_allocator.h"
 #include "kernels/random.h"
 #if VFM_WITH_CUDA
+#include "kernels/cpu/copy.h"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/runtime.h"
 #endif
@@ -226,6 +227,8 @@ Tensor Tensor::Clone() const {
 
 Tensor Tensor::Detach() const { return View(shape(), strides(), offset()); }
 
+Tensor Tensor::Contiguous() const { return is_contiguous() ? Detach() : Clone(); }
+
 Tensor Tensor::To(DType target) const {
   Tensor out = Empty(shape(), target, device());
   out.CopyFrom(*this);
@@ -283,7 +286,7 @@ void CopyWithDevice(const Tensor& src, Tensor& dst) {
   if (src.dtype() != dst.dtype()) {
     const Tensor moved = same_device ? src : src.ToDevice(dst.device());
     if (dst.device().is_cpu()) return dst.CopyFrom(moved);
-    const Tensor from = moved.is_contiguous() ? moved : moved.Clone();
+    const Tensor from = moved.Contiguous();
     Tensor into = dst.is_contiguous() ? dst : Tensor::Empty(dst.shape(), dst.dtype(), dst.device());
     if (from.dtype() == DType::kF32 && into.dtype() == DType::kBF16) {
       cuda::Convert(from.data<float>(), into.data<bf16>(), from.numel());
@@ -300,7 +303,7 @@ void CopyWithDevice(const Tensor& src, Tensor& dst) {
     cuda::CopyStrided(src.raw_data(), dst.raw_data(), LayoutOf(src, dst), int(ElementSize(dst.dtype())));
     return;
   }
-  const Tensor from = src.is_contiguous() ? src : src.Clone();
+  const Tensor from = src.Contiguous();
   Tensor into = dst.is_contiguous() ? dst : Tensor::Empty(dst.shape(), dst.dtype(), dst.device());
   if (into.device().is_cpu()) {
     cuda::CopySync(into.raw_data(), from.raw_data(), from.nbytes());
@@ -327,26 +330,11 @@ void Tensor::CopyFrom(const Tensor& src) {
                      << " in a build without CUDA";
 #endif
   }
-  if (src.dtype() == dtype() && is_contiguous() && src.is_contiguous()) {
-    if (nbytes()) std::memmove(raw_data(), src.raw_data(), nbytes());
+  if (src.dtype() == dtype()) {
+    cpu::CopyStrided(src.raw_data(), src.strides(), raw_data(), strides(), shape(), ElementSize(dtype()));
     return;
   }
-  const int64_t nd = dim();
-  if (src.dtype() == dtype() && nd > 0 && strides()[nd - 1] == 1 && src.strides()[nd - 1] == 1) {
-    // Same type, rows contiguous in both (concatenation windows, slices): one memcpy per row.
-    const Shape outer(shape().begin(), shape().end() - 1);
-    const size_t row = size_t(shape()[nd - 1]) * ElementSize(dtype());
-    std::vector<int64_t> src_rows;
-    ForEachOffset(outer, Shape(src.strides().begin(), src.strides().end() - 1),
-                  [&](int64_t off) { src_rows.push_back(off); });
-    const char* s = static_cast<const char*>(src.raw_data());
-    char* d = static_cast<char*>(raw_data());
-    const int64_t esize = int64_t(ElementSize(dtype()));
-    size_t k = 0;
-    ForEachOffset(outer, Shape(strides().begin(), strides().end() - 1),
-                  [&](int64_t off) { std::memmove(d + off * esize, s + src_rows[k++] * esize, row); });
-    return;
-  }
+  // A dtype conversion, element by element.
   std::vector<int64_t> src_offsets;
   src_offsets.reserve(size_t(numel()));
   ForEachOffset(src.shape(), src.strides(), [&](int64_t off) { src_offsets.push_back(off); });

@@ -85,6 +85,9 @@ class Tensor {
   Tensor View(const Shape& shape, const Shape& strides, int64_t offset) const;
   // A contiguous deep copy with no autograd history.
   Tensor Clone() const;
+  // This tensor's values, contiguous, with no autograd history: the same storage when it already is
+  // (Detach), else a copy (Clone). For kernels that need a flat buffer; ops::Contiguous is the op.
+  Tensor Contiguous() const;
   // Same storage, cut from the graph.
   Tensor Detach() const;
   // Element type conversion (a deep copy; no autograd).

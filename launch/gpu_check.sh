@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PACK=${VFM_GPU_PACK:-$ROOT/gpu-pack}
 BUILD=${VFM_GPU_BUILD:-$ROOT/build-gpu}
 ARCH=${VFM_GPU_ARCH:-90a}
-BINARIES=(gpu_test bench_train_step bench_gemm bench_nccl bench_attention vfm)
+BINARIES=(gpu_test bench_train_step bench_matmul bench_nccl bench_attention vfm)
 
 pack() {
   # A fresh build folder is configured for $ARCH; an existing one (VFM_GPU_BUILD=build) is used as it is.
@@ -70,9 +70,9 @@ run() {
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
-  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step gemm nccl attention
+  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step matmul nccl attention
   # torch_attention torch_step.
-  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step gemm nccl attention torch_attention torch_step} "
+  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step matmul nccl attention torch_attention torch_step} "
   part() { [[ "$parts" == *" $1 "* ]]; }
   if part tests; then
   echo "== GPU tests"
@@ -102,7 +102,7 @@ run() {
   # vfm first (its correctness and speed are the point), the PyTorch baselines after, compile last.
   part vfm_step && run_json vfm_ibot_step_vitb16 90 "${vfm[@]}" "$stage/bin/bench_train_step" --device=cuda --arch=vit_base \
     --patch=16 --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5 --profile_kernels
-  part gemm && run_json vfm_gemm_vitb16 60 "${vfm[@]}" "$stage/bin/bench_gemm"
+  part matmul && run_json vfm_matmul_vitb16 60 "${vfm[@]}" "$stage/bin/bench_matmul"
   part nccl && run_json vfm_nccl_allreduce 60 "${vfm[@]}" "$stage/bin/bench_nccl"
   part attention && run_json vfm_attention 90 "${vfm[@]}" "$stage/bin/bench_attention"
   part torch_attention && run_json torch_attention 90 "$py" "$ROOT/bench/gpu/attention_torch.py"

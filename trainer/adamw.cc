@@ -31,7 +31,7 @@ void AdamW::Step(double lr, double weight_decay) {
     if (!p.requires_grad() || !p.grad().defined()) continue;
     State& s = state_.at(name);
     ++s.step;
-    const Tensor g = p.grad().is_contiguous() ? p.grad() : p.grad().Clone();
+    const Tensor g = p.grad().Contiguous();
     const cpu::AdamWStep step{lr, IsDecayed(name, p) ? weight_decay : 0.0, config_.beta1, config_.beta2, config_.eps,
                               s.step};
     if (p.device().is_cpu()) {

@@ -123,6 +123,7 @@ absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& p
                              {"loader", {{"seed", state.loader.seed}, {"epoch", state.loader.epoch},
                                          {"consumed", state.loader.consumed}}},
                              {"model", state.model},
+                             {"dataset", state.dataset},
                              {"flags", state.flags}};
   if (absl::Status s = WriteFile(tmp_dir + "/state.json", st.dump(2)); !s.ok()) return s;
   if (absl::Status s = add_to_manifest("state.json"); !s.ok()) return s;
@@ -171,12 +172,17 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& run_dir) {
     if (int64_t step = StepOf(e.path().filename().string()); step >= 0 && e.is_directory())
       all.push_back({step, e.path().string()});
   std::sort(all.rbegin(), all.rend());
+  absl::Status newest_error;
   for (const auto& [step, dir] : all) {
     absl::Status s = VerifyCheckpoint(dir);
     if (s.ok()) return dir;
     std::fprintf(stderr, "warning: skipping checkpoint %s: %s\n", dir.c_str(), std::string(s.message()).c_str());
+    if (newest_error.ok()) newest_error = s;
   }
-  return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", run_dir));
+  if (all.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", run_dir));
+  // Starting over here would overwrite them: refuse.
+  return absl::DataLossError(absl::StrCat(all.size(), " checkpoint(s) in ", run_dir, " and none verifies (newest: ",
+                                          newest_error.message(), "): move them away or use another folder"));
 }
 
 absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
@@ -192,6 +198,7 @@ absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
   state.loader.consumed = j.at("loader").at("consumed");
   state.flags = j.value("flags", nlohmann::json::object());
   state.model = j.value("model", nlohmann::json::object());
+  state.dataset = j.value("dataset", std::string());
   return state;
 }
 

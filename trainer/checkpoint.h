@@ -29,6 +29,7 @@ struct TrainingState {
   nlohmann::json flags = nlohmann::json::object();  // the run's resolved flags
   nlohmann::json model = nlohmann::json::object();  // ModelConfigToJson of the networks
   int world_size = 1;
+  std::string dataset;  // the identity of the training data: crc32c of its index.json ("" before it was kept)
 };
 
 // The networks' shapes as JSON (stored in checkpoints and in exported safetensors metadata), and back.
@@ -50,8 +51,8 @@ struct CheckpointParts {
 // Refuses (FailedPrecondition) to write non-finite weights, optimizer state or centres.
 absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& parts, const TrainingState& state,
                             int keep);
-// The newest complete checkpoint in run_dir (NotFound when there is none). Incomplete or corrupt ones
-// are skipped with a warning on stderr.
+// The newest complete checkpoint in run_dir: NotFound when there is no checkpoint at all, DataLoss when
+// there are checkpoints but none verifies. Incomplete or corrupt ones are skipped with a warning on stderr.
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& run_dir);
 // Checks MANIFEST.json against the files.
 absl::Status VerifyCheckpoint(const std::string& dir);

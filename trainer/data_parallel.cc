@@ -79,6 +79,18 @@ absl::Status DataParallel::ScatterOptimizerState(const AdamW& optimizer) {
   return zero1_->LoadState(full);
 }
 
+std::vector<double> DataParallel::MeanOverRanks(const std::vector<double>& values) {
+  if (process_.world == 1) return values;
+  // In f32 where the parameters live (the collectives' device and type): the values are f32 losses.
+  Tensor t = Tensor::FromVector(std::vector<float>(values.begin(), values.end()), {int64_t(values.size())})
+                 .ToDevice(device_);
+  WaitForHost(*comm_, t, comm_->AllReduce(t, dist::ReduceOp::kSum));
+  const std::vector<float> sums = t.ToVector();
+  std::vector<double> mean(values.size());
+  for (size_t i = 0; i < values.size(); ++i) mean[i] = double(sums[i]) / process_.world;
+  return mean;
+}
+
 bool DataParallel::AnyRank(bool value) {
   if (process_.world == 1) return value;
   Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0, DType::kF32, device_);

@@ -33,6 +33,8 @@ class DataParallel {
   absl::Status ScatterOptimizerState(const AdamW& optimizer);
   // True when `value` is true on some rank (collective), so that every rank takes the same decision.
   bool AnyRank(bool value);
+  // Each value averaged over the ranks (collective; the values themselves on one rank).
+  std::vector<double> MeanOverRanks(const std::vector<double>& values);
 
  private:
   dist::ProcessInfo process_;

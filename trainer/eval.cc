@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "autograd/safetensors.h"
 #include "kernels/cpu/adamw.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/random.h"
 
 namespace vfm {

@@ -3,6 +3,7 @@
 // checkpoints continues from the newest complete one (unless resume is off).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "autograd/nn/ibot_head.h"
@@ -18,7 +19,10 @@ struct PretrainOptions {
   // master weights, optimizer state and gradients (precision kBF16); the CPU computes in f32.
   Device device = Device::CPU();
   DType precision = DType::kF32;
-  bool resume = true;
+  bool resume = true;  // false refuses a --run_dir that holds checkpoints
+  // Flags that define the run (everything but the runtime ones) must match the checkpoint's on resume,
+  // except these (and "data" for another dataset).
+  std::vector<std::string> allow_changed_flags;
   std::string init;  // checkpoint folder to start from (vfm import's output), when not resuming
   // Model.
   std::string arch = "vit_base";
@@ -51,10 +55,17 @@ struct PretrainOptions {
   nlohmann::json flags = nlohmann::json::object();  // the resolved flags, stored with the run
 };
 
+// How a run that returned without error ended.
+enum class PretrainEnd {
+  kDone,     // reached its last step (or --max_steps, --max_minutes)
+  kStopped,  // a stop signal (trainer/stop_signals.h): checkpoint written, resume continues from it
+};
+
 // Runs (or resumes) a pretraining run on this process's share of the data; returns an error naming what
 // went wrong (a non-finite loss names the step). With several ranks (mpirun/srun), gradients are averaged
-// (distributed/), the global batch is split by the loader's contract, and rank 0 alone prints progress,
-// writes metrics.jsonl and checkpoints. Resume works with any rank count.
-absl::Status Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process);
+// (distributed/), the global batch is split by the loader's contract, rank 0 alone prints progress,
+// writes metrics.jsonl and checkpoints, and the figures it logs are the global batch's. Resume works with
+// any rank count. The run folder is locked for the run's life (trainer/run_lock.h).
+absl::StatusOr<PretrainEnd> Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process);
 
 }  // namespace vfm

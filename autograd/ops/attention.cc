@@ -29,7 +29,7 @@ Tensor Attention(const Tensor& qkv, int64_t num_heads, double scale) {
       << " heads";
   const cpu::AttentionShape shape{qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
   const int64_t C = num_heads * shape.head_dim;
-  const Tensor qc = qkv.is_contiguous() ? qkv.Detach() : qkv.Clone();
+  const Tensor qc = qkv.Contiguous();
   const Device device = qkv.device();
   Tensor out = Tensor::Empty({shape.batch, shape.tokens, C}, qkv.dtype(), device);
   // The logsumexp per row: the input's dtype on the CPU, always fp32 on the GPU (see kernels/cuda/attention.h).
@@ -55,7 +55,7 @@ Tensor Attention(const Tensor& qkv, int64_t num_heads, double scale) {
                                   scratch.raw_data());
       });
   RecordOp(out, "attention", {qkv}, [qc, o = out.Detach(), lse, shape, scale](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dqkv = Tensor::Empty(qc.shape(), qc.dtype(), qc.device());
     DispatchDevice(
         "attention", qc,

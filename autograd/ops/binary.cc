@@ -1,10 +1,10 @@
 // Elementwise arithmetic with numpy broadcasting; backward sums each gradient back to its input's shape.
-// On a GPU the same ops run the kernels of kernels/cuda/broadcast.h (f32 or bf16).
+// On a GPU the same ops run the kernels of kernels/cuda/binary.h (f32 or bf16).
 #include <cstring>
 
 #include "autograd/ops/common.h"
-#include "kernels/cpu/broadcast.h"
-#include "kernels/cuda/broadcast.h"
+#include "kernels/cpu/binary.h"
+#include "kernels/cuda/binary.h"
 
 namespace vfm::ops {
 using namespace internal;
@@ -162,7 +162,7 @@ void AddInPlace(Tensor& a, const Tensor& b, double alpha) {
   CheckSameDType("add_in_place", a, b);
   CheckSameDevice("add_in_place", a, b);
   VFM_CHECK(a.is_contiguous()) << "add_in_place: destination must be contiguous";
-  const Tensor src = b.is_contiguous() ? b : b.Clone();
+  const Tensor src = b.Contiguous();
   DispatchDevice(
       "add_in_place", a,
       [&](auto tag) {

@@ -1,7 +1,9 @@
 #include "autograd/ops/common.h"
 
-#include "kernels/cpu/broadcast.h"
-#include "kernels/cuda/broadcast.h"
+#include "kernels/cpu/binary.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cuda/binary.h"
+#include "kernels/cuda/reduce.h"
 
 namespace vfm::ops::internal {
 
@@ -93,7 +95,7 @@ Tensor SumOverBroadcastDims(Tensor cur, const Shape& g_shape, const Shape& shape
 
 Tensor SumToShape(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  Tensor cur = g.is_contiguous() ? g : g.Clone();
+  Tensor cur = g.Contiguous();
   cur = DispatchDevice(
       "sum_to_shape", g,
       [&](auto tag) {

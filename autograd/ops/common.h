@@ -49,7 +49,7 @@ Tensor SumToShape(const Tensor& g, const Shape& shape);
 template <typename F>
 Tensor MapElementwise(const char* op, const Tensor& x, F f) {
   CheckCpu(op, x);
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  const Tensor src = x.Contiguous();
   Tensor out = Tensor::Empty(x.shape(), x.dtype());
   DispatchFloat(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -66,7 +66,7 @@ Tensor MapElementwise(const char* op, const Tensor& x, F f) {
 // T = float or bf16 pointers (the device counterpart of MapElementwise).
 template <typename Launch>
 Tensor MapOnDevice(const char* op, const Tensor& x, Launch launch) {
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  const Tensor src = x.Contiguous();
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
   DispatchDevice(
       op, x, [](auto) { VFM_CHECK(false) << "MapOnDevice on a host tensor"; },

@@ -1,8 +1,9 @@
-// Stochastic depth: a whole residual branch of a sample is dropped (0) or kept and scaled by 1/keep_prob.
-// On the host: Mul(x, scale) with scale [B, 1, ...] (and Add for the residual form). On a GPU: one
-// kernel (kernels/cuda/drop_path.h) with the per-sample scales uploaded as a small fp32 tensor, the
-// residual add fused into it, and the same kernel for the backward.
+// Stochastic depth: a whole residual branch of a sample is dropped (0) or kept and scaled by 1/keep_prob
+// (kernels/cpu/drop_path.h). The backward is the same scaling of the gradient. On a GPU the per-sample
+// scales are uploaded as a small fp32 tensor and the residual form's add is fused into the kernel
+// (kernels/cuda/drop_path.h); on the host the residual form is an Add.
 #include "autograd/ops/common.h"
+#include "kernels/cpu/drop_path.h"
 #include "kernels/cuda/drop_path.h"
 
 namespace vfm::ops {
@@ -20,16 +21,14 @@ void CheckKeep(const Tensor& x, const std::vector<uint8_t>& keep, double keep_pr
 template <typename T>
 Tensor DropPathOnDevice(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob, const Tensor& residual) {
   const int64_t B = x.size(0), inner = B > 0 ? x.numel() / B : 0;
-  std::vector<float> host_scale(keep.size());
-  for (size_t b = 0; b < keep.size(); ++b) host_scale[b] = keep[b] ? float(1.0 / keep_prob) : 0.0f;
-  const Tensor scale = Tensor::FromVector(host_scale, {B}).ToDevice(x.device());
-  const Tensor xc = x.is_contiguous() ? x : x.Clone();
-  const Tensor rc = !residual.defined() || residual.is_contiguous() ? residual : residual.Clone();
+  const Tensor scale = Tensor::FromVector(cpu::DropPathScales<float>(keep, keep_prob), {B}).ToDevice(x.device());
+  const Tensor xc = x.Contiguous();
+  const Tensor rc = residual.defined() ? residual.Contiguous() : residual;
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
   cuda::DropPathScale<T>(xc.data<T>(), scale.data<float>(), out.data<T>(), B, inner,
                          rc.defined() ? rc.data<T>() : nullptr);
   const auto scaled = [scale, B, inner](const Tensor& g) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dx = Tensor::Empty(g.shape(), g.dtype(), g.device());
     cuda::DropPathScale<T>(gc.data<T>(), scale.data<float>(), dx.data<T>(), B, inner);
     return dx;
@@ -46,20 +45,30 @@ Tensor DropPathOnDevice(const Tensor& x, const std::vector<uint8_t>& keep, doubl
   return out;
 }
 
+// x * scale[b] on the host; the gradient of x is g * scale[b].
+template <typename T>
+Tensor DropPathOnHost(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob) {
+  const int64_t B = x.size(0), inner = B > 0 ? x.numel() / B : 0;
+  const std::vector<T> scale = cpu::DropPathScales<T>(keep, keep_prob);
+  const Tensor xc = x.Contiguous();
+  Tensor out = Tensor::Empty(x.shape(), x.dtype());
+  cpu::DropPathScale<T>(xc.data<T>(), scale.data(), out.data<T>(), B, inner);
+  RecordOp(out, "drop_path", {x}, [scale, B, inner](const Tensor& g, const std::vector<bool>&) {
+    const Tensor gc = g.Contiguous();
+    Tensor dx = Tensor::Empty(g.shape(), g.dtype());
+    cpu::DropPathScale<T>(gc.data<T>(), scale.data(), dx.data<T>(), B, inner);
+    return std::vector<Tensor>{dx};
+  });
+  return out;
+}
+
 }  // namespace
 
 Tensor DropPath(const Tensor& x, const std::vector<uint8_t>& keep, double keep_prob) {
   CheckKeep(x, keep, keep_prob);
   return DispatchDevice(
       "drop_path", x,
-      [&](auto tag) {
-        using T = decltype(tag);
-        Shape mask_shape(size_t(x.dim()), 1);
-        mask_shape[0] = x.size(0);
-        Tensor scale = Tensor::Empty(mask_shape, x.dtype());
-        for (size_t b = 0; b < keep.size(); ++b) scale.data<T>()[b] = keep[b] ? T(1.0 / keep_prob) : T(0);
-        return Mul(x, scale);
-      },
+      [&](auto tag) { return DropPathOnHost<decltype(tag)>(x, keep, keep_prob); },
       [&](auto tag) { return DropPathOnDevice<decltype(tag)>(x, keep, keep_prob, Tensor()); });
 }
 

@@ -8,7 +8,7 @@ using namespace internal;
 // On the host the saved row norms are in x's dtype (f32/f64); on a GPU they are fp32 (x f32 or bf16).
 Tensor L2Normalize(const Tensor& x, double eps) {
   const int64_t C = x.size(-1), rows = x.numel() / C;
-  const Tensor xc = x.is_contiguous() ? x : x.Clone();
+  const Tensor xc = x.Contiguous();
   const Device device = x.device();
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), device);
   Tensor norm = Tensor::Empty({rows}, device.is_cpu() ? x.dtype() : DType::kF32, device);
@@ -23,7 +23,7 @@ Tensor L2Normalize(const Tensor& x, double eps) {
         cuda::L2NormalizeForward<T>(xc.data<T>(), out.data<T>(), norm.data<float>(), rows, C, eps);
       });
   RecordOp(out, "l2_normalize", {x}, [y = out.Detach(), norm, rows, C, eps](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dx = Tensor::Empty(y.shape(), y.dtype(), y.device());
     DispatchDevice(
         "l2_normalize", y,

@@ -22,9 +22,9 @@ Tensor LayerNormOf(const Tensor& x, const Tensor& w, const Tensor& w_values, con
   VFM_CHECK(w_values.shape() == Shape{C} && b_values.shape() == Shape{C})
       << "layernorm: input " << ShapeToString(x.shape()) << ", weight " << ShapeToString(w_values.shape())
       << ", bias " << ShapeToString(b_values.shape());
-  const Tensor xc = x.is_contiguous() ? x.Detach() : x.Clone();
-  const Tensor wc = w_values.is_contiguous() ? w_values.Detach() : w_values.Clone();
-  const Tensor bc = b_values.is_contiguous() ? b_values : b_values.Clone();
+  const Tensor xc = x.Contiguous();
+  const Tensor wc = w_values.Contiguous();
+  const Tensor bc = b_values.Contiguous();
   const Device device = x.device();
   const DType stat_dtype = device.is_cpu() ? x.dtype() : DType::kF32;
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), device);
@@ -44,7 +44,7 @@ Tensor LayerNormOf(const Tensor& x, const Tensor& w, const Tensor& w_values, con
   const DType w_dtype = w.dtype();
   RecordOp(out, "layernorm", {x, w, b},
            [xc, wc, mean, rstd, rows, C, w_dtype](const Tensor& g, const std::vector<bool>&) {
-             const Tensor gc = g.is_contiguous() ? g : g.Clone();
+             const Tensor gc = g.Contiguous();
              Tensor dx = Tensor::Empty(xc.shape(), g.dtype(), g.device());
              Tensor dw, db;
              DispatchDevice(

@@ -1,9 +1,9 @@
 #include <algorithm>
 
 #include "autograd/ops/common.h"
-#include "kernels/cpu/broadcast.h"
-#include "kernels/cpu/gemm.h"
-#include "kernels/cuda/gemm.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cuda/matmul.h"
 
 namespace vfm::ops {
 using namespace internal;
@@ -26,8 +26,8 @@ Tensor LinearOf(const Tensor& x, const Tensor& w, const Tensor& w_values, const 
   VFM_CHECK(!b.defined() || (b_values.dim() == 1 && b_values.size(0) == w_values.size(0)))
       << "linear: bias " << ShapeToString(b_values.shape()) << " for weight " << ShapeToString(w_values.shape());
   const int64_t in = w_values.size(1), outf = w_values.size(0), rows = x.numel() / in;
-  const Tensor xc = x.is_contiguous() ? x.Detach() : x.Clone();
-  const Tensor wc = w_values.is_contiguous() ? w_values.Detach() : w_values.Clone();
+  const Tensor xc = x.Contiguous();
+  const Tensor wc = w_values.Contiguous();
   Shape out_shape = x.shape();
   out_shape.back() = outf;
   Tensor out = Tensor::Empty(out_shape, x.dtype(), x.device());
@@ -37,7 +37,7 @@ Tensor LinearOf(const Tensor& x, const Tensor& w, const Tensor& w_values, const 
         using T = decltype(tag);
         T* y = out.data<T>();
         if (b.defined()) {  // start from the bias, then y += x W^T
-          const Tensor bc = b_values.is_contiguous() ? b_values : b_values.Clone();
+          const Tensor bc = b_values.Contiguous();
           const T* pb = bc.data<T>();
 #pragma omp parallel for schedule(static) if (rows * outf > 65536)
           for (int64_t r = 0; r < rows; ++r)
@@ -49,7 +49,7 @@ Tensor LinearOf(const Tensor& x, const Tensor& w, const Tensor& w_values, const 
       [&](auto tag) {
         using T = decltype(tag);
         if (b.defined()) {  // the bias in cuBLASLt's epilogue
-          const Tensor bc = b_values.is_contiguous() ? b_values : b_values.Clone();
+          const Tensor bc = b_values.Contiguous();
           cuda::GemmBias<T>(false, true, rows, outf, in, xc.data<T>(), in, wc.data<T>(), in, bc.data<T>(),
                             out.data<T>(), outf);
         } else {
@@ -62,7 +62,7 @@ Tensor LinearOf(const Tensor& x, const Tensor& w, const Tensor& w_values, const 
   const DType w_dtype = w.dtype(), b_dtype = b.defined() ? b.dtype() : w.dtype();
   RecordOp(out, "linear", inputs,
            [xc, wc, rows, in, outf, w_dtype, b_dtype](const Tensor& g, const std::vector<bool>& needs) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     std::vector<Tensor> grads(needs.size());
     DispatchDevice(
         "linear", gc,
@@ -141,7 +141,7 @@ Tensor Matmul(const Tensor& a, const Tensor& b) {
   VFM_CHECK(shared_b || (a.dim() == b.dim() && b.numel() / (K * N) == batch &&
                          std::equal(a.shape().begin(), a.shape().end() - 2, b.shape().begin())))
       << "matmul: batch dimensions differ: " << ShapeToString(a.shape()) << " @ " << ShapeToString(b.shape());
-  const Tensor ac = a.is_contiguous() ? a.Detach() : a.Clone(), bc = b.is_contiguous() ? b.Detach() : b.Clone();
+  const Tensor ac = a.Contiguous(), bc = b.Contiguous();
   Shape out_shape = a.shape();
   out_shape.back() = N;
   Tensor out = Tensor::Empty(out_shape, a.dtype(), a.device());
@@ -167,7 +167,7 @@ Tensor Matmul(const Tensor& a, const Tensor& b) {
                                       out.data<T>(), N, M * N, batch);
       });
   RecordOp(out, "matmul", {a, b}, [=](const Tensor& g, const std::vector<bool>& needs) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     std::vector<Tensor> grads(2);
     DispatchDevice(
         "matmul", gc,

@@ -1,6 +1,6 @@
 #include "autograd/ops/common.h"
-#include "kernels/cpu/patchify.h"
-#include "kernels/cuda/patchify.h"
+#include "kernels/cpu/patch_embed.h"
+#include "kernels/cuda/patch_embed.h"
 
 namespace vfm::ops {
 using namespace internal;
@@ -11,7 +11,7 @@ Tensor Patchify(const Tensor& img, int64_t p) {
   VFM_CHECK(img.dim() == 4 && p > 0 && img.size(2) % p == 0 && img.size(3) % p == 0)
       << "patch_embed: image " << ShapeToString(img.shape()) << " is not [B, C, H, W] divisible by patch " << p;
   const int64_t B = img.size(0), C = img.size(1), H = img.size(2), W = img.size(3);
-  const Tensor src = img.is_contiguous() ? img : img.Clone();
+  const Tensor src = img.Contiguous();
   Tensor cols = Tensor::Empty({B, (H / p) * (W / p), C * p * p}, img.dtype(), img.device());
   DispatchDevice(
       "patchify", img,
@@ -25,7 +25,7 @@ Tensor Patchify(const Tensor& img, int64_t p) {
       });
   const Shape in_shape = img.shape();
   RecordOp(cols, "patchify", {img}, [in_shape, p](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dimg = Tensor::Empty(in_shape, g.dtype(), g.device());
     DispatchDevice(
         "patchify", gc,

@@ -1,14 +1,14 @@
 // Sums and means over one dimension or all elements (on a GPU: cuda::SumMiddleAxis, deterministic).
 #include "autograd/ops/common.h"
-#include "kernels/cpu/broadcast.h"
-#include "kernels/cuda/broadcast.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cuda/reduce.h"
 
 namespace vfm::ops {
 using namespace internal;
 
 Tensor Sum(const Tensor& x, int64_t dim, bool keepdim) {
   dim = WrapDim(dim, x.dim());
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  const Tensor src = x.Contiguous();
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < dim; ++i) outer *= x.shape()[i];
   for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];

@@ -10,7 +10,7 @@ Tensor ResizeBicubic(const Tensor& x, int64_t out_h, int64_t out_w) {
       << "resize_bicubic: input " << ShapeToString(x.shape()) << " must be [B, h, w, D]";
   const int64_t B = x.size(0), h = x.size(1), w = x.size(2), D = x.size(3);
   if (h == out_h && w == out_w) return x;
-  const Tensor xc = x.is_contiguous() ? x : x.Clone();
+  const Tensor xc = x.Contiguous();
   Tensor out = Tensor::Empty({B, out_h, out_w, D}, x.dtype(), x.device());
   DispatchDevice(
       "resize_bicubic", x,
@@ -23,7 +23,7 @@ Tensor ResizeBicubic(const Tensor& x, int64_t out_h, int64_t out_w) {
         cuda::ResizeBicubicForward<T>(xc.data<T>(), out.data<T>(), B, h, w, out_h, out_w, D);
       });
   RecordOp(out, "resize_bicubic", {x}, [=](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dx = Tensor::Empty({B, h, w, D}, g.dtype(), g.device());
     DispatchDevice(
         "resize_bicubic", g,

@@ -12,7 +12,7 @@ template <typename CpuFwd, typename CpuBwd, typename CudaFwd, typename CudaBwd>
 Tensor RowOp(const char* name, const Tensor& x, CpuFwd cpu_forward, CpuBwd cpu_backward, CudaFwd cuda_forward,
              CudaBwd cuda_backward) {
   const int64_t C = x.size(-1), rows = x.numel() / C;
-  const Tensor xc = x.is_contiguous() ? x : x.Clone();
+  const Tensor xc = x.Contiguous();
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
   DispatchDevice(
       name, x,
@@ -26,7 +26,7 @@ Tensor RowOp(const char* name, const Tensor& x, CpuFwd cpu_forward, CpuBwd cpu_b
       });
   auto backward = [name, y = out.Detach(), rows, C, cpu_backward, cuda_backward](const Tensor& g,
                                                                                    const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
+    const Tensor gc = g.Contiguous();
     Tensor dx = Tensor::Empty(y.shape(), y.dtype(), y.device());
     DispatchDevice(
         name, y,

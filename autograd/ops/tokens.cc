@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "autograd/ops/common.h"
+#include "kernels/cpu/tokens.h"
 #include "kernels/cuda/tokens.h"
 
 namespace vfm::ops {
@@ -42,41 +43,19 @@ Tensor Concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 namespace {
-// GatherTokens on a GPU (kernels/cuda/tokens.h). The index may be on the host (it is checked there,
-// like on the CPU path, then uploaded) or already on x's device (not checked: reading it back would
-// wait for the GPU; the kernel turns out-of-range rows into zeros instead of reading outside x).
-Tensor GatherTokensOnDevice(const Tensor& x, const Tensor& index) {
-  const int64_t B = x.size(0), N = x.size(1), D = x.size(2), M = index.size(1);
-  Tensor idx;
-  if (index.device().is_cpu()) {
-    const Tensor host = index.is_contiguous() ? index : index.Clone();
-    const int64_t* pi = host.data<int64_t>();
-    for (int64_t i = 0; i < B * M; ++i)
-      VFM_CHECK(pi[i] >= 0 && pi[i] < N) << "gather_tokens: index " << pi[i] << " out of range [0, " << N << ")";
-    idx = host.ToDevice(x.device());
-  } else {
+// The index on x's device. A host index is checked (and uploaded for a GPU x); one already on a GPU is
+// not checked (reading it back would wait for the GPU; the kernel turns out-of-range rows
+// into zeros instead of reading outside x).
+Tensor IndexOnDevice(const Tensor& index, const Tensor& x, int64_t N) {
+  if (!index.device().is_cpu()) {
     CheckSameDevice("gather_tokens", x, index);
-    idx = index.is_contiguous() ? index : index.Clone();
+    return index.Contiguous();
   }
-  return DispatchDevice(
-      "gather_tokens", x,
-      [](auto) -> Tensor {
-        VFM_CHECK(false) << "gather_tokens: host tensor on the GPU path";
-        return {};
-      },
-      [&](auto tag) {
-        using T = decltype(tag);
-        const Tensor xc = x.is_contiguous() ? x : x.Clone();
-        Tensor out = Tensor::Empty({B, M, D}, x.dtype(), x.device());
-        cuda::GatherTokensForward<T>(xc.data<T>(), idx.data<int64_t>(), out.data<T>(), B, N, M, D);
-        RecordOp(out, "gather_tokens", {x}, [idx, B, N, M, D](const Tensor& g, const std::vector<bool>&) {
-          const Tensor gc = g.is_contiguous() ? g : g.Clone();
-          Tensor dx = Tensor::Zeros({B, N, D}, g.dtype(), g.device());
-          cuda::GatherTokensBackward<T>(gc.data<T>(), idx.data<int64_t>(), dx.data<T>(), B, N, M, D);
-          return std::vector<Tensor>{dx};
-        });
-        return out;
-      });
+  const Tensor host = index.Contiguous();
+  const int64_t* pi = host.data<int64_t>();
+  for (int64_t i = 0; i < host.numel(); ++i)
+    VFM_CHECK(pi[i] >= 0 && pi[i] < N) << "gather_tokens: index " << pi[i] << " out of range [0, " << N << ")";
+  return x.device().is_cpu() ? host : host.ToDevice(x.device());
 }
 }  // namespace
 
@@ -84,35 +63,34 @@ Tensor GatherTokens(const Tensor& x, const Tensor& index) {
   VFM_CHECK(x.dim() == 3 && index.dim() == 2 && index.dtype() == DType::kI64 && index.size(0) == x.size(0))
       << "gather_tokens: x " << ShapeToString(x.shape()) << " must be [B, N, D], index " << ShapeToString(index.shape())
       << " [B, M] i64";
-  if (!x.device().is_cpu()) return GatherTokensOnDevice(x, index);
-  CheckCpu("gather_tokens", index);
+  if (x.device().is_cpu()) CheckCpu("gather_tokens", index);
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), M = index.size(1);
-  const Tensor xc = x.is_contiguous() ? x : x.Clone();
-  const Tensor idx = index.is_contiguous() ? index : index.Clone();
-  const int64_t* pi = idx.data<int64_t>();
-  for (int64_t i = 0; i < B * M; ++i)
-    VFM_CHECK(pi[i] >= 0 && pi[i] < N) << "gather_tokens: index " << pi[i] << " out of range [0, " << N << ")";
-  Tensor out = Tensor::Empty({B, M, D}, x.dtype());
-  const size_t row_bytes = size_t(D) * ElementSize(x.dtype());
-  const char* src = static_cast<const char*>(xc.raw_data());
-  char* dst = static_cast<char*>(out.raw_data());
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t m = 0; m < M; ++m)
-      std::memcpy(dst + (b * M + m) * row_bytes, src + (b * N + pi[b * M + m]) * row_bytes, row_bytes);
+  const Tensor idx = IndexOnDevice(index, x, N);
+  const Tensor xc = x.Contiguous();
+  Tensor out = Tensor::Empty({B, M, D}, x.dtype(), x.device());
+  DispatchDevice(
+      "gather_tokens", x,
+      [&](auto tag) {
+        using T = decltype(tag);
+        cpu::GatherTokensForward<T>(xc.data<T>(), idx.data<int64_t>(), out.data<T>(), B, N, M, D);
+      },
+      [&](auto tag) {
+        using T = decltype(tag);
+        cuda::GatherTokensForward<T>(xc.data<T>(), idx.data<int64_t>(), out.data<T>(), B, N, M, D);
+      });
   RecordOp(out, "gather_tokens", {x}, [idx, B, N, M, D](const Tensor& g, const std::vector<bool>&) {
-    const Tensor gc = g.is_contiguous() ? g : g.Clone();
-    Tensor dx = Tensor::Zeros({B, N, D}, g.dtype());
-    DispatchFloat(g.dtype(), "gather_tokens", [&](auto tag) {
-      using T = decltype(tag);
-      const int64_t* pi = idx.data<int64_t>();
-      const T* pg = gc.data<T>();
-      T* pd = dx.data<T>();
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t m = 0; m < M; ++m) {
-          T* row = pd + (b * N + pi[b * M + m]) * D;
-          for (int64_t d = 0; d < D; ++d) row[d] += pg[(b * M + m) * D + d];
-        }
-    });
+    const Tensor gc = g.Contiguous();
+    Tensor dx = Tensor::Zeros({B, N, D}, g.dtype(), g.device());
+    DispatchDevice(
+        "gather_tokens", g,
+        [&](auto tag) {
+          using T = decltype(tag);
+          cpu::GatherTokensBackward<T>(gc.data<T>(), idx.data<int64_t>(), dx.data<T>(), B, N, M, D);
+        },
+        [&](auto tag) {
+          using T = decltype(tag);
+          cuda::GatherTokensBackward<T>(gc.data<T>(), idx.data<int64_t>(), dx.data<T>(), B, N, M, D);
+        });
     return std::vector<Tensor>{dx};
   });
   return out;

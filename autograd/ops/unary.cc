@@ -8,12 +8,8 @@
 namespace vfm::ops {
 using namespace internal;
 
-namespace {
-Tensor ContiguousCopyIfNeeded(const Tensor& x) { return x.is_contiguous() ? x : x.Clone(); }
-}  // namespace
-
 Tensor Gelu(const Tensor& x) {
-  const Tensor src = ContiguousCopyIfNeeded(x);
+  const Tensor src = x.Contiguous();
   Tensor out = Tensor::Empty(x.shape(), x.dtype(), x.device());
   DispatchDevice(
       "gelu", x,
@@ -27,7 +23,7 @@ Tensor Gelu(const Tensor& x) {
       });
   RecordOp(out, "gelu", {x}, [src](const Tensor& g, const std::vector<bool>&) {
     CheckSameDevice("gelu", g, src);
-    const Tensor gc = ContiguousCopyIfNeeded(g);
+    const Tensor gc = g.Contiguous();
     Tensor dx = Tensor::Empty(src.shape(), src.dtype(), src.device());
     DispatchDevice(
         "gelu", src,

@@ -27,7 +27,7 @@ Tensor Reshape(const Tensor& x, Shape shape) {
   if (infer >= 0) shape[infer] = known ? x.numel() / known : 0;
   VFM_CHECK(NumElements(shape) == x.numel())
       << "reshape: " << ShapeToString(x.shape()) << " to " << ShapeToString(shape);
-  const Tensor src = x.is_contiguous() ? x : x.Clone();
+  const Tensor src = x.Contiguous();
   Tensor out = src.View(shape, ContiguousStrides(shape), src.offset());
   const Shape in_shape = x.shape();
   RecordOp(out, "reshape", {x}, [in_shape](const Tensor& g, const std::vector<bool>&) {

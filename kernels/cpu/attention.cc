@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/matmul.h"
 
 namespace vfm::cpu {
 

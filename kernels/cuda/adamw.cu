@@ -18,7 +18,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {

@@ -19,8 +19,8 @@
 
 #include <type_traits>
 
-#include "kernels/cuda/gemm.h"
-#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/matmul.h"
+#include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {

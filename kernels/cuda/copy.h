@@ -1,5 +1,5 @@
 // Copies, conversions and fills on the device: what Tensor::CopyFrom, Clone, To(dtype) and Fill need
-// for CUDA tensors. CPU counterpart: the loops in autograd/tensor.cc (ForEachOffset).
+// for CUDA tensors. CPU counterpart of CopyStrided: kernels/cpu/copy.h.
 #pragma once
 #include <cstdint>
 

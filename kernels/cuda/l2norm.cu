@@ -11,7 +11,7 @@
 
 #include <algorithm>
 
-#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {

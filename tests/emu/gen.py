@@ -9,17 +9,17 @@
 #     emulates that instruction (tests/emu/ptx.h; the PTX table below), so the wrappers around it run as written
 # Every .cuh the emulated kernels include is rewritten into OUT_DIR/kernels/cuda/ (which the tests put
 # before the source root on the include path); each .cu becomes OUT_DIR/kernels/cuda/<name>.cu.inc for a
-# test to include, gemm.cu only its ColumnSum part (cuBLASLt is not emulated). Line numbers are kept and
+# test to include, matmul.cu only its ColumnSum part (cuBLASLt is not emulated). Line numbers are kept and
 # #line directives name the original files, so compiler and sanitizer messages point at the real source.
 # A file is written only when its text changes, so editing one kernel rebuilds only the tests that use it.
 import os
 import re
 import sys
 
-HEADERS = ['elementwise.cuh', 'reduce.cuh', 'runtime.cuh']
-KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu', 'broadcast.cu',
+HEADERS = ['elementwise.cuh', 'warp_reduce.cuh', 'runtime.cuh']
+KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu', 'binary.cu', 'reduce.cu',
            'unary.cu', 'normalize_images.cu', 'nonfinite.cu', 'softmax.cu', 'l2norm.cu', 'tokens.cu',
-           'resize_bicubic.cu', 'patchify.cu']
+           'resize_bicubic.cu', 'patch_embed.cu']
 
 # The inline asm tests/emu/ptx.h emulates: instruction text (whitespace collapsed) -> the emulating function and
 # the operand constraints it is written for (an asm that differs in either is an error, not a guess).
@@ -189,11 +189,11 @@ def line_of(path, text, i):
 
 
 def column_sum_part(path, g):
-    """gemm.cu's ColumnSum kernels, ColumnSumScratchBytes, ColumnSum and its instantiations."""
+    """matmul.cu's ColumnSum kernels, ColumnSumScratchBytes, ColumnSum and its instantiations."""
     def at(marker, start=0):
         i = g.find(marker, start)
         if i < 0:
-            raise ValueError(f'gemm.cu: "{marker}" not found (update column_sum_part in tests/emu/gen.py)')
+            raise ValueError(f'matmul.cu: "{marker}" not found (update column_sum_part in tests/emu/gen.py)')
         return i
     kernels = at('// ---- ColumnSum')
     kernels_end = at('}  // namespace', kernels)  # the end of the anonymous namespace
@@ -201,8 +201,8 @@ def column_sum_part(path, g):
     host_end = at('template void Gemm<float, float>')
     inst = at('template void ColumnSum<float, float>')
     inst_end = at('}  // namespace vfm::cuda')
-    return ('#include "kernels/cuda/gemm.h"\n\n#include <algorithm>\n\n#include "kernels/cuda/elementwise.cuh"\n'
-            '#include "kernels/cuda/reduce.cuh"\n#include "kernels/cuda/runtime.cuh"\n\n'
+    return ('#include "kernels/cuda/matmul.h"\n\n#include <algorithm>\n\n#include "kernels/cuda/elementwise.cuh"\n'
+            '#include "kernels/cuda/warp_reduce.cuh"\n#include "kernels/cuda/runtime.cuh"\n\n'
             'namespace vfm::cuda {\nnamespace {\n' + line_of(path, g, kernels) + g[kernels:kernels_end]
             + '}  // namespace\n' + line_of(path, g, host) + g[host:host_end] + line_of(path, g, inst)
             + g[inst:inst_end] + '}  // namespace vfm::cuda\n')
@@ -237,9 +237,9 @@ def main():
         write_if_changed(os.path.join(out, name), whole(name))
     for name in KERNELS:
         write_if_changed(os.path.join(out, name + '.inc'), whole(name))
-    gemm = os.path.join(src, 'gemm.cu')
-    write_if_changed(os.path.join(out, 'gemm_column_sum.cu.inc'),
-                     rewrite(column_sum_part(gemm, read('gemm.cu')), 'gemm.cu'))
+    matmul = os.path.join(src, 'matmul.cu')
+    write_if_changed(os.path.join(out, 'matmul_column_sum.cu.inc'),
+                     rewrite(column_sum_part(matmul, read('matmul.cu')), 'matmul.cu'))
 
 
 if __name__ == '__main__':

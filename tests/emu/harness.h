@@ -104,6 +104,28 @@ inline std::string Fmt(const char* f, ...) {
   return buf;
 }
 
+// Runs `run` (which checks its output against the reference and returns the output's bits) under the three
+// orders and requires the same bits from each.
+template <typename Fn>
+void AllOrders(const std::string& what, Fn run) {
+  std::vector<uint32_t> first;
+  for (int order : {emu::kForward, emu::kReverse, emu::kRandom}) {
+    SetOrder(order);
+    std::vector<uint32_t> bits = run(order);
+    if (order == emu::kForward)
+      first = bits;
+    else
+      Report(bits == first, what + Fmt(" order=%d: same bits as forward", order));
+  }
+}
+
+template <typename T>
+std::vector<uint32_t> BitsOf(const Buf<T>& b) {
+  std::vector<uint32_t> v(b.n);
+  for (size_t i = 0; i < b.n; ++i) v[i] = Bits(b[i]);
+  return v;
+}
+
 // Whether to add the large shapes (tens of seconds more; ctest leaves them out): `--big`. Any other
 // argument is an error.
 inline bool BigShapes(int argc, char** argv) {

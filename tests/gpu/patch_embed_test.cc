@@ -1,4 +1,4 @@
-// Patch embedding on the GPU: the patchify permutation (kernels/cuda/patchify.h) must equal the CPU's
+// Patch embedding on the GPU: the patchify permutation (kernels/cuda/patch_embed.h) must equal the CPU's
 // exactly (pure data movement, both dtypes), and ops::PatchEmbed's forward and gradients (image, weight,
 // bias; through patchify, the weight reshape and Linear) must match the CPU op on the same inputs.
 // Tolerances as for GEMMs (tests/gpu/gemm_test.cc): f32 1e-5 (summation order only); bf16 2 units (the
@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "autograd/ops.h"
-#include "kernels/cpu/patchify.h"
-#include "kernels/cuda/patchify.h"
+#include "kernels/cpu/patch_embed.h"
+#include "kernels/cuda/patch_embed.h"
 #include "tests/gpu/gpu_test.h"
 
 namespace vfm {

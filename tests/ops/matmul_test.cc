@@ -1,4 +1,4 @@
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/matmul.h"
 #include "tests/ops/gradcheck.h"
 
 namespace vfm {

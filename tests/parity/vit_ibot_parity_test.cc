@@ -20,6 +20,12 @@ namespace vfm {
 namespace {
 
 constexpr double kTolerance = 1e-4;
+// Weights after five AdamW steps: Adam divides each gradient element by its running RMS, so an element
+// whose gradient is near zero turns a rounding-level difference into a visible part of an lr-sized step.
+// Measured on the 2-core AMD EPYC CI machine (2026-12-04): in blocks.0.norm2.bias (zero at the start, so
+// the tensor is its updates) one element of 384 differs by 1.25e-6 (1% of one step), all others by at most
+// 2e-8: 1.3e-4 relative for the student, 2.4e-4 for its EMA teacher. A wrong formula gives 1e-2 or more.
+constexpr double kWeightsTolerance = 5e-4;
 
 double RelativeError(const Tensor& got, const Tensor& want) {
   const std::vector<float> a = got.ToVector(), b = want.ToVector();
@@ -33,14 +39,15 @@ double RelativeError(const Tensor& got, const Tensor& want) {
 
 // Tracks the worst relative error of a group of tensors, and prints it.
 struct Worst {
-  explicit Worst(std::string group) : label(std::move(group)) {}
+  explicit Worst(std::string group, double tolerance = kTolerance) : label(std::move(group)), tolerance(tolerance) {}
   std::string label;
+  double tolerance;
   double error = 0;
   std::string name;
   void Check(const std::string& what, const Tensor& got, const Tensor& want) {
     ASSERT_EQ(got.shape(), want.shape()) << what;
     const double e = RelativeError(got, want);
-    EXPECT_LE(e, kTolerance) << what;
+    EXPECT_LE(e, tolerance) << what;
     if (e >= error) error = e, name = what;
   }
   ~Worst() { std::printf("parity: worst relative error of %s: %.3g (%s)\n", label.c_str(), error, name.c_str()); }
@@ -147,7 +154,7 @@ TEST_F(ParityTest, FiveAdamWStepsWithEmaTeacher) {
                               step < int(cfg_["freeze_last_layer_steps"])};
     IBotTrainStep(*student_, *teacher_, *loss_, optimizer, crops_, settings, nullptr);
   }
-  Worst weights{"weights after five steps"};
+  Worst weights{"weights after five steps", kWeightsTolerance};
   auto check = [&](const std::string& name, const Tensor& got, const Tensor& want) {
     // The key part of the qkv bias has an exactly-zero true gradient (softmax is invariant to q.b_k, a
     // constant per row), so both sides see rounding noise there, which Adam normalises into lr-sized

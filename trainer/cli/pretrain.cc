@@ -12,10 +12,16 @@
 #endif
 #include "trainer/cli/command.h"
 #include "trainer/pretrain.h"
+#include "trainer/stop_signals.h"
 
 ABSL_FLAG(std::string, data, "", "dataset folder (vfm shard's output)");
 ABSL_FLAG(std::string, run_dir, "", "pretrain: the run's folder (checkpoints, metrics.jsonl, flags.json)");
-ABSL_FLAG(bool, resume, true, "pretrain: continue from the newest complete checkpoint in --run_dir");
+ABSL_FLAG(bool, resume, true,
+          "pretrain: continue from the newest complete checkpoint in --run_dir (false: refuse a folder with "
+          "checkpoints)");
+ABSL_FLAG(std::vector<std::string>, allow_changed_flags, {},
+          "pretrain: on resume, flags that may differ from the checkpoint's (e.g. lr,epochs; data for another "
+          "dataset); all others that define the run must match");
 ABSL_FLAG(std::string, init, "",
           "pretrain: checkpoint (or run) folder to start from, e.g. vfm import's output; "
           "eval: 'random' evaluates the checkpoint's architecture untrained");
@@ -113,6 +119,7 @@ int RunPretrain(const std::vector<std::string>& args) {
   o.data = absl::GetFlag(FLAGS_data);
   o.run_dir = absl::GetFlag(FLAGS_run_dir);
   o.resume = absl::GetFlag(FLAGS_resume);
+  o.allow_changed_flags = absl::GetFlag(FLAGS_allow_changed_flags);
   o.init = absl::GetFlag(FLAGS_init);
   o.arch = absl::GetFlag(FLAGS_arch);
   o.patch = absl::GetFlag(FLAGS_patch);
@@ -196,20 +203,20 @@ int RunPretrain(const std::vector<std::string>& args) {
   if (process->rank == 0)
     std::printf("vfm: training on %s (%s)\n", on_gpu ? ("cuda:" + std::to_string(o.device.index) + ", " + precision).c_str() : "the CPU, fp32",
                 cuda.detail.c_str());
-  absl::Status status;
+  absl::StatusOr<PretrainEnd> end;
   try {
-    status = Pretrain(o, *process);
+    end = Pretrain(o, *process);
   } catch (const Error& e) {
-    status = absl::InternalError(e.what());
+    end = absl::InternalError(e.what());
   }
-  if (!status.ok()) {
+  if (!end.ok()) {
     // With other ranks waiting on this one, the whole job ends here (with the message and the rank).
-    if (process->world > 1) dist::AbortProcess(status);
-    std::fprintf(stderr, "vfm pretrain: %s\n", std::string(status.message()).c_str());
+    if (process->world > 1) dist::AbortProcess(end.status());
+    std::fprintf(stderr, "vfm pretrain: %s\n", std::string(end.status().message()).c_str());
     return 1;
   }
   dist::FinalizeProcess();
-  return 0;
+  return *end == PretrainEnd::kStopped ? kExitStopped : 0;
 }
 
 const RegisterCommand kRegister("pretrain", {"iBOT pretraining of a ViT on a shard dataset", RunPretrain});

@@ -1,4 +1,4 @@
-// Patchify / Unpatchify on the GPU: the same mapping and signatures as kernels/cpu/patchify.h
+// Patchify / Unpatchify on the GPU: the same mapping and signatures as kernels/cpu/patch_embed.h
 //   cols[b, py * (W/p) + px, c * p * p + ky * p + kx] = img[b, c, py * p + ky, px * p + kx]
 // (H and W divisible by p). Unpatchify is the exact inverse, and patchify's backward. T = float or bf16.
 #pragma once

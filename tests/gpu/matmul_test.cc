@@ -1,4 +1,4 @@
-// GEMMs through cuBLASLt (kernels/cuda/gemm.h) and the ops built on them (Linear, Matmul) against the
+// GEMMs through cuBLASLt (kernels/cuda/matmul.h) and the ops built on them (Linear, Matmul) against the
 // CPU: kernel level (every transpose combination, padded leading dimensions, alpha/beta, strided
 // batches, the bias epilogue, column sums) and op level (forward and every gradient), f32 and bf16, at
 // ViT-B's shapes (M = 64*197 rows, K = 768, N = 2304/768/3072) and odd ones (37 x 100 x 3).
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "autograd/ops.h"
-#include "kernels/cpu/gemm.h"
-#include "kernels/cuda/gemm.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cuda/matmul.h"
 #include "tests/gpu/gpu_test.h"
 
 namespace vfm {

@@ -1,5 +1,5 @@
 // Matrix products on the GPU through cuBLASLt, with cpu::Gemm's row-major semantics
-// (kernels/cpu/gemm.h): C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T; A is M x K after op,
+// (kernels/cpu/matmul.h): C = alpha * op(A) op(B) + beta * C, op(X) = X or X^T; A is M x K after op,
 // B is K x N after op, C is M x N, all row-major with leading dimensions lda, ldb, ldc (in elements).
 // As on the CPU, beta = 0 means C is not read (it may hold NaNs).
 //

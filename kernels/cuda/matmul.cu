@@ -1,4 +1,4 @@
-// cuBLASLt GEMMs with cpu::Gemm's row-major semantics (kernels/cpu/gemm.h):
+// cuBLASLt GEMMs with cpu::Gemm's row-major semantics (kernels/cpu/matmul.h):
 //   C = alpha * op(A) op(B) + beta * C   (+ bias[j] on every row for GemmBias).
 // cuBLASLt is column-major. A row-major M x N matrix with leading dimension ld, read column-major, is its
 // N x M transpose with the same ld; so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T,
@@ -22,7 +22,7 @@
 // the row length is a multiple of 8 and g is 16-byte aligned (the model's case). Pass 2 adds the chunks
 // of a column in a fixed order (32 threads per column, then a tree). The chunk count depends only on the
 // shape, so the result is deterministic.
-#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/matmul.h"
 
 #include <cublasLt.h>
 
@@ -38,7 +38,7 @@
 #include <unordered_map>
 
 #include "kernels/cuda/elementwise.cuh"
-#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
 
 namespace vfm::cuda {

@@ -1,4 +1,4 @@
-// bench_gemm: cuBLASLt bf16 GEMMs (fp32 accumulation) at the shapes of a ViT-B/16 iBOT step on one GPU
+// bench_matmul: cuBLASLt bf16 GEMMs (fp32 accumulation) at the shapes of a ViT-B/16 iBOT step on one GPU
 // (batch 64, two 224 px global crops: M = 64*2*197 token rows), forward (y = x W^T), input gradient
 // (dx = dy W) and weight gradient (dW = dy^T x, fp32 output), in TFLOP/s and as a fraction of the dense
 // bf16 peak. Prints one JSON object.
@@ -12,7 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "autograd/tensor.h"
-#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/matmul.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/device.h"
 
@@ -32,7 +32,7 @@ struct Shape3 {
 
 int Run() {
   if (ProbeCuda().devices == 0) {
-    std::fprintf(stderr, "bench_gemm: no GPU\n");
+    std::fprintf(stderr, "bench_matmul: no GPU\n");
     return 2;
   }
   cuda::SetDevice(0);

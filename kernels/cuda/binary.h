@@ -1,5 +1,5 @@
 // Elementwise kernels over broadcast operands on the GPU: the CUDA counterparts of
-// kernels/cpu/broadcast.h (same math; the CPU file is the reference), plus the scalar maps of
+// kernels/cpu/binary.h (same math; the CPU file is the reference), plus the scalar maps of
 // ops::Scale / ops::AddScalar and the in-place a += alpha * b of ops::AddInPlace.
 // Arithmetic is fp32 whatever the storage type (f32 or bf16); the output is rounded once.
 #pragma once
@@ -37,11 +37,6 @@ void BroadcastWhere(const uint8_t* mask, const T* a, const T* b, T* out, const B
 // path of ops::Where builds it for the backward (mask.To(T), broadcast). Reads slot kOperandMask.
 template <typename T>
 void BroadcastMaskValues(const uint8_t* mask, T* out, const BroadcastLayout& layout);
-
-// Sum over the middle axis of x viewed as [outer, n, inner] -> out [outer, inner] (overwritten; zeros
-// when n == 0). fp32 accumulation, deterministic (fixed summation order, no atomics).
-template <typename T>
-void SumMiddleAxis(const T* x, T* out, int64_t outer, int64_t n, int64_t inner);
 
 // Contiguous maps: y = x * float(s), y = x + float(s) (x == y allowed).
 template <typename T> void Scale(const T* x, T* y, int64_t n, double s);

@@ -1,4 +1,4 @@
-#include "kernels/cpu/patchify.h"
+#include "kernels/cpu/patch_embed.h"
 
 namespace vfm::cpu {
 

@@ -1,9 +1,9 @@
-// ColumnSum, the bias gradient (kernels/cuda/gemm.cu: ColumnSumPartialPackedKernel, ColumnSumPartialKernel,
+// ColumnSum, the bias gradient (kernels/cuda/matmul.cu: ColumnSumPartialPackedKernel, ColumnSumPartialKernel,
 // ColumnSumFinishKernel through ColumnSum's host logic), on the CPU emulator against double column sums:
 // empty, short and multi-chunk row counts, packed and per-element partial kernels (which must agree bit for
 // bit), bitwise identical results under every scheduling order.
 #include "harness.h"
-#include "kernels/cuda/gemm_column_sum.cu.inc"
+#include "kernels/cuda/matmul_column_sum.cu.inc"
 
 using namespace vfm;
 using h::Buf;
@@ -94,5 +94,5 @@ int main(int argc, char** argv) {
   Suite<float, float>(big);
   Suite<bf16, bf16>(big);
   Suite<bf16, float>(big);
-  return h::Summary("colsum");
+  return h::Summary("matmul (ColumnSum)");
 }

@@ -1,11 +1,11 @@
-// kernels/cuda/patchify.cu on the CPU emulator: Patchify and Unpatchify bit for bit against
-// kernels/cpu/patchify.h (pure data movement: f32 and bf16 as raw words), square and rectangular images,
+// kernels/cuda/patch_embed.cu on the CPU emulator: Patchify and Unpatchify bit for bit against
+// kernels/cpu/patch_embed.h (pure data movement: f32 and bf16 as raw words), square and rectangular images,
 // H and W not multiples of p (the leftover image border is neither read nor written), one patch per image,
 // p = 1, and patches larger than the image (nothing written). Every output identical under the three orders.
 #include "harness.h"
-#include "kernels/cuda/patchify.cu.inc"
+#include "kernels/cuda/patch_embed.cu.inc"
 // The CPU reference's source, instantiated for float (which holds every bf16 value exactly).
-#include "kernels/cpu/patchify.cc"
+#include "kernels/cpu/patch_embed.cc"
 
 using namespace vfm;
 using h::Buf;
@@ -72,5 +72,5 @@ int main() {
     Check<float>(s, seed++);
     Check<bf16>(s, seed++);
   }
-  return h::Summary("patchify");
+  return h::Summary("patch_embed");
 }

@@ -1,10 +1,10 @@
-// Patchify / Unpatchify: the permutation of kernels/cpu/patchify.h (see its comment):
+// Patchify / Unpatchify: the permutation of kernels/cpu/patch_embed.h (see its comment):
 //   cols[b, py * gw + px, (c * p + ky) * p + kx] = img[b, c, py * p + ky, px * p + kx],  gw = W / p.
 // One thread per element of cols (grid-stride loop), indexed in cols' row-major order, so cols is read
 // (Unpatchify) or written (Patchify) fully coalesced and the image side moves runs of p consecutive
 // pixels. Pure data movement: elements are copied as raw bits (2 or 4 bytes), so one kernel serves
 // float and bf16.
-#include "kernels/cuda/patchify.h"
+#include "kernels/cuda/patch_embed.h"
 
 #include <algorithm>
 #include <type_traits>

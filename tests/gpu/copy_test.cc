@@ -1,5 +1,5 @@
-// Tensors on the GPU: uploads, downloads, strided copies, f32 <-> bf16 conversion, fills, pinned
-// uploads, and the caching allocator's steady state (no cudaMalloc once warm).
+// kernels/cuda/copy.cu through Tensor on the GPU: uploads, downloads, strided copies, f32 <-> bf16
+// conversion (ops::Cast's kernels), fills, pinned uploads, and the caching allocator's steady state.
 #include "autograd/caching_allocator.h"
 #include "autograd/ops.h"
 #include "tests/gpu/gpu_test.h"
