@@ -3,9 +3,9 @@
 #include <cstring>
 
 #include "autograd/caching_allocator.h"
+#include "kernels/cpu/copy.h"
 #include "kernels/random.h"
 #if VFM_WITH_CUDA
-#include "kernels/cpu/copy.h"
 #include "kernels/cuda/copy.h"
 #include "kernels/cuda/runtime.h"
 #endif
