@@ -32,6 +32,9 @@
 //   (src-size 0), so the last tile needs only masking of the key columns >= N in the softmax (forward)
 //   or P (backward); padded query rows get lse = +inf (P = 0) and D = 0 in the dK/dV kernel.
 // - Results go out through the warp's own rows of a shared tile, so global stores are 16-byte vectors.
+// - The kernels share their warp-level products ("Warp tile products" below): LoadA (the warp's 16 rows of a
+//   shared tile as A fragments), MmaAXt (16 x 64 += A X^T: S, S^T, dP, dP^T) and MmaPX (16 x D += P X with
+//   P a 16 x 64 result in registers: O, dV, dK, dQ).
 // Operand fragments (PTX ISA, mma.m16n8k16 .bf16, g = lane / 4, t = lane % 4): A (16 x 16, row-major)
 // a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8, 2t+8..); B (16 x 8, k x n)
 // b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g); C (16 x 8 fp32) c0,c1 = (g, 2t..2t+1), c2,c3 = (g+8, ..).
@@ -186,6 +189,74 @@ __device__ __forceinline__ void StoreWarpRows(const float (&acc)[kD / 8][4], flo
   __syncwarp();
 }
 
+// ---- Warp tile products -----------------------------------------------------------------------------
+// Each warp computes with 16 rows (the mma's M) against a whole 64-row shared tile; the results are the C
+// fragments of kBlock/8 (scores) or kD/8 (head dim) n-tiles, fragment [nt] holding columns 8nt..8nt+7.
+
+template <int kN>
+__device__ __forceinline__ void ZeroAcc(float (&c)[kN][4]) {
+#pragma unroll
+  for (int n = 0; n < kN; ++n) c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.f;
+}
+
+// Rows row0..row0+15 of a [64][kStride] tile (all kD columns) as A fragments, a[ks] = columns 16ks..16ks+15.
+template <int kD>
+__device__ __forceinline__ void LoadA(uint32_t (&a)[kD / 16][4], const bf16_t* s, int row0, int lane) {
+#pragma unroll
+  for (int ks = 0; ks < kD / 16; ++ks) Ldsm4(a[ks], AddrA<Cfg<kD>::kStride>(s, row0, ks * 16, lane));
+}
+
+// One step of MmaAXt (below): k-step ks (a = A's fragment a[ks]) of c's columns 16np..16np+15, i.e.
+// of X's rows 16np..16np+15.
+template <int kD>
+__device__ __forceinline__ void MmaAXtStep(float (&c)[kBlock / 8][4], const uint32_t (&a)[4], const bf16_t* x,
+                                           int ks, int np, int lane) {
+  uint32_t b[4];
+  Ldsm4(b, AddrB<Cfg<kD>::kStride>(x, np * 16, ks * 16, lane));
+  Mma(c[2 * np], a, b[0], b[1]);
+  Mma(c[2 * np + 1], a, b[2], b[3]);
+}
+// c (16 x 64) += A X^T, k = the head dim: A the warp's rows from LoadA, X a [64][kStride] tile (keys or
+// queries, kD columns). X stored [n][k] is the B operand as is (non-trans loads, AddrB). S = Q K^T,
+// S^T = K Q^T, dP = dO V^T, dP^T = V dO^T. Per accumulator the k steps go in order ks = 0, 1, ...
+template <int kD>
+__device__ __forceinline__ void MmaAXt(float (&c)[kBlock / 8][4], const uint32_t (&a)[kD / 16][4], const bf16_t* x,
+                                       int lane) {
+#pragma unroll
+  for (int ks = 0; ks < kD / 16; ++ks)
+#pragma unroll
+    for (int np = 0; np < kBlock / 16; ++np) MmaAXtStep<kD>(c, a[ks], x, ks, np, lane);
+}
+
+// The 16 x 16 block kk of a 16 x 64 fp32 result (n-tiles 2kk, 2kk+1) as the bf16 A fragment of k-step kk:
+// rows g, g+8 of tile 2kk are a0, a1 (columns 2t, 2t+1), those of tile 2kk+1 are a2, a3 (columns 2t+8, +9).
+__device__ __forceinline__ void PackA(uint32_t (&a)[4], const float (&p)[kBlock / 8][4], int kk) {
+  a[0] = PackBf16(p[2 * kk][0], p[2 * kk][1]);
+  a[1] = PackBf16(p[2 * kk][2], p[2 * kk][3]);
+  a[2] = PackBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+  a[3] = PackBf16(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}
+
+// c (16 x kD) += P X, k = the 64 rows of X: P a 16 x 64 fp32 result (rounded to bf16 by PackA), X a
+// [64][kStride] tile stored [k][n] (trans loads, AddrA); O += P V, dV += P^T dO, dK += dS^T Q, dQ += dS K.
+// Per accumulator the k steps go in order kk = 0, 1, ...
+template <int kD>
+__device__ __forceinline__ void MmaPX(float (&c)[kD / 8][4], const float (&p)[kBlock / 8][4], const bf16_t* x,
+                                      int lane) {
+#pragma unroll
+  for (int kk = 0; kk < kBlock / 16; ++kk) {
+    uint32_t a[4];
+    PackA(a, p, kk);
+#pragma unroll
+    for (int dp = 0; dp < kD / 16; ++dp) {
+      uint32_t b[4];
+      Ldsm4T(b, AddrA<Cfg<kD>::kStride>(x, kk * 16, dp * 16, lane));
+      Mma(c[2 * dp], a, b[0], b[1]);
+      Mma(c[2 * dp + 1], a, b[2], b[3]);
+    }
+  }
+}
+
 // ---- Forward ----------------------------------------------------------------------------------------
 
 template <int kD>
@@ -214,8 +285,7 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionForwardKernel(const bf
 
   uint32_t qf[C::kKSteps][4];
   float o[C::kDTiles][4];
-#pragma unroll
-  for (int dt = 0; dt < C::kDTiles; ++dt) o[dt][0] = o[dt][1] = o[dt][2] = o[dt][3] = 0.f;
+  ZeroAcc(o);
   float m[2] = {-INFINITY, -INFINITY};  // running max of c S for rows gr, gr+8 (same in the 4 lanes of a quad)
   float l[2] = {0.f, 0.f};              // this lane's part of the running sum of 2^(c S - m)
 
@@ -231,27 +301,14 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionForwardKernel(const bf
       CpAsyncWait<0>();
     }
     __syncthreads();
-    if (kt == 0) {
-#pragma unroll
-      for (int ks = 0; ks < C::kKSteps; ++ks) Ldsm4(qf[ks], AddrA<kS>(sQ, warp * 16, ks * 16, lane));
-    }
+    if (kt == 0) LoadA<kD>(qf, sQ, warp * 16, lane);
     const bf16_t* k_s = sK + buf * C::kTile;
     const bf16_t* v_s = sV + buf * C::kTile;
 
     // S = Q K^T for the warp's 16 rows x 64 keys.
     float s[C::kNTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < C::kNTiles; ++nt) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < C::kKSteps; ++ks) {
-#pragma unroll
-      for (int np = 0; np < C::kNTiles / 2; ++np) {
-        uint32_t bk[4];
-        Ldsm4(bk, AddrB<kS>(k_s, np * 16, ks * 16, lane));
-        Mma(s[2 * np], qf[ks], bk[0], bk[1]);
-        Mma(s[2 * np + 1], qf[ks], bk[2], bk[3]);
-      }
-    }
+    ZeroAcc(s);
+    MmaAXt<kD>(s, qf, k_s, lane);
 
     // Scale into the log2 domain; key columns >= N (last tile only) get -inf.
     const int j0 = kt * kBlock;
@@ -302,20 +359,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionForwardKernel(const bf
       l[1] += s[nt][2] + s[nt][3];
     }
 
-    // O += P V: P's fp32 C fragments of key n-tiles 2kk, 2kk+1 are the A fragment of k-step kk.
-#pragma unroll
-    for (int kk = 0; kk < C::kNTiles / 2; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]), PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < C::kKSteps; ++dp) {
-        uint32_t bv[4];
-        Ldsm4T(bv, AddrA<kS>(v_s, kk * 16, dp * 16, lane));
-        Mma(o[2 * dp], a, bv[0], bv[1]);
-        Mma(o[2 * dp + 1], a, bv[2], bv[3]);
-      }
-    }
+    // O += P V (k = the 64 keys): P goes from its C fragments straight into A fragments (PackA).
+    MmaPX<kD>(o, s, v_s, lane);
     __syncthreads();  // all warps are done with buffer `buf` before the next iteration refills it
   }
 
@@ -417,10 +462,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDkDvKernel(
 
   uint32_t kf[C::kKSteps][4], vf[C::kKSteps][4];
   float dk[C::kDTiles][4], dv[C::kDTiles][4];
-#pragma unroll
-  for (int dt = 0; dt < C::kDTiles; ++dt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) dk[dt][e] = dv[dt][e] = 0.f;
+  ZeroAcc(dk);
+  ZeroAcc(dv);
 
   const int nqt = (N + kBlock - 1) / kBlock;
   for (int it = 0; it < nqt; ++it) {
@@ -436,11 +479,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDkDvKernel(
     }
     __syncthreads();
     if (it == 0) {
-#pragma unroll
-      for (int ks = 0; ks < C::kKSteps; ++ks) {
-        Ldsm4(kf[ks], AddrA<kS>(sK, warp * 16, ks * 16, lane));
-        Ldsm4(vf[ks], AddrA<kS>(sV, warp * 16, ks * 16, lane));
-      }
+      LoadA<kD>(kf, sK, warp * 16, lane);
+      LoadA<kD>(vf, sV, warp * 16, lane);
     }
     const bf16_t* q_s = sQ + buf * C::kTile;
     const bf16_t* do_s = sdO + buf * C::kTile;
@@ -450,18 +490,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDkDvKernel(
     // S^T = K Q^T (16 keys x 64 queries), then P^T = 2^(c S^T - lse_i log2 e): query columns past N have
     // lse = +inf there, so P^T = 0 (their Q, dO rows are zero, S^T = 0 is finite).
     float p[C::kNTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < C::kNTiles; ++nt) p[nt][0] = p[nt][1] = p[nt][2] = p[nt][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < C::kKSteps; ++ks) {
-#pragma unroll
-      for (int np = 0; np < C::kNTiles / 2; ++np) {
-        uint32_t bq[4];
-        Ldsm4(bq, AddrB<kS>(q_s, np * 16, ks * 16, lane));
-        Mma(p[2 * np], kf[ks], bq[0], bq[1]);
-        Mma(p[2 * np + 1], kf[ks], bq[2], bq[3]);
-      }
-    }
+    ZeroAcc(p);
+    MmaAXt<kD>(p, kf, q_s, lane);
 #pragma unroll
     for (int nt = 0; nt < C::kNTiles; ++nt) {
       const float2 L = *reinterpret_cast<const float2*>(l_s + nt * 8 + 2 * t);  // queries nt*8+2t, +1
@@ -471,35 +501,13 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDkDvKernel(
       p[nt][3] = Exp2(p[nt][3] * scale_log2 - L.y);
     }
 
-    // dV += P^T dO (k = the 64 queries; dO stored [query][d] is [k][n]: trans loads).
-#pragma unroll
-    for (int kk = 0; kk < C::kNTiles / 2; ++kk) {
-      const uint32_t a[4] = {PackBf16(p[2 * kk][0], p[2 * kk][1]), PackBf16(p[2 * kk][2], p[2 * kk][3]),
-                             PackBf16(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                             PackBf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < C::kKSteps; ++dp) {
-        uint32_t bo[4];
-        Ldsm4T(bo, AddrA<kS>(do_s, kk * 16, dp * 16, lane));
-        Mma(dv[2 * dp], a, bo[0], bo[1]);
-        Mma(dv[2 * dp + 1], a, bo[2], bo[3]);
-      }
-    }
+    // dV += P^T dO (k = the 64 queries; dO stored [query][d] is [k][n]).
+    MmaPX<kD>(dv, p, do_s, lane);
 
     // dP^T = V dO^T (16 keys x 64 queries), then dS^T = P^T (dP^T - D_i) in place.
     float ds[C::kNTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < C::kNTiles; ++nt) ds[nt][0] = ds[nt][1] = ds[nt][2] = ds[nt][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < C::kKSteps; ++ks) {
-#pragma unroll
-      for (int np = 0; np < C::kNTiles / 2; ++np) {
-        uint32_t bo[4];
-        Ldsm4(bo, AddrB<kS>(do_s, np * 16, ks * 16, lane));
-        Mma(ds[2 * np], vf[ks], bo[0], bo[1]);
-        Mma(ds[2 * np + 1], vf[ks], bo[2], bo[3]);
-      }
-    }
+    ZeroAcc(ds);
+    MmaAXt<kD>(ds, vf, do_s, lane);
 #pragma unroll
     for (int nt = 0; nt < C::kNTiles; ++nt) {
       const float2 Dq = *reinterpret_cast<const float2*>(d_s + nt * 8 + 2 * t);
@@ -509,20 +517,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDkDvKernel(
       ds[nt][3] = p[nt][3] * (ds[nt][3] - Dq.y);
     }
 
-    // dK += dS^T Q (k = the 64 queries; Q stored [query][d] is [k][n]: trans loads). Scaled at the end.
-#pragma unroll
-    for (int kk = 0; kk < C::kNTiles / 2; ++kk) {
-      const uint32_t a[4] = {PackBf16(ds[2 * kk][0], ds[2 * kk][1]), PackBf16(ds[2 * kk][2], ds[2 * kk][3]),
-                             PackBf16(ds[2 * kk + 1][0], ds[2 * kk + 1][1]),
-                             PackBf16(ds[2 * kk + 1][2], ds[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < C::kKSteps; ++dp) {
-        uint32_t bq[4];
-        Ldsm4T(bq, AddrA<kS>(q_s, kk * 16, dp * 16, lane));
-        Mma(dk[2 * dp], a, bq[0], bq[1]);
-        Mma(dk[2 * dp + 1], a, bq[2], bq[3]);
-      }
-    }
+    // dK += dS^T Q (k = the 64 queries; Q stored [query][d] is [k][n]). Scaled at the end.
+    MmaPX<kD>(dk, ds, q_s, lane);
     __syncthreads();  // buffer `buf` (tiles and statistics) is free for the next prefetch
   }
 
@@ -574,8 +570,7 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDqKernel(
 
   uint32_t qf[C::kKSteps][4], dof[C::kKSteps][4];
   float dq[C::kDTiles][4];
-#pragma unroll
-  for (int dt = 0; dt < C::kDTiles; ++dt) dq[dt][0] = dq[dt][1] = dq[dt][2] = dq[dt][3] = 0.f;
+  ZeroAcc(dq);
 
   const int nkt = (N + kBlock - 1) / kBlock;
   for (int kt = 0; kt < nkt; ++kt) {
@@ -590,32 +585,22 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDqKernel(
     }
     __syncthreads();
     if (kt == 0) {
-#pragma unroll
-      for (int ks = 0; ks < C::kKSteps; ++ks) {
-        Ldsm4(qf[ks], AddrA<kS>(sQ, warp * 16, ks * 16, lane));
-        Ldsm4(dof[ks], AddrA<kS>(sdO, warp * 16, ks * 16, lane));
-      }
+      LoadA<kD>(qf, sQ, warp * 16, lane);
+      LoadA<kD>(dof, sdO, warp * 16, lane);
     }
     const bf16_t* k_s = sK + buf * C::kTile;
     const bf16_t* v_s = sV + buf * C::kTile;
 
     // S = Q K^T and dP = dO V^T (16 queries x 64 keys each).
     float s[C::kNTiles][4], dp[C::kNTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < C::kNTiles; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] = dp[nt][e] = 0.f;
+    ZeroAcc(s);
+    ZeroAcc(dp);
 #pragma unroll
     for (int ks = 0; ks < C::kKSteps; ++ks) {
 #pragma unroll
-      for (int np = 0; np < C::kNTiles / 2; ++np) {
-        uint32_t bk[4], bv[4];
-        Ldsm4(bk, AddrB<kS>(k_s, np * 16, ks * 16, lane));
-        Mma(s[2 * np], qf[ks], bk[0], bk[1]);
-        Mma(s[2 * np + 1], qf[ks], bk[2], bk[3]);
-        Ldsm4(bv, AddrB<kS>(v_s, np * 16, ks * 16, lane));
-        Mma(dp[2 * np], dof[ks], bv[0], bv[1]);
-        Mma(dp[2 * np + 1], dof[ks], bv[2], bv[3]);
+      for (int np = 0; np < C::kNTiles / 2; ++np) {  // interleaved: two MmaAXt cost sm_80 a register (D = 32)
+        MmaAXtStep<kD>(s, qf[ks], k_s, ks, np, lane);
+        MmaAXtStep<kD>(dp, dof[ks], v_s, ks, np, lane);
       }
     }
 
@@ -633,20 +618,8 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDqKernel(
       }
     }
 
-    // dQ += dS K (k = the 64 keys; K stored [key][d] is [k][n]: trans loads). Scaled at the end.
-#pragma unroll
-    for (int kk = 0; kk < C::kNTiles / 2; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]), PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dd = 0; dd < C::kKSteps; ++dd) {
-        uint32_t bk[4];
-        Ldsm4T(bk, AddrA<kS>(k_s, kk * 16, dd * 16, lane));
-        Mma(dq[2 * dd], a, bk[0], bk[1]);
-        Mma(dq[2 * dd + 1], a, bk[2], bk[3]);
-      }
-    }
+    // dQ += dS K (k = the 64 keys; K stored [key][d] is [k][n]). Scaled at the end.
+    MmaPX<kD>(dq, s, k_s, lane);
     __syncthreads();
   }
 
