@@ -149,18 +149,24 @@ absl::Status VerifyCheckpoint(const std::string& dir) {
   auto text = ReadFile(dir + "/MANIFEST.json");
   if (!text.ok()) return absl::DataLossError(absl::StrCat(dir, ": no MANIFEST.json (incomplete checkpoint)"));
   const nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
-  if (manifest.is_discarded() || !manifest.contains("files"))
+  if (manifest.is_discarded() || !manifest.is_object() || !manifest.contains("files") || !manifest["files"].is_object())
     return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json is not valid"));
-  if (manifest.value("format_version", 0) != kCheckpointFormatVersion)
-    return absl::FailedPreconditionError(absl::StrCat(dir, ": checkpoint format version ",
-                                                      manifest.value("format_version", 0), ", this vfm reads ",
-                                                      kCheckpointFormatVersion));
-  for (auto& [file, entry] : manifest["files"].items()) {
-    auto bytes = ReadFile(dir + "/" + file);
-    if (!bytes.ok()) return absl::DataLossError(absl::StrCat(dir, ": missing ", file));
-    if (bytes->size() != entry["bytes"].get<size_t>() ||
-        data::Crc32c(bytes->data(), bytes->size()) != entry["crc32c"].get<uint32_t>())
-      return absl::DataLossError(absl::StrCat(dir, "/", file, " does not match its checksum"));
+  try {
+    if (manifest.value("format_version", 0) != kCheckpointFormatVersion)
+      return absl::FailedPreconditionError(absl::StrCat(dir, ": checkpoint format version ",
+                                                        manifest.value("format_version", 0), ", this vfm reads ",
+                                                        kCheckpointFormatVersion));
+    for (auto& [file, entry] : manifest["files"].items()) {
+      if (file.empty() || file.find('/') != std::string::npos)
+        return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json names a file outside the checkpoint: '", file, "'"));
+      auto bytes = ReadFile(dir + "/" + file);
+      if (!bytes.ok()) return absl::DataLossError(absl::StrCat(dir, ": missing ", file));
+      if (bytes->size() != entry.at("bytes").get<size_t>() ||
+          data::Crc32c(bytes->data(), bytes->size()) != entry.at("crc32c").get<uint32_t>())
+        return absl::DataLossError(absl::StrCat(dir, "/", file, " does not match its checksum"));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json is not valid: ", e.what()));
   }
   return absl::OkStatus();
 }
@@ -191,14 +197,23 @@ absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
   const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded()) return absl::DataLossError(absl::StrCat(dir, "/state.json is not valid JSON"));
   TrainingState state;
-  state.step = j.at("step");
-  state.world_size = j.value("world_size", 1);
-  state.loader.seed = j.at("loader").at("seed");
-  state.loader.epoch = j.at("loader").at("epoch");
-  state.loader.consumed = j.at("loader").at("consumed");
-  state.flags = j.value("flags", nlohmann::json::object());
-  state.model = j.value("model", nlohmann::json::object());
-  state.dataset = j.value("dataset", std::string());
+  try {
+    state.step = j.at("step");
+    state.world_size = j.value("world_size", 1);
+    state.loader.seed = j.at("loader").at("seed");
+    state.loader.epoch = j.at("loader").at("epoch");
+    state.loader.consumed = j.at("loader").at("consumed");
+    state.flags = j.value("flags", nlohmann::json::object());
+    state.model = j.value("model", nlohmann::json::object());
+    state.dataset = j.value("dataset", std::string());
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat(dir, "/state.json: ", e.what()));
+  }
+  if (state.step < 0 || state.world_size < 1 || state.loader.epoch < 0 || state.loader.consumed < 0 ||
+      !state.flags.is_object() || !state.model.is_object())
+    return absl::DataLossError(absl::StrCat(dir, "/state.json: step ", state.step, ", world_size ", state.world_size,
+                                            ", epoch ", state.loader.epoch, ", consumed ", state.loader.consumed,
+                                            " (or its flags/model) out of range"));
   return state;
 }
 
