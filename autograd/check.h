@@ -2,15 +2,11 @@
 // Used for programming errors (shape mismatches, bad arguments); I/O and user input use absl::Status.
 #pragma once
 #include <sstream>
-#include <stdexcept>
 #include <string>
 
-namespace vfm {
+#include "kernels/error.h"
 
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace vfm {
 
 namespace internal {
 class CheckFailure {

@@ -94,7 +94,7 @@ Allocator* AllocatorFor(Device device) {
       << "tensor on " << device.ToString() << " but this process uses cuda:" << cuda::CurrentDevice();
   return &CudaAllocator(device.index);
 #else
-  throw std::runtime_error("no allocator for device " + device.ToString() + " (this build has no CUDA backend)");
+  throw Error("no allocator for device " + device.ToString() + " (this build has no CUDA backend)");
 #endif
 }
 

@@ -20,6 +20,7 @@
 
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -156,7 +157,7 @@ void AdamWUpdate(const AdamWTensor* tensors, int count) {
       const AdamWTensor& t = tensors[first + k];
       const AdamWStep& s = t.step;
       if (s.beta1 != s0.beta1 || s.beta2 != s0.beta2 || s.eps != s0.eps)
-        throw std::runtime_error("AdamWUpdate: tensors of one call with different betas or eps");
+        throw Error("AdamWUpdate: tensors of one call with different betas or eps");
       batch.p[k] = t.p, batch.g[k] = t.g, batch.m[k] = t.m, batch.v[k] = t.v, batch.n[k] = std::max<int64_t>(t.n, 0);
       // The constants exactly as cpu::AdamWUpdate forms them.
       batch.decay[k] = float(1.0 - s.lr * s.weight_decay);

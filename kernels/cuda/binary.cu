@@ -21,6 +21,7 @@
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -35,7 +36,7 @@ int64_t NumElements(const BroadcastLayout& layout) {
 // operand slot steps through them as through one: stride[outer] == stride[inner] * shape[inner].
 BroadcastLayout Coalesced(const BroadcastLayout& in) {
   if (in.ndim < 0 || in.ndim > kMaxBroadcastDims)
-    throw std::runtime_error("broadcast kernel: " + std::to_string(in.ndim) + " dimensions (at most " +
+    throw Error("broadcast kernel: " + std::to_string(in.ndim) + " dimensions (at most " +
                              std::to_string(kMaxBroadcastDims) + ")");
   BroadcastLayout out;
   out.ndim = 0;
@@ -165,7 +166,7 @@ void BroadcastBinary(BinaryOp op, const T* a, const T* b, T* out, const Broadcas
     case BinaryOp::kSub: LaunchBinary(Dev(a), Dev(b), Dev(out), L, n, SubF{}); break;
     case BinaryOp::kMul: LaunchBinary(Dev(a), Dev(b), Dev(out), L, n, MulF{}); break;
     case BinaryOp::kDiv: LaunchBinary(Dev(a), Dev(b), Dev(out), L, n, DivF{}); break;
-    default: throw std::runtime_error("BroadcastBinary: unknown op " + std::to_string(int(op)));
+    default: throw Error("BroadcastBinary: unknown op " + std::to_string(int(op)));
   }
   VFM_CUDA_LAUNCHED("BroadcastBinary");
 }

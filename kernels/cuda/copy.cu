@@ -18,6 +18,7 @@
 
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -118,9 +119,9 @@ __global__ void FillKernel(T* dst, int64_t n, T value) {
 
 void CopyStrided(const void* src, void* dst, const StridedCopyLayout& layout, int elem_size) {
   if (layout.ndim < 0 || layout.ndim > kMaxDims)
-    throw std::runtime_error("CopyStrided: " + std::to_string(layout.ndim) + " dimensions");
+    throw Error("CopyStrided: " + std::to_string(layout.ndim) + " dimensions");
   if (elem_size != 1 && elem_size != 2 && elem_size != 4 && elem_size != 8)
-    throw std::runtime_error("CopyStrided: element size " + std::to_string(elem_size));
+    throw Error("CopyStrided: element size " + std::to_string(elem_size));
   StridedCopyLayout L = Coalesced(layout);
   int64_t n = 1;
   for (int k = 0; k < L.ndim; ++k) n *= L.shape[k];

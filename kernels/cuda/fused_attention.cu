@@ -50,6 +50,7 @@
 #include <utility>
 
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -634,17 +635,17 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDqKernel(
 void CheckArgs(const char* what, int64_t B, int64_t N, int64_t H, int64_t D,
                std::initializer_list<const void*> bf16_pointers, std::initializer_list<const void*> f32_pointers) {
   if (!FusedAttentionSupported(D))
-    throw std::runtime_error(std::string(what) + ": head dim " + std::to_string(D) +
+    throw Error(std::string(what) + ": head dim " + std::to_string(D) +
                              " is not compiled (FusedAttentionSupported)");
   if (B > 65535 || H > 65535 || N > (int64_t(1) << 30))
-    throw std::runtime_error(std::string(what) + ": batch " + std::to_string(B) + ", heads " + std::to_string(H) +
+    throw Error(std::string(what) + ": batch " + std::to_string(B) + ", heads " + std::to_string(H) +
                              ", tokens " + std::to_string(N) + " exceed the grid limits");
   for (const void* p : bf16_pointers)
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
-      throw std::runtime_error(std::string(what) + ": bf16 pointers must be 16-byte aligned");
+      throw Error(std::string(what) + ": bf16 pointers must be 16-byte aligned");
   for (const void* p : f32_pointers)
     if (reinterpret_cast<uintptr_t>(p) % 4 != 0)
-      throw std::runtime_error(std::string(what) + ": fp32 pointers must be 4-byte aligned");
+      throw Error(std::string(what) + ": fp32 pointers must be 4-byte aligned");
 }
 
 // Opts a kernel into more than 48 KiB of dynamic shared memory, once per (device, kernel): the attribute

@@ -3,7 +3,7 @@
 // 3*H*D), out [B, N, H, D], lse [B, H, N] (natural log, fp32 as in kernels/cuda/attention.h), non-causal,
 // any N >= 1. Only some head dims are compiled (FusedAttentionSupported); for the others the caller uses
 // the unfused kernels of kernels/cuda/attention.h. bf16 pointers must be 16-byte aligned (tensor storage is;
-// a view with an odd offset is not): the functions throw std::runtime_error for an unsupported head dim,
+// a view with an odd offset is not): the functions throw vfm::Error for an unsupported head dim,
 // a misaligned pointer, or more than 65535 heads or batches.
 // Everything runs on the compute stream; results are deterministic (no atomics).
 #pragma once

@@ -40,6 +40,7 @@
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -51,7 +52,7 @@ void CheckCublas(cublasStatus_t status, const char* what, const char* file, int 
   std::ostringstream msg;
   msg << "cuBLASLt error " << cublasLtGetStatusName(status) << " (" << cublasLtGetStatusString(status) << ") from "
       << what << " at " << file << ":" << line;
-  throw std::runtime_error(msg.str());
+  throw Error(msg.str());
 }
 #define VFM_CUBLAS_CHECK(expr) CheckCublas((expr), #expr, __FILE__, __LINE__)
 
@@ -106,7 +107,7 @@ DeviceContext& ContextOfCurrentDevice() {
     auto fresh = std::make_unique<DeviceContext>();
     VFM_CUBLAS_CHECK(cublasLtCreate(&fresh->handle));
     fresh->workspace = DeviceMalloc(kWorkspaceBytes);
-    if (!fresh->workspace) throw std::runtime_error("cuBLASLt: out of device memory for the 32 MiB GEMM workspace");
+    if (!fresh->workspace) throw Error("cuBLASLt: out of device memory for the 32 MiB GEMM workspace");
     ctx = std::move(fresh);
   }
   return *ctx;

@@ -23,6 +23,7 @@
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 namespace {
@@ -64,7 +65,7 @@ float* RowChunkPartials() {
   const int device = CurrentDevice();
   if (!buffers[device])
     buffers[device] = static_cast<float*>(DeviceMalloc(sizeof(float) * kPartials));
-  if (!buffers[device]) throw std::runtime_error("SumMiddleAxis: out of device memory for the row partials");
+  if (!buffers[device]) throw Error("SumMiddleAxis: out of device memory for the row partials");
   return buffers[device];
 }
 

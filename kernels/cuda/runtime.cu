@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/runtime.cuh"
+#include "kernels/error.h"
 
 namespace vfm::cuda {
 
@@ -14,7 +15,7 @@ void FailCuda(cudaError_t err, const char* what, const char* file, int line) {
   std::ostringstream msg;
   msg << "CUDA error on device " << device << ": " << cudaGetErrorName(err) << " (" << cudaGetErrorString(err)
       << ") from " << what << " at " << file << ":" << line;
-  throw std::runtime_error(msg.str());
+  throw Error(msg.str());
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // vfm: `vfm <subcommand> [--flags]`. Flags may come from a flagfile (--flagfile=launch/configs/x.flags).
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,10 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
   std::vector<char*> positional = absl::ParseCommandLine(int(rest.size()), rest.data());
   std::vector<std::string> args(positional.begin() + 1, positional.end());
-  return it->second.run(args);
+  try {
+    return it->second.run(args);
+  } catch (const std::exception& e) {  // vfm::Error or a library's: one line and a status, never an abort
+    std::fprintf(stderr, "vfm %s: %s\n", name.c_str(), e.what());
+    return 1;
+  }
 }
