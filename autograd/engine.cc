@@ -12,6 +12,25 @@ thread_local bool grad_enabled = true;
 // acc += g, out of place: an op's backward may hand the same gradient tensor to several inputs
 // (add does), so a received gradient is never modified.
 void Accumulate(Tensor& acc, const Tensor& g) { acc = acc.defined() ? ops::Add(acc, g) : g; }
+
+// The leaf's .grad once `g`, its complete gradient of this backward, is added (gradients accumulate
+// across backward calls). A leaf's .grad is its own memory (optimizers and clipping change it in place,
+// and g may be shared with other inputs): its home when it has one, written in place, else a new tensor.
+Tensor LeafGrad(const Tensor& leaf, const Tensor& g) {
+  const Tensor old = leaf.grad();
+  Tensor home = leaf.grad_home();
+  if (!home.defined()) return old.defined() ? ops::Add(old, g) : g.Clone();
+  VFM_CHECK(g.dtype() == home.dtype() && g.device() == home.device())
+      << "gradient of " << leaf.name() << " is " << DTypeName(g.dtype()) << " on " << g.device().ToString()
+      << ", its home " << DTypeName(home.dtype()) << " on " << home.device().ToString();
+  if (!old.defined()) {
+    home.CopyFrom(g);
+  } else {
+    VFM_CHECK(old.impl() == home.impl()) << "gradient of " << leaf.name() << " was set outside its home";
+    ops::AddInPlace(home, g);
+  }
+  return home;
+}
 }  // namespace
 
 bool GradEnabled() { return grad_enabled; }
@@ -78,9 +97,8 @@ void Tensor::Backward() const {
     Tensor& acc = leaf_grads[leaf.impl()];
     Accumulate(acc, g);
     if (--pending_leaves[leaf.impl()] > 0) return;
-    // Complete: add into .grad (gradients accumulate across backward calls) and tell the hooks.
-    // A leaf's .grad is its own memory (optimizers and clipping change it in place).
-    Tensor total = leaf.grad().defined() ? ops::Add(leaf.grad(), acc) : acc.Clone();
+    // Complete: into .grad, then tell the hooks.
+    const Tensor total = LeafGrad(leaf, acc);
     leaf.impl()->grad = total.impl_ptr();
     leaf_grads.erase(leaf.impl());
     for (const GradHook& hook : leaf.impl()->grad_ready_hooks) hook(total);

@@ -1,5 +1,6 @@
 // Tensor: a strided view (shape, strides, offset, dtype) of a refcounted Storage, plus what reverse-mode
-// autograd needs (requires_grad, accumulated grad, the node that produced it, gradient-ready hooks).
+// autograd needs (requires_grad, accumulated grad and where it lives, the node that produced it,
+// gradient-ready hooks).
 // Copying a Tensor copies the handle, not the data (like torch.Tensor).
 #pragma once
 #include <cstdint>
@@ -31,7 +32,8 @@ struct TensorImpl {
   DType dtype = DType::kF32;
   // Autograd.
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<TensorImpl> grad;       // null: no gradient (yet, or this step)
+  std::shared_ptr<TensorImpl> grad_home;  // where backward writes it, when preallocated (else a new tensor)
   std::shared_ptr<Node> grad_fn;
   std::vector<GradHook> grad_ready_hooks;
   std::string name;
@@ -103,7 +105,12 @@ class Tensor {
   Tensor& set_requires_grad(bool value);
   Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
   void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  void ZeroGrad() { impl_->grad.reset(); }
+  void ZeroGrad() { impl_->grad.reset(); }  // drops the gradient; its home (below) stays
+  // A preallocated place for this leaf's gradient (a slot of autograd/grad_buckets.h's flat buffers):
+  // backward then writes its gradient there (adds, when .grad is already the home) and points .grad at
+  // it, instead of allocating. An undefined tensor removes the home.
+  void set_grad_home(const Tensor& home) { impl_->grad_home = home.impl_; }
+  Tensor grad_home() const { return impl_->grad_home ? Tensor(impl_->grad_home) : Tensor(); }
   const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
   bool is_leaf() const { return impl_->grad_fn == nullptr; }
   // Called once per backward with the leaf's gradient, as soon as it is complete (for the bucketed

@@ -80,7 +80,8 @@ int Run() {
   teacher.MoveTo(device);
   IBotLoss loss(head.out_dim, 2, n_local);
   loss.MoveTo(device);
-  AdamW optimizer(student.NamedParameters());
+  GradBuckets grads(student.NamedParameters());
+  AdamW optimizer(grads);
 
   IBotCrops crops;
   Rng mask_rng(7);

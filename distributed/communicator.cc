@@ -27,12 +27,12 @@ class LocalCommunicator : public Communicator {
   std::unique_ptr<Work> ReduceScatter(const Tensor& in, const Tensor& out, ReduceOp) override {
     CheckReduceArgs(in, "reduce_scatter");
     CheckBlockArgs(out, in, 1, "reduce_scatter");
-    std::memcpy(out.raw_data(), in.raw_data(), out.nbytes());
+    std::memmove(out.raw_data(), in.raw_data(), out.nbytes());  // nothing to move when in place
     return std::make_unique<DoneWork>();
   }
   std::unique_ptr<Work> AllGather(const Tensor& in, const Tensor& out) override {
     CheckBlockArgs(in, out, 1, "all_gather");
-    std::memcpy(out.raw_data(), in.raw_data(), in.nbytes());
+    std::memmove(out.raw_data(), in.raw_data(), in.nbytes());
     return std::make_unique<DoneWork>();
   }
   std::unique_ptr<Work> Broadcast(const Tensor& t, int root) override {
@@ -54,6 +54,10 @@ void CheckBlockArgs(const Tensor& block, const Tensor& whole, int world, const c
             block.device() == whole.device() && whole.numel() == block.numel() * world)
       << what << ": the whole tensor must hold world (" << world << ") blocks of " << block.numel()
       << " elements of the same dtype, got " << whole.numel();
+}
+
+bool IsBlockOf(const Tensor& block, const Tensor& whole, int r) {
+  return block.storage() == whole.storage() && block.offset() == whole.offset() + r * block.numel();
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const ProcessInfo& process, Device device,

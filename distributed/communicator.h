@@ -38,9 +38,10 @@ class Communicator {
 
   // Reductions take contiguous f32 or f64 tensors; the others any dtype.
   virtual std::unique_ptr<Work> AllReduce(const Tensor& t, ReduceOp op) = 0;  // in place
-  // in: world * n elements; out: n, this rank's block of the reduction.
+  // in: world * n elements; out: n, this rank's block of the reduction. out may be in's block of this
+  // rank (in place: the rest of in is then undefined).
   virtual std::unique_ptr<Work> ReduceScatter(const Tensor& in, const Tensor& out, ReduceOp op) = 0;
-  // in: n elements; out: world * n, rank r's in at block r.
+  // in: n elements; out: world * n, rank r's in at block r. in may be out's block of this rank (in place).
   virtual std::unique_ptr<Work> AllGather(const Tensor& in, const Tensor& out) = 0;
   virtual std::unique_ptr<Work> Broadcast(const Tensor& t, int root) = 0;  // in place
   // Returns once every rank has reached it (or the time-out has passed).
@@ -61,5 +62,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const ProcessIn
 // Argument checks shared by the backends (programming errors: they throw vfm::Error).
 void CheckReduceArgs(const Tensor& t, const char* what);
 void CheckBlockArgs(const Tensor& block, const Tensor& whole, int world, const char* what);
+// Whether `block` is block r of `whole` (the same memory): an in-place reduce-scatter or all-gather.
+bool IsBlockOf(const Tensor& block, const Tensor& whole, int r);
 
 }  // namespace vfm::dist

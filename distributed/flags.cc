@@ -18,10 +18,12 @@ absl::StatusOr<CommOptions> CommOptionsFromFlags() {
   return CommOptions{timeout};
 }
 
-absl::StatusOr<ReducerOptions> ReducerOptionsFromFlags() {
+absl::StatusOr<int64_t> BucketBytesFromFlags() {
   const double mb = absl::GetFlag(FLAGS_bucket_mb);
   if (!(mb > 0)) return absl::InvalidArgumentError(absl::StrCat("--bucket_mb must be positive, got ", mb));
-  return ReducerOptions{int64_t(mb * (1 << 20)), absl::GetFlag(FLAGS_zero1), true};
+  return int64_t(mb * (1 << 20));
 }
+
+ReducerOptions ReducerOptionsFromFlags() { return ReducerOptions{absl::GetFlag(FLAGS_zero1), true}; }
 
 }  // namespace vfm::dist

@@ -12,6 +12,7 @@ ABSL_DECLARE_FLAG(bool, zero1);
 namespace vfm::dist {
 
 absl::StatusOr<CommOptions> CommOptionsFromFlags();
-absl::StatusOr<ReducerOptions> ReducerOptionsFromFlags();
+absl::StatusOr<int64_t> BucketBytesFromFlags();  // the gradient buckets' size (autograd/grad_buckets.h)
+ReducerOptions ReducerOptionsFromFlags();
 
 }  // namespace vfm::dist

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 
@@ -156,19 +157,32 @@ std::unique_ptr<Work> MpiCommunicator::ReduceScatter(const Tensor& in, const Ten
   CheckBlockArgs(out, in, world(), "reduce_scatter");
   const int n = Count(out.numel(), "reduce_scatter");
   const int w = world();
+  if (!IsBlockOf(out, in, rank()))
+    return Enqueue(
+        "reduce_scatter", in,
+        [this, in, out, n](MPI_Request* r) {
+          return MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, ReduceType(in), MPI_SUM, comm_, r);
+        },
+        op == ReduceOp::kAvg ? std::function<void()>([out, w] { DivideBy(out, w); }) : nullptr);
+  // In place, MPI leaves this rank's block of the result at the start of the buffer: moved into place.
   return Enqueue(
       "reduce_scatter", in,
-      [this, in, out, n](MPI_Request* r) {
-        return MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, ReduceType(in), MPI_SUM, comm_, r);
+      [this, in, n](MPI_Request* r) {
+        return MPI_Ireduce_scatter_block(MPI_IN_PLACE, in.raw_data(), n, ReduceType(in), MPI_SUM, comm_, r);
       },
-      op == ReduceOp::kAvg ? std::function<void()>([out, w] { DivideBy(out, w); }) : nullptr);
+      [in, out, w, op] {
+        std::memmove(out.raw_data(), in.raw_data(), out.nbytes());
+        if (op == ReduceOp::kAvg) DivideBy(out, w);
+      });
 }
 
 std::unique_ptr<Work> MpiCommunicator::AllGather(const Tensor& in, const Tensor& out) {
   CheckBlockArgs(in, out, world(), "all_gather");
   const int bytes = Count(int64_t(in.nbytes()), "all_gather");
-  return Enqueue("all_gather", in, [this, in, out, bytes](MPI_Request* r) {
-    return MPI_Iallgather(in.raw_data(), bytes, MPI_BYTE, out.raw_data(), bytes, MPI_BYTE, comm_, r);
+  const bool in_place = IsBlockOf(in, out, rank());
+  return Enqueue("all_gather", in, [this, in, out, bytes, in_place](MPI_Request* r) {
+    return MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw_data(), bytes, MPI_BYTE, out.raw_data(), bytes, MPI_BYTE,
+                          comm_, r);
   });
 }
 

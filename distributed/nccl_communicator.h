@@ -2,8 +2,9 @@
 // 0's NCCL unique id reaches the others over MPI. Collectives run in call order on the communicator's own
 // CUDA stream: each first waits, on the device, for what the compute stream has queued so far, and
 // Work::Wait makes the compute stream wait for the collective, so the host never blocks in a step.
-// The time-out applies where the host does wait (Barrier): past it the communicator is aborted
-// (ncclCommAbort) and the error names the rank.
+// Reduce-scatter into, and all-gather from, this rank's block of the whole buffer run in place (NCCL's
+// own in-place forms). The time-out applies where the host does wait (Barrier): past it the communicator
+// is aborted (ncclCommAbort) and the error names the rank.
 #pragma once
 #include <cuda_runtime.h>
 #include <nccl.h>

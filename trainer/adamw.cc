@@ -4,17 +4,21 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cuda/adamw.h"
 
 namespace vfm {
 
-AdamW::AdamW(const nn::NamedTensors& params, AdamWConfig config) : params_(params), config_(config) {
-  for (const auto& [name, p] : params_) {
-    if (!p.requires_grad()) continue;
-    VFM_CHECK(p.dtype() == DType::kF32 && p.is_contiguous()) << "AdamW: parameter " << name << " must be contiguous f32";
-    // The state lives with the parameter (on the GPU for GPU parameters).
-    state_[name] = State{Tensor::Zeros(p.shape(), DType::kF32, p.device()), Tensor::Zeros(p.shape(), DType::kF32, p.device()), 0};
+AdamW::AdamW(const GradBuckets& grads, int block, AdamWConfig config) : grads_(grads), config_(config) {
+  VFM_CHECK(block >= 0 && block < grads.blocks())
+      << "AdamW: block " << block << " of gradient buckets with " << grads.blocks() << " blocks";
+  spans_ = grads.Spans(block);
+  for (const GradBuckets::Slot& slot : grads.slots()) params_.push_back(Param{IsDecayed(slot.name, slot.param)});
+  // The moments live with the gradients (on the GPU for GPU parameters).
+  for (size_t b = 0; b < grads.buckets().size(); ++b) {
+    m_.push_back(Tensor::Zeros({grads.block_size(b)}, DType::kF32, grads.device()));
+    v_.push_back(Tensor::Zeros({grads.block_size(b)}, DType::kF32, grads.device()));
   }
 }
 
@@ -22,30 +26,91 @@ bool AdamW::IsDecayed(const std::string& name, const Tensor& p) {
   return !(absl::EndsWith(name, ".bias") || p.dim() == 1);
 }
 
+float* AdamW::Moment(const std::vector<Tensor>& moments, const GradBuckets::Span& span) const {
+  return moments[grads_.slots()[span.slot].bucket].data<float>() + span.block_offset;
+}
+
+namespace {
+bool HasGrad(const GradBuckets::Slot& slot) { return slot.param.grad().defined(); }
+
+// The gradient of a span (its parameter must have one).
+float* SpanGradient(const GradBuckets::Slot& slot, const GradBuckets::Span& span) {
+  const Tensor g = slot.param.grad();
+  VFM_CHECK(g.dtype() == DType::kF32 && g.is_contiguous() && g.shape() == slot.param.shape() &&
+            g.device() == slot.param.device())
+      << "AdamW: the gradient of " << slot.name << " must be contiguous f32, shaped and placed like its parameter";
+  return g.data<float>() + span.begin;
+}
+}  // namespace
+
+std::map<std::string, double> AdamW::ClipGradients(double max_norm, const std::function<void(Tensor&)>& sum_over_ranks,
+                                                   bool return_norms) {
+  const bool parts = grads_.blocks() > 1;
+  VFM_CHECK(!parts || sum_over_ranks) << "clipping parts of parameters needs their squared norms summed across ranks";
+  // One entry per parameter: its span here (none: no elements), which a parameter without gradient lacks.
+  const int count = int(params_.size());
+  std::vector<float*> g(size_t(count), nullptr);
+  std::vector<int64_t> n(size_t(count), 0);
+  const std::vector<GradBuckets::Slot>& slots = grads_.slots();
+  for (const GradBuckets::Span& span : spans_) {
+    if (!HasGrad(slots[span.slot])) continue;
+    g[span.slot] = SpanGradient(slots[span.slot], span);
+    n[span.slot] = span.end - span.begin;
+  }
+  std::map<std::string, double> norms;
+  if (grads_.device().is_cpu()) {
+    Tensor squares = Tensor::Zeros({count}, DType::kF64);
+    double* sq = squares.data<double>();
+    for (int k = 0; k < count; ++k)
+      for (int64_t i = 0; i < n[k]; ++i) sq[k] += double(g[k][i]) * g[k][i];
+    if (parts) sum_over_ranks(squares);
+    for (int k = 0; k < count; ++k) {
+      if (!HasGrad(slots[size_t(k)])) continue;
+      const double norm = std::sqrt(sq[k]);
+      norms[slots[size_t(k)].name] = norm;
+      const double coef = max_norm / (norm + 1e-6);
+      if (coef < 1)
+        for (int64_t i = 0; i < n[k]; ++i) g[k][i] *= float(coef);
+    }
+    return norms;
+  }
+#if VFM_WITH_CUDA
+  // Each squared norm goes to its slot of one device array, the scaling reads it there.
+  Tensor squares = Tensor::Empty({count}, DType::kF32, grads_.device());
+  const Tensor partials = Tensor::Empty({count * cuda::kGradNormPartials}, DType::kF32, grads_.device());
+  cuda::GradSquaredNorms(g.data(), n.data(), count, partials.data<float>(), squares.data<float>());
+  if (parts) sum_over_ranks(squares);
+  cuda::ClipBySquaredNorms(g.data(), n.data(), count, max_norm, squares.data<float>());
+  if (return_norms) {  // one read-back for all of them
+    const std::vector<float> host = squares.ToDevice(Device::CPU()).ToVector();
+    for (int k = 0; k < count; ++k)
+      if (HasGrad(slots[size_t(k)])) norms[slots[size_t(k)].name] = std::sqrt(host[size_t(k)]);
+  }
+#endif
+  return norms;
+}
+
 void AdamW::Step(double lr, double weight_decay) {
+  const std::vector<GradBuckets::Slot>& slots = grads_.slots();
+  for (size_t s = 0; s < slots.size(); ++s)
+    if (HasGrad(slots[s])) ++params_[s].step;
 #if VFM_WITH_CUDA
   std::vector<cuda::AdamWTensor> on_gpu;  // updated together at the end (batched launches)
-  std::vector<Tensor> keep_alive;          // contiguous copies of strided gradients, until then
 #endif
-  for (auto& [name, p] : params_) {
-    if (!p.requires_grad() || !p.grad().defined()) continue;
-    State& s = state_.at(name);
-    ++s.step;
-    const Tensor g = p.grad().Contiguous();
-    const cpu::AdamWStep step{lr, IsDecayed(name, p) ? weight_decay : 0.0, config_.beta1, config_.beta2, config_.eps,
-                              s.step};
-    if (p.device().is_cpu()) {
-      cpu::AdamWUpdate(p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), step);
+  for (const GradBuckets::Span& span : spans_) {
+    const GradBuckets::Slot& slot = slots[span.slot];
+    if (!HasGrad(slot)) continue;
+    const Param& p = params_[span.slot];
+    const cpu::AdamWStep step{lr, p.decayed ? weight_decay : 0.0, config_.beta1, config_.beta2, config_.eps, p.step};
+    float* w = slot.param.data<float>() + span.begin;
+    const float* g = SpanGradient(slot, span);
+    const int64_t n = span.end - span.begin;
+    if (grads_.device().is_cpu()) {
+      cpu::AdamWUpdate(w, g, Moment(m_, span), Moment(v_, span), n, step);
       continue;
     }
 #if VFM_WITH_CUDA
-    VFM_CHECK(g.device() == p.device() && s.m.device() == p.device())
-        << "AdamW: parameter " << name << " on " << p.device().ToString() << ", gradient on "
-        << g.device().ToString() << ", state on " << s.m.device().ToString();
-    on_gpu.push_back({p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), step});
-    keep_alive.push_back(g);
-#else
-    VFM_CHECK(false) << "AdamW: parameter " << name << " on " << p.device().ToString() << " in a build without CUDA";
+    on_gpu.push_back({w, g, Moment(m_, span), Moment(v_, span), n, step});
 #endif
   }
 #if VFM_WITH_CUDA
@@ -53,58 +118,45 @@ void AdamW::Step(double lr, double weight_decay) {
 #endif
 }
 
-std::map<std::string, double> ClipGradientsPerParameter(const nn::NamedTensors& params, double max_norm,
-                                                        bool return_norms) {
-  std::map<std::string, double> norms;
-#if VFM_WITH_CUDA
-  // GPU gradients: clipped together after the loop (batched launches); each norm goes to its slot of
-  // one device array, the scaling reads it there.
-  std::vector<std::string> gpu_names;
-  std::vector<float*> gpu_grads;
-  std::vector<int64_t> gpu_sizes;
-  Device gpu = Device::CPU();
-#endif
-  for (const auto& [name, p] : params) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (!g.device().is_cpu()) {
-#if VFM_WITH_CUDA
-      VFM_CHECK(g.dtype() == DType::kF32 && g.is_contiguous())
-          << "clip: gradient of " << name << " must be contiguous f32, is " << DTypeName(g.dtype());
-      if (gpu_grads.empty()) gpu = g.device();
-      VFM_CHECK(g.device() == gpu) << "clip: gradients on " << g.device().ToString() << " and " << gpu.ToString();
-      gpu_names.push_back(name);
-      gpu_grads.push_back(g.data<float>());
-      gpu_sizes.push_back(g.numel());
-#else
-      VFM_CHECK(false) << "clip: gradient of " << name << " on " << g.device().ToString() << " in a build without CUDA";
-#endif
-      continue;
-    }
-    const float* pg = g.data<float>();
-    double sq = 0;
-    for (int64_t i = 0; i < g.numel(); ++i) sq += double(pg[i]) * pg[i];
-    const double norm = std::sqrt(sq);
-    norms[name] = norm;
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1) {
-      float* w = g.data<float>();
-      for (int64_t i = 0; i < g.numel(); ++i) w[i] *= float(coef);
-    }
+AdamW::States AdamW::WholeState(const std::vector<Tensor>& m, const std::vector<Tensor>& v) const {
+  VFM_CHECK(m.size() == grads_.buckets().size() && v.size() == m.size())
+      << "AdamW state: " << m.size() << " and " << v.size() << " tensors for " << grads_.buckets().size() << " buckets";
+  States states;
+  for (size_t s = 0; s < params_.size(); ++s) {
+    const GradBuckets::Slot& slot = grads_.slots()[s];
+    const int64_t size = grads_.buckets()[slot.bucket].flat.numel();
+    VFM_CHECK(m[slot.bucket].numel() == size && v[slot.bucket].numel() == size)
+        << "AdamW state: the moments of bucket " << slot.bucket << " must have its " << size << " elements";
+    states[slot.name] = State{SlotView(m[slot.bucket], slot), SlotView(v[slot.bucket], slot), params_[s].step};
   }
-#if VFM_WITH_CUDA
-  if (gpu_grads.empty()) return norms;
-  const int count = int(gpu_grads.size());
-  Tensor gpu_norms = Tensor::Empty({count}, DType::kF32, gpu);
-  const Tensor partials = Tensor::Empty({count * cuda::kGradNormPartials}, DType::kF32, gpu);
-  cuda::GradNorms(gpu_grads.data(), gpu_sizes.data(), count, partials.data<float>(), gpu_norms.data<float>());
-  cuda::ClipByNorms(gpu_grads.data(), gpu_sizes.data(), count, max_norm, gpu_norms.data<float>());
-  if (return_norms) {  // one read-back for all GPU gradients
-    const std::vector<float> host = gpu_norms.ToDevice(Device::CPU()).ToVector();
-    for (size_t i = 0; i < gpu_names.size(); ++i) norms[gpu_names[i]] = host[i];
+  return states;
+}
+
+AdamW::States AdamW::WholeState() const {
+  VFM_CHECK(grads_.blocks() == 1) << "AdamW: one block of " << grads_.blocks()
+                                  << " holds part of the state: gather the blocks (dist::GatherBlocks)";
+  return WholeState(m_, v_);
+}
+
+absl::Status AdamW::LoadState(const States& state) {
+  for (const GradBuckets::Slot& slot : grads_.slots()) {
+    auto it = state.find(slot.name);
+    if (it == state.end()) return absl::DataLossError(absl::StrCat("lacks the state of ", slot.name));
+    const Shape& shape = slot.param.shape();
+    if (it->second.m.shape() != shape || it->second.v.shape() != shape)
+      return absl::DataLossError(absl::StrCat("holds the state of ", slot.name, " with shape ",
+                                              ShapeToString(it->second.m.shape()), ", the parameter has ",
+                                              ShapeToString(shape)));
   }
-#endif
-  return norms;
+  for (size_t s = 0; s < params_.size(); ++s) params_[s].step = state.at(grads_.slots()[s].name).step;
+  for (const GradBuckets::Span& span : spans_) {
+    const GradBuckets::Slot& slot = grads_.slots()[span.slot];
+    const State& whole = state.at(slot.name);
+    const int64_t at = span.block_offset, n = span.end - span.begin;
+    FlatRange(m_[slot.bucket], at, at + n).CopyFrom(FlatRange(whole.m, span.begin, span.end));
+    FlatRange(v_[slot.bucket], at, at + n).CopyFrom(FlatRange(whole.v, span.begin, span.end));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vfm

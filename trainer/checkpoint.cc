@@ -85,7 +85,7 @@ absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& p
   nlohmann::json optimizer_steps = nlohmann::json::object();
   if (parts.optimizer) {
     nn::NamedTensors opt;
-    for (auto& [name, s] : parts.optimizer->state()) {
+    for (const auto& [name, s] : *parts.optimizer) {
       opt.emplace_back("exp_avg." + name, s.m);
       opt.emplace_back("exp_avg_sq." + name, s.v);
       optimizer_steps[name] = s.step;
@@ -249,13 +249,14 @@ absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts
     auto opt = LoadSafetensors(dir + "/optimizer.safetensors");
     if (!opt.ok()) return opt.status();
     const nlohmann::json steps = nlohmann::json::parse(opt->metadata["steps"], nullptr, false);
-    for (auto& [name, s] : parts.optimizer->state()) {
+    if (steps.is_discarded() || !steps.is_object())
+      return absl::DataLossError(absl::StrCat(dir, "/optimizer.safetensors has no step counts"));
+    parts.optimizer->clear();
+    for (const auto& [name, step] : steps.items()) {
       auto m = opt->tensors.find("exp_avg." + name), v = opt->tensors.find("exp_avg_sq." + name);
-      if (m == opt->tensors.end() || v == opt->tensors.end() || steps.is_discarded() || !steps.contains(name))
+      if (m == opt->tensors.end() || v == opt->tensors.end() || !step.is_number_integer())
         return absl::DataLossError(absl::StrCat(dir, "/optimizer.safetensors lacks the state of ", name));
-      s.m.CopyFrom(m->second);
-      s.v.CopyFrom(v->second);
-      s.step = steps[name];
+      (*parts.optimizer)[name] = AdamW::State{m->second, v->second, step.get<int64_t>()};
     }
   }
   if (parts.loss) {

@@ -44,7 +44,10 @@ absl::StatusOr<ModelConfig> ModelConfigFromJson(const nlohmann::json& j);
 struct CheckpointParts {
   nn::IBotNetwork* student;
   nn::IBotNetwork* teacher;
-  AdamW* optimizer;  // may be null (export/import read or write only the networks)
+  // The optimizer's whole state by parameter name (AdamW::WholeState, or DataParallel::OptimizerState
+  // under ZeRO-1): saved from, or loaded into (every entry of the file). May be null (export/import read
+  // or write only the networks).
+  AdamW::States* optimizer;
   IBotLoss* loss;    // may be null
 };
 

@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "distributed/flags.h"
+#include "distributed/zero1.h"
 
 namespace vfm {
 
@@ -19,16 +20,13 @@ void WaitForHost(dist::Communicator& comm, const Tensor& t, std::unique_ptr<dist
 }
 }  // namespace
 
-IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer, dist::Zero1AdamW* zero1) {
+IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer) {
   IBotStepHooks hooks;
   hooks.after_backward = [&reducer] { CheckCollective(reducer.Finish()); };
-  if (zero1 != nullptr)
-    hooks.update = [zero1](const IBotStepSettings& s) {
-      CheckCollective(zero1->Step(s.lr, s.weight_decay, s.clip_grad,
-                                  s.freeze_last_layer ? IsLastLayerParameter : std::function<bool(const std::string&)>()));
-    };
   dist::Communicator& comm = reducer.comm();
   hooks.all_reduce_sum = [&comm](Tensor& t) { WaitForHost(comm, t, comm.AllReduce(t, dist::ReduceOp::kSum)); };
+  if (reducer.zero1())
+    hooks.after_update = [&reducer] { CheckCollective(dist::AllGatherParameters(reducer.grads(), reducer.comm())); };
   hooks.world = comm.world();
   return hooks;
 }
@@ -39,44 +37,31 @@ absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(const dist::P
   dp->process_ = process;
   auto options = dist::CommOptionsFromFlags();
   if (!options.ok()) return options.status();
+  auto bucket_bytes = dist::BucketBytesFromFlags();
+  if (!bucket_bytes.ok()) return bucket_bytes.status();
   // Collectives run where the parameters live: MPI for host tensors, NCCL for GPU ones.
   const Device device = student.NamedParameters().front().second.device();
-  if (!device.is_cpu() && absl::GetFlag(FLAGS_zero1))
-    return absl::UnimplementedError("--zero1 updates on the host: not available with GPU training yet");
   dp->device_ = device;
+  dp->zero1_ = absl::GetFlag(FLAGS_zero1) && process.world > 1;
   auto comm = dist::CreateCommunicator(process, device, *options);
   if (!comm.ok()) return comm.status();
   dp->comm_ = std::move(*comm);
+  dp->grads_ = std::make_unique<GradBuckets>(student.NamedParameters(), *bucket_bytes, dp->zero1_ ? process.world : 1);
   if (process.world == 1) return dp;
   if (absl::Status s = dist::BroadcastParameters(student.NamedParameters(), *dp->comm_); !s.ok()) return s;
   if (absl::Status s = dist::BroadcastParameters(teacher.NamedParameters(), *dp->comm_); !s.ok()) return s;
-  auto reducer_options = dist::ReducerOptionsFromFlags();
-  if (!reducer_options.ok()) return reducer_options.status();
-  dp->reducer_ = std::make_unique<dist::GradientReducer>(student.NamedParameters(), *dp->comm_, *reducer_options);
-  if (absl::GetFlag(FLAGS_zero1))
-    dp->zero1_ = std::make_unique<dist::Zero1AdamW>(*dp->reducer_, dist::Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
-  dp->hooks_ = DataParallelHooks(*dp->reducer_, dp->zero1_.get());
+  dp->reducer_ = std::make_unique<dist::GradientReducer>(*dp->grads_, *dp->comm_, dist::ReducerOptionsFromFlags());
+  dp->hooks_ = DataParallelHooks(*dp->reducer_);
   return dp;
 }
 
-absl::Status DataParallel::GatherOptimizerState(AdamW& optimizer) {
-  if (!zero1_) return absl::OkStatus();
-  auto state = zero1_->GatherState();
-  if (!state.ok()) return state.status();
-  for (auto& [name, s] : optimizer.state()) {
-    const dist::Zero1AdamW::ParamState& full = state->at(name);
-    s.m.CopyFrom(full.m);
-    s.v.CopyFrom(full.v);
-    s.step = full.step;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status DataParallel::ScatterOptimizerState(const AdamW& optimizer) {
-  if (!zero1_) return absl::OkStatus();
-  std::map<std::string, dist::Zero1AdamW::ParamState> full;
-  for (const auto& [name, s] : optimizer.state()) full[name] = {s.m, s.v, s.step};
-  return zero1_->LoadState(full);
+absl::StatusOr<AdamW::States> DataParallel::OptimizerState(const AdamW& optimizer) {
+  if (!zero1_) return optimizer.WholeState();
+  auto m = dist::GatherBlocks(*grads_, optimizer.exp_avg(), *comm_);
+  if (!m.ok()) return m.status();
+  auto v = dist::GatherBlocks(*grads_, optimizer.exp_avg_sq(), *comm_);
+  if (!v.ok()) return v.status();
+  return optimizer.WholeState(*m, *v);
 }
 
 std::vector<double> DataParallel::MeanOverRanks(const std::vector<double>& values) {

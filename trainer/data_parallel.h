@@ -1,14 +1,14 @@
-// Data parallel training for the trainer: the communicator, the bucketed gradient reducer and (with
-// --zero1) the sharded AdamW, set up from MPI and the distributed flags, and the IBotStepHooks that plug
-// them into a training step. A process started without a launcher (world 1) gets no reducer and empty
-// hooks: the step is exactly the single-process one.
+// Data parallel training for the trainer: the student's gradient buckets (autograd/grad_buckets.h, on one
+// rank too), the communicator and the bucketed gradient reducer set up from MPI and the distributed flags,
+// and the IBotStepHooks that plug them into a training step. With --zero1 the buckets have one block per
+// rank and each rank's AdamW updates its block only (distributed/zero1.h). A process started without a
+// launcher (world 1) gets no reducer and empty hooks: the step is exactly the single-process one.
 #pragma once
 #include <memory>
 
 #include "distributed/bootstrap.h"
 #include "distributed/communicator.h"
 #include "distributed/reducer.h"
-#include "distributed/zero1.h"
 #include "trainer/adamw.h"
 #include "trainer/ibot_step.h"
 
@@ -17,20 +17,25 @@ namespace vfm {
 // Fails the job on a communication error: the other ranks would wait for this one forever.
 void CheckCollective(const absl::Status& status);
 
-IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer, dist::Zero1AdamW* zero1);
+// The hooks of a step over `reducer`: its Finish after backward, the centres' (and ZeRO-1's norms')
+// all-reduce, and under ZeRO-1 the all-gather of the parameters after the update.
+IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer);
 
 class DataParallel {
  public:
-  // Broadcasts rank 0's student and teacher weights, then registers the reducer on the student.
+  // Broadcasts rank 0's student and teacher weights, lays out the student's gradient buckets and
+  // registers the reducer on them.
   static absl::StatusOr<std::unique_ptr<DataParallel>> Create(const dist::ProcessInfo& process, nn::IBotNetwork& student,
                                                               nn::IBotNetwork& teacher);
   int rank() const { return process_.rank; }
   int world() const { return process_.world; }
+  const GradBuckets& grads() const { return *grads_; }
+  // The block of every bucket this rank's AdamW updates: its rank under ZeRO-1, else the only one.
+  int optimizer_block() const { return zero1_ ? process_.rank : 0; }
   const IBotStepHooks& hooks() const { return hooks_; }
-  // ZeRO-1 keeps the optimizer state sharded: these move it between the shards and the full AdamW state
-  // that checkpoints hold (collective: every rank calls them). No-ops without ZeRO-1.
-  absl::Status GatherOptimizerState(AdamW& optimizer);
-  absl::Status ScatterOptimizerState(const AdamW& optimizer);
+  // The optimizer's whole state by parameter name, as checkpoints hold it: under ZeRO-1 gathered from
+  // every rank's block (collective: every rank calls it).
+  absl::StatusOr<AdamW::States> OptimizerState(const AdamW& optimizer);
   // True when `value` is true on some rank (collective), so that every rank takes the same decision.
   bool AnyRank(bool value);
   // Each value averaged over the ranks (collective; the values themselves on one rank).
@@ -39,9 +44,10 @@ class DataParallel {
  private:
   dist::ProcessInfo process_;
   Device device_;  // where the parameters (and so the collectives) live
+  bool zero1_ = false;
   std::unique_ptr<dist::Communicator> comm_;
+  std::unique_ptr<GradBuckets> grads_;
   std::unique_ptr<dist::GradientReducer> reducer_;
-  std::unique_ptr<dist::Zero1AdamW> zero1_;
   IBotStepHooks hooks_;
 };
 

@@ -57,15 +57,12 @@ IBotForwardResult IBotTrainStep(nn::IBotNetwork& student, nn::IBotNetwork& teach
   IBotForwardResult r = IBotForward(student, teacher, loss, crops, s.teacher_temp, s.teacher_patch_temp, drop_path_rng);
   r.loss.loss.Backward();
   if (hooks.after_backward) hooks.after_backward();
-  if (hooks.update) {
-    hooks.update(s);
-  } else {
-    if (s.clip_grad > 0) ClipGradientsPerParameter(student_params, s.clip_grad, /*return_norms=*/false);
-    if (s.freeze_last_layer)
-      for (auto [name, p] : student_params)
-        if (IsLastLayerParameter(name)) p.ZeroGrad();
-    optimizer.Step(s.lr, s.weight_decay);
-  }
+  if (s.freeze_last_layer)
+    for (auto [name, p] : student_params)
+      if (IsLastLayerParameter(name)) p.ZeroGrad();
+  if (s.clip_grad > 0) optimizer.ClipGradients(s.clip_grad, hooks.all_reduce_sum, /*return_norms=*/false);
+  optimizer.Step(s.lr, s.weight_decay);
+  if (hooks.after_update) hooks.after_update();
   EmaUpdate(teacher.NamedParameters(), student_params, s.ema_momentum);
   loss.UpdateCenters(r.teacher_cls, r.teacher_patch,
                      hooks.all_reduce_sum ? hooks.all_reduce_sum : [](Tensor&) {}, hooks.world);

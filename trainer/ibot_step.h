@@ -36,21 +36,22 @@ struct IBotStepSettings {
 
 // What data parallel training plugs into a step (all empty on one rank).
 struct IBotStepHooks {
-  // After backward: waits until the gradients are averaged across ranks (without ZeRO-1 every .grad is
-  // then the average; with it, each rank holds its shard of the averaged gradients).
+  // After backward: waits until the gradients are averaged across ranks (in their buckets; under ZeRO-1
+  // each rank's block of every bucket).
   std::function<void()> after_backward;
-  // Replaces gradient clipping, the last-layer freeze and optimizer.Step (ZeRO-1 does all three on its
-  // shard; it must freeze exactly the parameters IsLastLayerParameter names).
-  std::function<void(const IBotStepSettings&)> update;
-  // Sums a host tensor across ranks in place (the centres); world is the number of ranks.
+  // Sums a tensor across ranks in place: the centres, and under ZeRO-1 the per-parameter squared gradient
+  // norms of the clip (AdamW::ClipGradients). world is the number of ranks.
   std::function<void(Tensor&)> all_reduce_sum;
+  // After the optimizer step: ZeRO-1 all-gathers the parameters each rank updated.
+  std::function<void()> after_update;
   int world = 1;
 };
 
 // The parameters whose gradients settings.freeze_last_layer drops.
 bool IsLastLayerParameter(const std::string& name);
 
-// A whole training step: forward, backward, clipping, last-layer freeze, AdamW, EMA, centres.
+// A whole training step: forward, backward, last-layer freeze, clipping, AdamW, EMA, centres. The optimizer
+// updates the student's parameters through their gradient buckets (trainer/adamw.h).
 IBotForwardResult IBotTrainStep(nn::IBotNetwork& student, nn::IBotNetwork& teacher, IBotLoss& loss, AdamW& optimizer,
                                 const IBotCrops& crops, const IBotStepSettings& settings, Rng* drop_path_rng,
                                 const IBotStepHooks& hooks = {});

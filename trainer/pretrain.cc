@@ -179,7 +179,10 @@ class PretrainRun {
   // On a GPU, the first step whose loss was not finite, recorded on the device every step (-1: none yet).
   Tensor first_nonfinite_;
 
-  CheckpointParts parts() const { return {student_.get(), teacher_.get(), optimizer_.get(), loss_.get()}; }
+  // What a checkpoint holds, with the optimizer's whole state by name (saved from, or loaded into, it).
+  CheckpointParts parts(AdamW::States* optimizer_state) const {
+    return {student_.get(), teacher_.get(), optimizer_state, loss_.get()};
+  }
 };
 
 absl::Status PretrainRun::Setup() {
@@ -217,10 +220,10 @@ absl::Status PretrainRun::Setup() {
   for (auto [name, p] : teacher_->NamedParameters()) p.set_requires_grad(false);
   student_->MoveTo(o_.device);  // initialised on the host (deterministic), trained on the device
   teacher_->MoveTo(o_.device);
-  optimizer_ = std::make_unique<AdamW>(student_->NamedParameters());
   auto dp = DataParallel::Create(process_, *student_, *teacher_);
   if (!dp.ok()) return dp.status();
   dp_ = std::move(*dp);
+  optimizer_ = std::make_unique<AdamW>(dp_->grads(), dp_->optimizer_block());
   loss_ = std::make_unique<IBotLoss>(o_.head.out_dim, o_.crops.global_crops, o_.crops.local_crops,
                                      IBotLossConfig{o_.student_temp, 0.9, 0.9, o_.lambda1, o_.lambda2});
   loss_->MoveTo(o_.device);
@@ -254,8 +257,11 @@ absl::Status PretrainRun::Resume() {
         "the model flags differ from the checkpoint's in ", *latest, " (saved ", saved->model.dump(), ", now ",
         state_.model.dump(), "): use another --run_dir or the same flags"));
   if (absl::Status s = CheckSameRun(*saved, *latest); !s.ok()) return s;
-  if (absl::Status s = LoadCheckpoint(*latest, parts(), &state_); !s.ok()) return s;
-  if (absl::Status s = dp_->ScatterOptimizerState(*optimizer_); !s.ok()) return s;
+  AdamW::States saved_optimizer;
+  if (absl::Status s = LoadCheckpoint(*latest, parts(&saved_optimizer), &state_); !s.ok()) return s;
+  // Each rank keeps its spans of the whole state (all of it without ZeRO-1), whatever ranks wrote it.
+  if (absl::Status s = optimizer_->LoadState(saved_optimizer); !s.ok())
+    return absl::Status(s.code(), absl::StrCat(*latest, "/optimizer.safetensors ", s.message()));
   const int saved_world = state_.world_size;
   state_.flags = o_.flags;
   state_.world_size = process_.world;
@@ -468,9 +474,12 @@ absl::StatusOr<PretrainEnd> PretrainRun::Train() {
     PrintMemoryOnce(first_step);
     if (log_now) Log(r, settings, first_step);
     if (save_now) {
-      if (absl::Status s = dp_->GatherOptimizerState(*optimizer_); !s.ok()) return s;  // collective
+      auto optimizer_state = dp_->OptimizerState(*optimizer_);  // collective
+      if (!optimizer_state.ok()) return optimizer_state.status();
       if (lead_)
-        if (absl::Status s = SaveCheckpoint(o_.run_dir, parts(), state_, o_.keep_checkpoints); !s.ok()) return s;
+        if (absl::Status s = SaveCheckpoint(o_.run_dir, parts(&*optimizer_state), state_, o_.keep_checkpoints);
+            !s.ok())
+          return s;
     }
     if (stop) {
       if (lead_)

@@ -38,6 +38,7 @@ void Module::MoveTo(Device device) {
     impl->offset = 0;
     impl->strides = moved.strides();
     impl->grad.reset();
+    impl->grad_home.reset();
   }
 }
 

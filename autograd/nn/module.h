@@ -26,7 +26,7 @@ class Module {
   void LoadFrom(const NamedTensors& source);
   void ZeroGrad();
   // Moves every parameter's data to `device` in place (every handle to it sees the move); gradients
-  // are dropped. Models are built and initialised on the host (deterministic), then moved.
+  // and their homes are dropped (lay out autograd/grad_buckets.h after the move). Models are built and initialised on the host (deterministic), then moved.
   void MoveTo(Device device);
 
  protected:

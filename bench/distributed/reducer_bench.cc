@@ -38,14 +38,17 @@ void CheckOk(const absl::Status& s) {
   if (!s.ok()) AbortProcess(s);
 }
 
-// One rank's share of a data-parallel training: the models, and a reducer on the student.
+// One rank's share of a data-parallel training: the models, the student's gradient buckets and a reducer
+// on them (all-reduce: the bench measures the overlap).
 struct Replica {
-  Replica(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, Communicator& comm, ReducerOptions options)
+  Replica(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, Communicator& comm, int64_t bucket_bytes,
+          bool overlap)
       : student(vit, head, 1),
         teacher(vit, head, 1),
         loss(head.out_dim, 2, 0),
-        optimizer(student.NamedParameters()),
-        reducer(student.NamedParameters(), comm, options) {
+        grads(student.NamedParameters(), bucket_bytes),
+        optimizer(grads),
+        reducer(grads, comm, ReducerOptions{false, overlap}) {
     for (auto [name, p] : teacher.NamedParameters()) p.set_requires_grad(false);
     hooks.after_backward = [this] { CheckOk(reducer.Finish()); };
     hooks.all_reduce_sum = [&comm](Tensor& t) { CheckOk(comm.AllReduce(t, ReduceOp::kSum)->Wait()); };
@@ -53,6 +56,7 @@ struct Replica {
   }
   nn::IBotNetwork student, teacher;
   IBotLoss loss;
+  GradBuckets grads;
   AdamW optimizer;
   GradientReducer reducer;
   IBotStepHooks hooks;
@@ -63,9 +67,9 @@ int Run() {
   absl::StatusOr<ProcessInfo> process = InitProcess(nullptr, nullptr);
   if (!process.ok()) AbortProcess(process.status());
   absl::StatusOr<CommOptions> comm_options = CommOptionsFromFlags();
-  absl::StatusOr<ReducerOptions> reducer_options = ReducerOptionsFromFlags();
+  absl::StatusOr<int64_t> bucket_bytes = BucketBytesFromFlags();
   if (!comm_options.ok()) AbortProcess(comm_options.status());
-  if (!reducer_options.ok()) AbortProcess(reducer_options.status());
+  if (!bucket_bytes.ok()) AbortProcess(bucket_bytes.status());
   absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(*process, Device::CPU(), *comm_options);
   if (!comm.ok()) AbortProcess(comm.status());
   absl::StatusOr<nn::ViTConfig> vit =
@@ -74,10 +78,8 @@ int Run() {
   nn::IBotHeadConfig head;
   head.out_dim = absl::GetFlag(FLAGS_out_dim);
 
-  ReducerOptions after = *reducer_options, overlapped = *reducer_options;
-  after.overlap = false;
-  overlapped.overlap = true;
-  Replica a(*vit, head, **comm, after), b(*vit, head, **comm, overlapped);
+  Replica a(*vit, head, **comm, *bucket_bytes, /*overlap=*/false);
+  Replica b(*vit, head, **comm, *bucket_bytes, /*overlap=*/true);
 
   const int B = absl::GetFlag(FLAGS_batch);
   const int64_t grid = vit->grid();
@@ -109,7 +111,7 @@ int Run() {
     CheckOk((*comm)->Barrier());
     const Clock::time_point t0 = Clock::now();
     std::vector<std::unique_ptr<Work>> works;
-    for (const GradientReducer::Bucket& bucket : a.reducer.buckets())
+    for (const GradBuckets::Bucket& bucket : a.grads.buckets())
       works.push_back((*comm)->AllReduce(bucket.flat, ReduceOp::kAvg));
     for (auto& w : works) CheckOk(w->Wait());
     alone_ms.push_back(Ms(t0));
@@ -117,12 +119,12 @@ int Run() {
 
   if (process->rank == 0) {
     int64_t floats = 0;
-    for (const GradientReducer::Bucket& bucket : a.reducer.buckets()) floats += bucket.flat.numel();
+    for (const GradBuckets::Bucket& bucket : a.grads.buckets()) floats += bucket.flat.numel();
     std::printf("config: %s/%d img %d, 2 global crops of batch %d per rank, K=%d, %d ranks x %d OpenMP threads\n",
                 absl::GetFlag(FLAGS_arch).c_str(), int(vit->patch), int(vit->img_size), B, int(head.out_dim),
                 (*comm)->world(), omp_get_max_threads());
     std::printf("gradients: %.1f MiB in %zu buckets of <= %.1f MiB\n", floats * 4.0 / (1 << 20),
-                a.reducer.buckets().size(), double(reducer_options->bucket_bytes) / (1 << 20));
+                a.grads.buckets().size(), double(*bucket_bytes) / (1 << 20));
     // Under load from other jobs the minimum is the steadiest estimate of a step's own time.
     const double comm_ms = Median(alone_ms), wait_overlap = Median(b.wait_ms);
     std::printf("communication alone: median %.1f ms, min %.1f ms\n", comm_ms, Min(alone_ms));

@@ -7,11 +7,11 @@
 // intrinsics (__fmul_rn, __fadd_rn, ...) so nvcc cannot contract it into FMAs: each operation rounds as
 // the CPU's C++ expression does, in the same order (the CPU build itself may fuse some into FMAs: an ulp
 // apart there; checked bit for bit against an unfused CPU build on a CPU emulation of these kernels).
-// GradNorms: pass 1 gives tensor k min(1024, ceil(n / 1024)) blocks of 256 threads; each thread adds
-// squares over a stride loop, the block reduces with warp shuffles then shared memory, and writes one
-// partial. Pass 2 (one block per tensor) adds its partials in a fixed order and takes the square root.
-// No atomics, so the norms are bit-reproducible. ClipByNorms: every thread of a tensor reads its norm
-// and computes the same factor.
+// GradSquaredNorms: pass 1 gives tensor k min(1024, ceil(n / 1024)) blocks of 256 threads; each thread
+// adds squares over a stride loop, the block reduces with warp shuffles then shared memory, and writes one
+// partial. Pass 2 (one block per tensor) adds its partials in a fixed order. No atomics, so the sums are
+// bit-reproducible. ClipBySquaredNorms: every thread of a tensor reads its squared norm and computes the
+// same factor.
 #include "kernels/cuda/adamw.h"
 
 #include <algorithm>
@@ -81,7 +81,7 @@ __global__ void EmaKernel(const EmaBatch batch) {
     teacher[i] = __fadd_rn(__fmul_rn(batch.a, teacher[i]), __fmul_rn(batch.b, student[i]));
 }
 
-// The tensors of one GradNorms launch; `first` is the batch's index in the caller's list (the offset
+// The tensors of one GradSquaredNorms launch; `first` is the batch's index in the caller's list (the offset
 // of its norms and partials).
 struct NormBatch {
   const float* g[kMaxTensorsPerLaunch];
@@ -90,7 +90,7 @@ struct NormBatch {
   int first;
 };
 
-// The tensors of one ClipByNorms launch (`first` as above).
+// The tensors of one ClipBySquaredNorms launch (`first` as above).
 struct ClipBatch {
   float* g[kMaxTensorsPerLaunch];
   int64_t n[kMaxTensorsPerLaunch];
@@ -117,19 +117,19 @@ __global__ void SquaresPartialKernel(const NormBatch batch, float* partials) {
 }
 
 // One block per tensor (blockIdx.x).
-__global__ void NormFinishKernel(const NormBatch batch, const float* partials, float* norms) {
+__global__ void NormFinishKernel(const NormBatch batch, const float* partials, float* squared_norms) {
   const int k = blockIdx.x;
   const float* mine = partials + (batch.first + k) * kGradNormPartials;
   float acc = 0.f;
   for (int64_t i = threadIdx.x; i < batch.blocks[k]; i += blockDim.x) acc += mine[i];
   __shared__ float sums[32];
   acc = BlockSum(acc, sums);
-  if (threadIdx.x == 0) norms[batch.first + k] = sqrtf(acc);
+  if (threadIdx.x == 0) squared_norms[batch.first + k] = acc;
 }
 
-__global__ void ClipKernel(const ClipBatch batch, double max_norm, const float* norms) {
+__global__ void ClipKernel(const ClipBatch batch, double max_norm, const float* squared_norms) {
   const int k = blockIdx.y;
-  const double coef = max_norm / (double(norms[batch.first + k]) + 1e-6);
+  const double coef = max_norm / (double(sqrtf(squared_norms[batch.first + k])) + 1e-6);
   if (!(coef < 1.0)) return;  // as the CPU: scale only when the factor is below 1
   const float c = float(coef);
   float* g = batch.g[k];
@@ -186,7 +186,7 @@ void EmaUpdate(const EmaTensor* tensors, int count, double momentum) {
   });
 }
 
-void GradNorms(const float* const* g, const int64_t* n, int count, float* partials, float* norms) {
+void GradSquaredNorms(const float* const* g, const int64_t* n, int count, float* partials, float* squared_norms) {
   ForEachBatch(count, [&](int first, int size) {
     NormBatch batch = {};
     batch.first = first;
@@ -200,12 +200,12 @@ void GradNorms(const float* const* g, const int64_t* n, int count, float* partia
     SquaresPartialKernel<<<dim3(unsigned(most_blocks), unsigned(size)), kGridStrideThreads, 0, Compute()>>>(batch,
                                                                                                       partials);
     VFM_CUDA_LAUNCHED("SquaresPartialKernel");
-    NormFinishKernel<<<unsigned(size), kGridStrideThreads, 0, Compute()>>>(batch, partials, norms);
+    NormFinishKernel<<<unsigned(size), kGridStrideThreads, 0, Compute()>>>(batch, partials, squared_norms);
     VFM_CUDA_LAUNCHED("NormFinishKernel");
   });
 }
 
-void ClipByNorms(float* const* g, const int64_t* n, int count, double max_norm, const float* norms) {
+void ClipBySquaredNorms(float* const* g, const int64_t* n, int count, double max_norm, const float* squared_norms) {
   ForEachBatch(count, [&](int first, int size) {
     ClipBatch batch = {};
     batch.first = first;
@@ -215,7 +215,7 @@ void ClipByNorms(float* const* g, const int64_t* n, int count, double max_norm, 
       batch.n[k] = std::max<int64_t>(n[first + k], 0);
       most = std::max(most, batch.n[k]);
     }
-    ClipKernel<<<BatchGrid(most, size), kGridStrideThreads, 0, Compute()>>>(batch, max_norm, norms);
+    ClipKernel<<<BatchGrid(most, size), kGridStrideThreads, 0, Compute()>>>(batch, max_norm, squared_norms);
     VFM_CUDA_LAUNCHED("ClipKernel");
   });
 }

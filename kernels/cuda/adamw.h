@@ -1,10 +1,11 @@
 // Optimizer kernels on the GPU: fused AdamW and the EMA teacher update as kernels/cpu/adamw.h computes
 // them (same fp32 constants, same operation order, each operation rounded: bit-identical to a CPU build
 // that does not fuse multiply-adds; the -O3 -march=x86-64-v3 build does, and is then a few ulp apart),
-// and per-tensor gradient clipping in two device-side steps (no host synchronisation): GradNorms writes
-// each ||g||_2 into device memory, ClipByNorms reads them there and scales each g by
-// max_norm / (norm + 1e-6) when that is below 1 (DINO/iBOT's per-parameter clip; trainer/adamw.cc
-// ClipGradientsPerParameter is the CPU version).
+// and per-tensor gradient clipping in two device-side steps (no host synchronisation): GradSquaredNorms
+// writes each ||g||_2^2 into device memory, ClipBySquaredNorms reads them there and scales each g by
+// max_norm / (norm + 1e-6) when that is below 1 (DINO/iBOT's per-parameter clip; AdamW::ClipGradients in
+// trainer/adamw.cc is the CPU version). Squared norms, so that those of a parameter's parts on several
+// ranks (ZeRO-1) can be summed in between.
 //
 // Every call takes a list of tensors and updates them in one launch per kMaxTensorsPerLaunch: a ViT-B
 // and its head have ~160 parameter tensors, and one launch per tensor and kernel (AdamW, EMA, norm,
@@ -40,15 +41,17 @@ struct EmaTensor {
 };
 void EmaUpdate(const EmaTensor* tensors, int count, double momentum);
 
-// Pass 1 of GradNorms writes at most this many partial sums per tensor.
+// Pass 1 of GradSquaredNorms writes at most this many partial sums per tensor.
 constexpr int64_t kGradNormPartials = 1024;
 
-// norms[k] = sqrt(sum g[k]^2) for count fp32 tensors of n[k] elements: fp32 accumulation,
-// deterministic (each tensor's block count depends only on its n, partials are added in a fixed
-// order). `partials`: device scratch of count * kGradNormPartials floats; `norms`: count device floats.
-void GradNorms(const float* const* g, const int64_t* n, int count, float* partials, float* norms);
+// squared_norms[k] = sum g[k]^2 for count fp32 tensors of n[k] elements (0 for n[k] = 0, whose g[k] is
+// not read): fp32 accumulation, deterministic (each tensor's block count depends only on its n, partials
+// are added in a fixed order). `partials`: device scratch of count * kGradNormPartials floats;
+// `squared_norms`: count device floats.
+void GradSquaredNorms(const float* const* g, const int64_t* n, int count, float* partials, float* squared_norms);
 
-// g[k] *= float(max_norm / (norms[k] + 1e-6)) where that factor is below 1 (norms read on the device).
-void ClipByNorms(float* const* g, const int64_t* n, int count, double max_norm, const float* norms);
+// g[k] *= float(max_norm / (sqrtf(squared_norms[k]) + 1e-6)) where that factor is below 1 (read on the
+// device).
+void ClipBySquaredNorms(float* const* g, const int64_t* n, int count, double max_norm, const float* squared_norms);
 
 }  // namespace vfm::cuda

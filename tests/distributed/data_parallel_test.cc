@@ -57,18 +57,21 @@ IBotCrops MakeBatch(int step, int first, int count) {
   return crops;
 }
 
-// A student, its EMA teacher (same initial weights), the loss with its centres, and AdamW.
+// A student, its EMA teacher (same initial weights), the loss with its centres, the student's gradient
+// buckets and AdamW over block `block` of them.
 struct Model {
-  Model() {
+  explicit Model(int64_t bucket_bytes = 25 << 20, int blocks = 1, int block = 0) {
     student = std::make_unique<nn::IBotNetwork>(Vit(), Head(), 7);
     teacher = std::make_unique<nn::IBotNetwork>(Vit(), Head(), 8);
     teacher->LoadFrom(student->NamedParameters());
     for (auto& [name, p] : teacher->NamedParameters()) p.set_requires_grad(false);
     loss = std::make_unique<IBotLoss>(Head().out_dim, kGlobal, kLocal);
-    adamw = std::make_unique<AdamW>(student->NamedParameters());
+    grads = std::make_unique<GradBuckets>(student->NamedParameters(), bucket_bytes, blocks);
+    adamw = std::make_unique<AdamW>(*grads, block);
   }
   std::unique_ptr<nn::IBotNetwork> student, teacher;
   std::unique_ptr<IBotLoss> loss;
+  std::unique_ptr<GradBuckets> grads;
   std::unique_ptr<AdamW> adamw;
 };
 
@@ -114,6 +117,10 @@ class DataParallelTest : public ::testing::Test {
   int World() const { return comm_->world(); }
   IBotCrops LocalBatch(int step) const { return MakeBatch(step, Rank() * kBatchPerRank, kBatchPerRank); }
   IBotCrops WholeBatch(int step) const { return MakeBatch(step, 0, World() * kBatchPerRank); }
+  // This rank's replica: under ZeRO-1 its buckets have one block per rank and its AdamW updates its own.
+  Model Replica(int64_t bucket_bytes, bool zero1) const {
+    return Model(bucket_bytes, zero1 ? World() : 1, zero1 ? Rank() : 0);
+  }
 
   std::unique_ptr<Communicator> comm_;
 };
@@ -128,24 +135,31 @@ TEST_F(DataParallelTest, BroadcastParametersGivesEveryRankRankZerosWeights) {
 }
 
 // Buckets take the trainable parameters in reverse order of registration (the order backward completes
-// them), each up to the size limit unless a single parameter is larger, padded to a multiple of world.
+// them), each up to the size limit unless a single parameter is larger, padded to a multiple of the
+// blocks; every parameter's gradient home is its slot.
 TEST_F(DataParallelTest, BucketsHoldParametersInReverseOrderWithinTheLimit) {
   Model model;
   const int64_t limit = 16 << 10;
-  GradientReducer reducer(model.student->NamedParameters(), *comm_, ReducerOptions{limit, false, true});
+  GradBuckets grads(model.student->NamedParameters(), limit, World());
   std::vector<std::string> order;
   for (const auto& [name, p] : model.student->NamedParameters())
     if (p.requires_grad()) order.push_back(name);
   std::reverse(order.begin(), order.end());
   size_t k = 0;
-  for (const GradientReducer::Bucket& bucket : reducer.buckets()) {
+  for (const GradBuckets::Bucket& bucket : grads.buckets()) {
     int64_t bytes = 0;
-    for (const GradientReducer::Slot& slot : bucket.slots) {
+    for (size_t s = bucket.first_slot; s < bucket.end_slot; ++s) {
+      const GradBuckets::Slot& slot = grads.slots()[s];
       ASSERT_LT(k, order.size());
       EXPECT_EQ(slot.name, order[k++]);
+      EXPECT_EQ(slot.offset * 4, bytes);
+      const Tensor home = slot.param.grad_home();
+      EXPECT_TRUE(home.storage() == bucket.flat.storage() && home.offset() == bucket.flat.offset() + slot.offset)
+          << slot.name;
       bytes += slot.param.numel() * 4;
     }
-    EXPECT_TRUE(bytes <= limit || bucket.slots.size() == 1) << bytes << " bytes in " << bucket.slots.size();
+    EXPECT_TRUE(bytes <= limit || bucket.end_slot - bucket.first_slot == 1)
+        << bytes << " bytes in " << bucket.end_slot - bucket.first_slot;
     EXPECT_EQ(bucket.flat.numel() % World(), 0);
     EXPECT_LT(bucket.flat.numel() * 4 - bytes, 4 * World());
   }
@@ -153,10 +167,11 @@ TEST_F(DataParallelTest, BucketsHoldParametersInReverseOrderWithinTheLimit) {
 }
 
 // The reducer alone, one backward: the averaged gradients are the whole batch's gradients up to float
-// summation order (the batch is split differently inside the GEMM reductions): 1e-5 relative.
+// summation order (the batch is split differently inside the GEMM reductions): 1e-5 relative. Each is
+// where backward wrote it and the reducer averaged it: its bucket slot.
 TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
-  Model reference, parallel;
-  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, false, true});
+  Model reference, parallel(16 << 10);
+  GradientReducer reducer(*parallel.grads, *comm_, ReducerOptions{false, true});
   const IBotStepSettings s = Settings(0);
   IBotForward(*reference.student, *reference.teacher, *reference.loss, WholeBatch(0), s.teacher_temp,
               s.teacher_patch_temp, nullptr)
@@ -173,6 +188,7 @@ TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
     if (!want[i].second.requires_grad()) continue;
     const Tensor& g = want[i].second.grad();
     ASSERT_TRUE(g.defined() && got[i].second.grad().defined()) << want[i].first;
+    EXPECT_EQ(got[i].second.grad().impl(), got[i].second.grad_home().impl()) << want[i].first;
     const double e = RelativeError(got[i].second.grad(), g);
     EXPECT_LE(e, 1e-5) << want[i].first;
     worst = std::max(worst, e);
@@ -192,55 +208,109 @@ TEST_F(DataParallelTest, AveragedGradientsEqualTheWholeBatchGradients) {
 // With no masked patch on any rank the mask token gets no gradient anywhere: it must keep none (AdamW
 // skips it, as on one rank) rather than receive a zero gradient and a weight-decay step.
 TEST_F(DataParallelTest, ParameterWithoutGradientOnAnyRankKeepsNone) {
-  Model parallel;
-  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, false, true});
-  IBotCrops crops = LocalBatch(0);
-  for (Tensor& m : crops.masks) m.Fill(0);
-  const IBotStepSettings s = Settings(0);
-  IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, crops, s.teacher_temp, s.teacher_patch_temp,
-              nullptr)
-      .loss.loss.Backward();
-  ASSERT_TRUE(reducer.Finish().ok());
-  for (auto& [name, p] : parallel.student->NamedParameters())
-    if (p.requires_grad()) {
-      EXPECT_EQ(p.grad().defined(), name != "mask_token") << name;
-    }
+  for (bool zero1 : {false, true}) {
+    Model parallel = Replica(16 << 10, zero1);
+    GradientReducer reducer(*parallel.grads, *comm_, ReducerOptions{zero1, true});
+    IBotCrops crops = LocalBatch(0);
+    for (Tensor& m : crops.masks) m.Fill(0);
+    const IBotStepSettings s = Settings(0);
+    IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, crops, s.teacher_temp, s.teacher_patch_temp,
+                nullptr)
+        .loss.loss.Backward();
+    ASSERT_TRUE(reducer.Finish().ok());
+    for (auto& [name, p] : parallel.student->NamedParameters())
+      if (p.requires_grad()) {
+        EXPECT_EQ(p.grad().defined(), name != "mask_token") << name << (zero1 ? " (ZeRO-1)" : "");
+      }
+  }
 }
 
 // ZeRO-1's sharded AdamW state, gathered, is AdamW's state of the 1-rank run (same tolerance as the weights
-// below); loaded back (as from a checkpoint) it gathers to the same values.
+// below), and each rank holds only its block of it. A whole state loads into either, whatever number of
+// ranks wrote it (as from a checkpoint): the 1-rank state into the shards gathers back to it exactly, and
+// the gathered state into the 1-rank optimizer is that state exactly.
 TEST_F(DataParallelTest, Zero1StateGathersToTheWholeState) {
-  Model reference, parallel;
-  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, ReducerOptions{16 << 10, true, true});
-  Zero1AdamW zero1(reducer, Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
-  const IBotStepHooks hooks = DataParallelHooks(reducer, &zero1);
+  Model reference, parallel = Replica(16 << 10, true);
+  GradientReducer reducer(*parallel.grads, *comm_, ReducerOptions{true, true});
+  const IBotStepHooks hooks = DataParallelHooks(reducer);
   for (int step = 0; step < 3; ++step) {
     IBotTrainStep(*reference.student, *reference.teacher, *reference.loss, *reference.adamw, WholeBatch(step),
                   Settings(step), nullptr);
     IBotTrainStep(*parallel.student, *parallel.teacher, *parallel.loss, *parallel.adamw, LocalBatch(step),
                   Settings(step), nullptr, hooks);
   }
-  absl::StatusOr<std::map<std::string, Zero1AdamW::ParamState>> state = zero1.GatherState();
-  ASSERT_TRUE(state.ok()) << state.status();
-  for (const auto& [name, want] : reference.adamw->state()) {
-    const Zero1AdamW::ParamState& got = state->at(name);
-    EXPECT_EQ(got.step, want.step) << name;
-    auto check = [](const std::string& label, const Tensor& g, const Tensor& w) {
-      EXPECT_LE(RelativeError(g, w), 1e-4) << label;
-    };
-    ForComparableParts(name + ".m", got.m, want.m, check);
-    ForComparableParts(name + ".v", got.v, want.v, check);
+  int64_t held = 0, whole = 0;
+  for (size_t b = 0; b < parallel.grads->buckets().size(); ++b) {
+    held += parallel.adamw->exp_avg()[b].numel() + parallel.adamw->exp_avg_sq()[b].numel();
+    whole += 2 * parallel.grads->buckets()[b].flat.numel();
   }
-  ASSERT_TRUE(zero1.LoadState(*state).ok());
-  absl::StatusOr<std::map<std::string, Zero1AdamW::ParamState>> again = zero1.GatherState();
-  ASSERT_TRUE(again.ok()) << again.status();
-  for (const auto& [name, s] : *state) EXPECT_EQ(RelativeError(again->at(name).m, s.m), 0) << name;
-  EXPECT_FALSE(zero1.LoadState({}).ok());
+  EXPECT_EQ(held * World(), whole);
+
+  auto gather = [&] {
+    absl::StatusOr<std::vector<Tensor>> m = GatherBlocks(*parallel.grads, parallel.adamw->exp_avg(), *comm_);
+    absl::StatusOr<std::vector<Tensor>> v = GatherBlocks(*parallel.grads, parallel.adamw->exp_avg_sq(), *comm_);
+    EXPECT_TRUE(m.ok() && v.ok());
+    return parallel.adamw->WholeState(*m, *v);
+  };
+  const AdamW::States state = gather();
+  const AdamW::States want = reference.adamw->WholeState();
+  ASSERT_EQ(state.size(), want.size());
+  for (const auto& [name, w] : want) {
+    const AdamW::State& got = state.at(name);
+    EXPECT_EQ(got.step, w.step) << name;
+    auto check = [](const std::string& label, const Tensor& g, const Tensor& wt) {
+      EXPECT_LE(RelativeError(g, wt), 1e-4) << label;
+    };
+    ForComparableParts(name + ".m", got.m, w.m, check);
+    ForComparableParts(name + ".v", got.v, w.v, check);
+  }
+
+  ASSERT_TRUE(parallel.adamw->LoadState(want).ok());
+  const AdamW::States again = gather();
+  for (const auto& [name, w] : want) {
+    EXPECT_EQ(again.at(name).m.ToVector(), w.m.ToVector()) << name;
+    EXPECT_EQ(again.at(name).v.ToVector(), w.v.ToVector()) << name;
+    EXPECT_EQ(again.at(name).step, w.step) << name;
+  }
+  Model alone;
+  ASSERT_TRUE(alone.adamw->LoadState(state).ok());
+  for (const auto& [name, s] : alone.adamw->WholeState()) {
+    EXPECT_EQ(s.m.ToVector(), state.at(name).m.ToVector()) << name;
+    EXPECT_EQ(s.step, state.at(name).step) << name;
+  }
+  const absl::Status missing = parallel.adamw->LoadState({});
+  EXPECT_EQ(missing.code(), absl::StatusCode::kDataLoss) << missing;
+}
+
+// ZeRO-1 is the same update as without it: the same averaged gradients, the same AdamW element by
+// element; only each parameter's squared norm for the clip is summed from its parts' partial sums.
+TEST_F(DataParallelTest, Zero1ReachesTheWeightsOfAllReduce) {
+  Model plain = Replica(16 << 10, false), sharded = Replica(16 << 10, true);
+  GradientReducer plain_reducer(*plain.grads, *comm_, ReducerOptions{false, true});
+  GradientReducer sharded_reducer(*sharded.grads, *comm_, ReducerOptions{true, true});
+  const IBotStepHooks plain_hooks = DataParallelHooks(plain_reducer);
+  const IBotStepHooks sharded_hooks = DataParallelHooks(sharded_reducer);
+  for (int step = 0; step < kSteps; ++step) {
+    IBotTrainStep(*plain.student, *plain.teacher, *plain.loss, *plain.adamw, LocalBatch(step), Settings(step), nullptr,
+                  plain_hooks);
+    IBotTrainStep(*sharded.student, *sharded.teacher, *sharded.loss, *sharded.adamw, LocalBatch(step), Settings(step),
+                  nullptr, sharded_hooks);
+  }
+  double worst = 0;
+  const nn::NamedTensors want = plain.student->NamedParameters(), got = sharded.student->NamedParameters();
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double e = RelativeError(got[i].second, want[i].second);
+    EXPECT_LE(e, 1e-6) << want[i].first;
+    worst = std::max(worst, e);
+  }
+  if (Rank() == 0)
+    std::printf("ZeRO-1 vs all-reduce, %d ranks, %d steps: worst weight error %.3g\n", World(), kSteps, worst);
 }
 
 struct Variant {
   const char* name;
-  ReducerOptions reducer;
+  int64_t bucket_bytes;
+  bool zero1;
 };
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
@@ -251,12 +321,9 @@ class FiveStepsTest : public DataParallelTest, public ::testing::WithParamInterf
 // steps, whose 1/sqrt(v) normalisation turns relative gradient noise into relative update noise; the
 // runs here differ by about 3e-6). The key part of each qkv bias is left out (ForComparableParts).
 TEST_P(FiveStepsTest, ReachTheWeightsOfOneRankWithTheWholeBatch) {
-  Model reference, parallel;
-  GradientReducer reducer(parallel.student->NamedParameters(), *comm_, GetParam().reducer);
-  std::unique_ptr<Zero1AdamW> zero1;
-  if (GetParam().reducer.zero1)
-    zero1 = std::make_unique<Zero1AdamW>(reducer, Zero1Config{0.9, 0.999, 1e-8, AdamW::IsDecayed});
-  const IBotStepHooks hooks = DataParallelHooks(reducer, zero1.get());
+  Model reference, parallel = Replica(GetParam().bucket_bytes, GetParam().zero1);
+  GradientReducer reducer(*parallel.grads, *comm_, ReducerOptions{GetParam().zero1, true});
+  const IBotStepHooks hooks = DataParallelHooks(reducer);
   int started_in_backward = 0;
   for (int step = 0; step < kSteps; ++step) {
     IBotTrainStep(*reference.student, *reference.teacher, *reference.loss, *reference.adamw, WholeBatch(step),
@@ -297,14 +364,13 @@ TEST_P(FiveStepsTest, ReachTheWeightsOfOneRankWithTheWholeBatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reducers, FiveStepsTest,
-                         ::testing::Values(Variant{"all-reduce, 16 KiB buckets", {16 << 10, false, true}},
-                                           Variant{"all-reduce, 25 MiB bucket", {25 << 20, false, true}},
-                                           Variant{"ZeRO-1, 16 KiB buckets", {16 << 10, true, true}},
-                                           Variant{"ZeRO-1, 25 MiB bucket", {25 << 20, true, true}}),
+                         ::testing::Values(Variant{"all-reduce, 16 KiB buckets", 16 << 10, false},
+                                           Variant{"all-reduce, 25 MiB bucket", 25 << 20, false},
+                                           Variant{"ZeRO-1, 16 KiB buckets", 16 << 10, true},
+                                           Variant{"ZeRO-1, 25 MiB bucket", 25 << 20, true}),
                          [](const ::testing::TestParamInfo<Variant>& info) {
-                           const ReducerOptions& r = info.param.reducer;
-                           return std::string(r.zero1 ? "Zero1" : "AllReduce") +
-                                  (r.bucket_bytes < (1 << 20) ? "SmallBuckets" : "OneBucket");
+                           return std::string(info.param.zero1 ? "Zero1" : "AllReduce") +
+                                  (info.param.bucket_bytes < (1 << 20) ? "SmallBuckets" : "OneBucket");
                          });
 
 }  // namespace

@@ -1,6 +1,7 @@
-// AdamW, EMA, GradNorms and ClipByNorms (kernels/cuda/adamw.cu) on the CPU emulator: AdamW and EMA bit for
-// bit against kernels/cpu/adamw.h compiled here without FMA contraction (as the kernels' _rn intrinsics
-// promise), gradient norms against double, clipping bit for bit; tensor lists over one and two launches.
+// AdamW, EMA, GradSquaredNorms and ClipBySquaredNorms (kernels/cuda/adamw.cu) on the CPU emulator: AdamW
+// and EMA bit for bit against kernels/cpu/adamw.h compiled here without FMA contraction (as the kernels'
+// _rn intrinsics promise), squared gradient norms against double, clipping bit for bit; tensor lists over
+// one and two launches.
 #include "harness.h"
 #include "kernels/cuda/adamw.cu.inc"
 
@@ -105,10 +106,10 @@ static void TestNormsClip(int variant, int count, int order) {
     gp.push_back(G[k]->p);
     g0.emplace_back(G[k]->p, G[k]->p + sizes[k]);
   }
-  Buf<float> partials(size_t(std::max(count, 1)) * cuda::kGradNormPartials), norms(std::max(count, 1));
+  Buf<float> partials(size_t(std::max(count, 1)) * cuda::kGradNormPartials), squares(std::max(count, 1));
   for (size_t i = 0; i < partials.n; ++i) partials[i] = NAN;
-  for (size_t i = 0; i < norms.n; ++i) norms[i] = NAN;
-  cuda::GradNorms(gp.data(), sizes.data(), count, partials.p, norms.p);
+  for (size_t i = 0; i < squares.n; ++i) squares[i] = NAN;
+  cuda::GradSquaredNorms(gp.data(), sizes.data(), count, partials.p, squares.p);
   double worst = 0;
   int at = -1;
   std::vector<double> want(count);
@@ -116,14 +117,14 @@ static void TestNormsClip(int variant, int count, int order) {
     double s = 0;
     for (int64_t i = 0; i < sizes[k]; ++i) s += double(g0[k][i]) * g0[k][i];
     want[k] = std::sqrt(s);
-    const double e = sizes[k] == 0 ? (norms[k] == 0.f ? 0 : INFINITY) : std::fabs(norms[k] - want[k]) / want[k];
+    const double e = sizes[k] == 0 ? (squares[k] == 0.f ? 0 : INFINITY) : std::fabs(squares[k] - s) / s;
     if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e, at = k;
   }
-  h::Report(worst <= 1e-5 && partials.Guards() && norms.Guards(),
-            h::Fmt("GradNorms variant=%d count=%d order=%d: worst rel err %.2e (tensor %d)", variant, count, order,
-                   worst, at));
+  h::Report(worst <= 1e-5 && partials.Guards() && squares.Guards(),
+            h::Fmt("GradSquaredNorms variant=%d count=%d order=%d: worst rel err %.2e (tensor %d)", variant, count,
+                   order, worst, at));
   // The partials' layout: tensor k's pass-1 sums at (k) * kGradNormPartials + [0, NormBlocks(n)), adding up
-  // to its norm squared; the rest of its slot untouched (NaN).
+  // to its squared norm; the rest of its slot untouched (NaN).
   int layout_bad = -1;
   for (int k = 0; k < count && layout_bad < 0; ++k) {
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(1024, (sizes[k] + 1023) / 1024));
@@ -136,18 +137,19 @@ static void TestNormsClip(int variant, int count, int order) {
     if (std::fabs(s - want[k] * want[k]) > 1e-5 * want[k] * want[k]) layout_bad = k;
   }
   const std::string where = layout_bad < 0 ? "" : h::Fmt(", bad at tensor %d", layout_bad);
-  h::Report(layout_bad < 0, h::Fmt("GradNorms variant=%d count=%d: partials layout (first + k) * kGradNormPartials%s",
-                                   variant, count, where.c_str()));
+  h::Report(layout_bad < 0,
+            h::Fmt("GradSquaredNorms variant=%d count=%d: partials layout (first + k) * kGradNormPartials%s", variant,
+                   count, where.c_str()));
   // Clip at about the median norm: some tensors scaled, some not.
   std::vector<double> sorted(want.begin(), want.end());
   std::sort(sorted.begin(), sorted.end());
   const double max_norm = count ? sorted[count / 2] : 1.0;
-  std::vector<float> kn(norms.p, norms.p + count);
-  cuda::ClipByNorms(gp.data(), sizes.data(), count, max_norm, norms.p);
+  std::vector<float> ks(squares.p, squares.p + count);
+  cuda::ClipBySquaredNorms(gp.data(), sizes.data(), count, max_norm, squares.p);
   int bad = 0, clipped = 0;
   std::string first;
   for (int k = 0; k < count; ++k) {
-    const double coef = max_norm / (double(kn[k]) + 1e-6);
+    const double coef = max_norm / (double(std::sqrt(ks[k])) + 1e-6);
     if (coef < 1.0) ++clipped;
     for (int64_t i = 0; i < sizes[k]; ++i) {
       const float w = coef < 1.0 ? g0[k][i] * float(coef) : g0[k][i];
@@ -158,7 +160,7 @@ static void TestNormsClip(int variant, int count, int order) {
     }
     if (!G[k]->Guards()) { if (!bad++) first = h::Fmt(" guard of tensor %d", k); }
   }
-  h::Report(bad == 0, h::Fmt("ClipByNorms variant=%d count=%d order=%d (%d of %d clipped): bit-exact%s", variant,
+  h::Report(bad == 0, h::Fmt("ClipBySquaredNorms variant=%d count=%d order=%d (%d of %d clipped): bit-exact%s", variant,
                              count, order, clipped, count, first.c_str()));
 }
 

@@ -1,6 +1,6 @@
 // Optimizer kernels on the GPU (kernels/cuda/adamw.h) against the CPU: AdamW over several steps (the
-// batched kernel and the trainer's AdamW with its decay groups), the EMA teacher update, gradient norms,
-// and DINO/iBOT's per-parameter clipping (trainer's ClipGradientsPerParameter, norms and clipped
+// batched kernel and the trainer's AdamW with its decay groups), the EMA teacher update, squared gradient
+// norms, and DINO/iBOT's per-parameter clipping (the trainer's AdamW::ClipGradients, norms and clipped
 // gradients), each over lists of tensors as the trainer passes them.
 // Tolerances: AdamW and EMA do the same fp32 operations in the same order (the GPU kernel forbids FMA
 // contraction; the CPU build may contract, so results can differ by an ulp per operation), hence 2e-6
@@ -89,7 +89,7 @@ TEST_F(GpuTest, EmaKernelMatchesCpu) {
   }
 }
 
-TEST_F(GpuTest, GradNormsMatchDoubleSums) {
+TEST_F(GpuTest, GradSquaredNormsMatchDoubleSums) {
   // One list: sizes from 1 to more than kGradNormPartials blocks' worth, and the 70-tensor batch.
   std::vector<int64_t> sizes = {1, 37, 1000, 768 * 3072, 5000001};
   for (int64_t n : BatchSizes()) sizes.push_back(n);
@@ -102,25 +102,25 @@ TEST_F(GpuTest, GradNormsMatchDoubleSums) {
   const int count = int(sizes.size());
   const Device gpu = Device::CUDA(0);
   Tensor partials = Tensor::Empty({count * cuda::kGradNormPartials}, DType::kF32, gpu);
-  Tensor norms = Tensor::Empty({count}, DType::kF32, gpu), again = Tensor::Empty({count}, DType::kF32, gpu);
-  cuda::GradNorms(pointers.data(), sizes.data(), count, partials.data<float>(), norms.data<float>());
-  cuda::GradNorms(pointers.data(), sizes.data(), count, partials.data<float>(), again.data<float>());
-  const std::vector<float> got = OnHost(norms).ToVector();
+  Tensor squares = Tensor::Empty({count}, DType::kF32, gpu), again = Tensor::Empty({count}, DType::kF32, gpu);
+  cuda::GradSquaredNorms(pointers.data(), sizes.data(), count, partials.data<float>(), squares.data<float>());
+  cuda::GradSquaredNorms(pointers.data(), sizes.data(), count, partials.data<float>(), again.data<float>());
+  const std::vector<float> got = OnHost(squares).ToVector();
   for (size_t k = 0; k < sizes.size(); ++k) {
     double sq = 0;
     for (float e : OnHost(xs[k]).ToVector()) sq += double(e) * e;
-    EXPECT_NEAR(got[k], std::sqrt(sq), 1e-5 * std::sqrt(sq)) << "n=" << sizes[k];
+    EXPECT_NEAR(got[k], sq, 2e-5 * sq) << "n=" << sizes[k];
   }
   EXPECT_EQ(OnHost(again).ToVector(), got);  // deterministic: the same inputs give the same bits
 }
 
-TEST_F(GpuTest, ClipByNormsScalesOnlyAboveTheLimit) {
+TEST_F(GpuTest, ClipBySquaredNormsScalesOnlyAboveTheLimit) {
   // The 70-tensor list (two launches): every other tensor is scaled to a norm above the limit (clipped
-  // to 3), the others stay below it (left alone); each reads its own norm.
+  // to 3), the others stay below it (left alone); each reads its own squared norm.
   const std::vector<int64_t> sizes = BatchSizes();
   std::vector<Tensor> want, on_gpu;
   std::vector<float*> pointers;
-  std::vector<float> norms;
+  std::vector<float> squares;
   for (size_t k = 0; k < sizes.size(); ++k) {
     const Tensor g = ops::Scale(Tensor::Randn({sizes[k]}, 8 + k), k % 2 ? 10.0 : 0.001);
     double sq = 0;
@@ -131,10 +131,10 @@ TEST_F(GpuTest, ClipByNormsScalesOnlyAboveTheLimit) {
       for (int64_t i = 0; i < sizes[k]; ++i) want.back().data<float>()[i] *= float(coef);
     on_gpu.push_back(OnGpu(g));
     pointers.push_back(on_gpu.back().data<float>());
-    norms.push_back(float(norm));
+    squares.push_back(float(sq));
   }
-  const Tensor gnorms = OnGpu(Tensor::FromVector(norms, {int64_t(norms.size())}));
-  cuda::ClipByNorms(pointers.data(), sizes.data(), int(sizes.size()), 3.0, gnorms.data<float>());
+  const Tensor gsquares = OnGpu(Tensor::FromVector(squares, {int64_t(squares.size())}));
+  cuda::ClipBySquaredNorms(pointers.data(), sizes.data(), int(sizes.size()), 3.0, gsquares.data<float>());
   for (size_t k = 0; k < sizes.size(); ++k) {
     SCOPED_TRACE(k);
     EXPECT_GPU_CLOSE(OnHost(on_gpu[k]), want[k], 1e-6);
@@ -153,10 +153,18 @@ nn::NamedTensors MakeParams(bool gpu) {
   return params;
 }
 
+// Gradients as backward leaves them: in the parameters' slots of the gradient buckets.
+void SetGrad(Tensor p, const Tensor& g) {
+  Tensor home = p.grad_home();
+  home.CopyFrom(g);
+  p.set_grad(home);
+}
+
 TEST_F(GpuTest, TrainerAdamWOnGpuMatchesCpu) {
   nn::NamedTensors cpu_params = MakeParams(false), gpu_params = MakeParams(true);
-  AdamW cpu_opt(cpu_params), gpu_opt(gpu_params);
-  for (const auto& [name, s] : gpu_opt.state()) EXPECT_TRUE(s.m.device() == Device::CUDA(0)) << name;
+  GradBuckets cpu_grads(cpu_params), gpu_grads(gpu_params);
+  AdamW cpu_opt(cpu_grads), gpu_opt(gpu_grads);
+  for (const auto& [name, s] : gpu_opt.WholeState()) EXPECT_TRUE(s.m.device() == Device::CUDA(0)) << name;
   for (int step = 1; step <= 4; ++step) {
     for (size_t i = 0; i < cpu_params.size(); ++i) {
       if (step == 2 && i == 1) {  // a parameter without a gradient is skipped (its step count too)
@@ -165,8 +173,8 @@ TEST_F(GpuTest, TrainerAdamWOnGpuMatchesCpu) {
         continue;
       }
       const Tensor g = Tensor::Randn(cpu_params[i].second.shape(), 100 * uint64_t(step) + i);
-      cpu_params[i].second.set_grad(g);
-      gpu_params[i].second.set_grad(OnGpu(g));
+      SetGrad(cpu_params[i].second, g);
+      SetGrad(gpu_params[i].second, OnGpu(g));
     }
     cpu_opt.Step(2e-3, 0.04);
     gpu_opt.Step(2e-3, 0.04);
@@ -174,20 +182,22 @@ TEST_F(GpuTest, TrainerAdamWOnGpuMatchesCpu) {
   for (size_t i = 0; i < cpu_params.size(); ++i) {
     SCOPED_TRACE(cpu_params[i].first);
     EXPECT_GPU_CLOSE(OnHost(gpu_params[i].second), cpu_params[i].second, 2e-6);
-    EXPECT_EQ(gpu_opt.state().at(cpu_params[i].first).step, cpu_opt.state().at(cpu_params[i].first).step);
+    EXPECT_EQ(gpu_opt.WholeState().at(cpu_params[i].first).step, cpu_opt.WholeState().at(cpu_params[i].first).step);
   }
 }
 
 TEST_F(GpuTest, TrainerClipGradientsOnGpuMatchesCpu) {
   nn::NamedTensors cpu_params = MakeParams(false), gpu_params = MakeParams(true);
+  GradBuckets cpu_grads(cpu_params), gpu_grads(gpu_params);
+  AdamW cpu_opt(cpu_grads), gpu_opt(gpu_grads);
   const std::vector<double> scales{1.0, 0.01, 5.0};  // norms ~ 61 (clipped), ~ 0.06 (kept), ~ 139 (clipped)
   for (size_t i = 0; i < cpu_params.size(); ++i) {
     const Tensor g = ops::Scale(Tensor::Randn(cpu_params[i].second.shape(), 200 + i), scales[i]);
-    cpu_params[i].second.set_grad(g.Clone());
-    gpu_params[i].second.set_grad(OnGpu(g));
+    SetGrad(cpu_params[i].second, g);
+    SetGrad(gpu_params[i].second, OnGpu(g));
   }
-  const std::map<std::string, double> want = ClipGradientsPerParameter(cpu_params, 3.0);
-  const std::map<std::string, double> got = ClipGradientsPerParameter(gpu_params, 3.0);
+  const std::map<std::string, double> want = cpu_opt.ClipGradients(3.0);
+  const std::map<std::string, double> got = gpu_opt.ClipGradients(3.0);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < cpu_params.size(); ++i) {
     const std::string& name = cpu_params[i].first;
@@ -196,7 +206,7 @@ TEST_F(GpuTest, TrainerClipGradientsOnGpuMatchesCpu) {
     EXPECT_GPU_CLOSE(OnHost(gpu_params[i].second.grad()), cpu_params[i].second.grad(), 1e-5);
   }
   // Without the read-back the GPU norms are absent (and nothing waits for the device).
-  EXPECT_TRUE(ClipGradientsPerParameter(gpu_params, 3.0, /*return_norms=*/false).empty());
+  EXPECT_TRUE(gpu_opt.ClipGradients(3.0, nullptr, /*return_norms=*/false).empty());
 }
 
 TEST_F(GpuTest, TrainerEmaOnGpuMatchesCpu) {

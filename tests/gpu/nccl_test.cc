@@ -57,9 +57,8 @@ TEST_F(GpuTest, NcclReducerGivesThePlainGradients) {
   const auto plain = grads(nullptr);
   auto comm = OneRankNccl();
   ASSERT_NE(comm, nullptr);
-  dist::ReducerOptions options;
-  options.bucket_bytes = 1 << 20;  // several buckets in flight during backward
-  dist::GradientReducer reducer(net.NamedParameters(), *comm, options);
+  GradBuckets buckets(net.NamedParameters(), /*bucket_bytes=*/1 << 20);  // several buckets in flight during backward
+  dist::GradientReducer reducer(buckets, *comm, dist::ReducerOptions{});
   EXPECT_EQ(grads(&reducer), plain);
   EXPECT_EQ(grads(&reducer), plain) << "second step (buckets reused)";
 }

@@ -24,7 +24,8 @@ TrainingRun Train(Device device, DType dtype, int steps) {
   teacher.MoveTo(device);
   IBotLoss loss(head.out_dim, 2, 2);
   loss.MoveTo(device);
-  AdamW optimizer(student.NamedParameters());
+  GradBuckets grads(student.NamedParameters());
+  AdamW optimizer(grads);
   const int64_t B = 4;
   TrainingRun run;
   for (int step = 0; step < steps; ++step) {

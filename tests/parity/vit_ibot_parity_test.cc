@@ -146,7 +146,8 @@ TEST_F(ParityTest, ForwardLossAndEveryGradient) {
 }
 
 TEST_F(ParityTest, FiveAdamWStepsWithEmaTeacher) {
-  AdamW optimizer(student_->NamedParameters());
+  GradBuckets grads(student_->NamedParameters());
+  AdamW optimizer(grads);
   const nn::NamedTensors student_params = student_->NamedParameters(), teacher_params = teacher_->NamedParameters();
   for (int step = 0; step < int(cfg_["steps"]); ++step) {
     IBotStepSettings settings{cfg_["lr"][step], cfg_["wd"][step], cfg_["ema"][step], cfg_["teacher_temp"],
