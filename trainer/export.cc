@@ -1,6 +1,8 @@
 #include "trainer/export.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "autograd/safetensors.h"
@@ -39,8 +41,25 @@ absl::Status ExportSafetensors(const LoadedNetworks& nets, const std::string& pa
   return SaveSafetensors(path, tensors, metadata);
 }
 
+namespace {
+// The newest ckpt-* folder in run_dir (complete or not), or "".
+std::string NewestCheckpointFolder(const std::string& run_dir) {
+  std::string newest;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && e.is_directory(ec)) newest = std::max(newest, name);
+  }
+  return newest;
+}
+}  // namespace
+
 absl::Status ImportSafetensors(const std::string& path, const ModelConfig& config, uint64_t seed,
                                const std::string& out_dir) {
+  // The new checkpoint would be the only one kept: every older one would be deleted.
+  if (const std::string newest = NewestCheckpointFolder(out_dir); !newest.empty())
+    return absl::FailedPreconditionError(absl::StrCat(out_dir, " already holds checkpoints (the newest: ", newest,
+                                                      "), which importing would delete: import into a new folder"));
   auto file = LoadSafetensors(path);
   if (!file.ok()) return file.status();
   nn::IBotNetwork student(config.vit, config.head, MixKey({seed, 0x6d6f64656c}));
