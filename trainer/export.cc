@@ -67,20 +67,18 @@ absl::Status ImportSafetensors(const std::string& path, const ModelConfig& confi
   int imported = 0;
   for (auto [name, p] : student.NamedParameters()) {
     auto it = file->tensors.find(name);
-    if (name == "head.last_layer.weight_g" && it != file->tensors.end()) {  // [K, 1] in torch
-      p.CopyFrom(ops::Reshape(it->second.To(DType::kF32), p.shape()));
-      ++imported;
-      continue;
-    }
     if (it == file->tensors.end()) {
       if (name == "masked_embed" || name.rfind("head.", 0) == 0) continue;  // keep the fresh initialisation
       return absl::InvalidArgumentError(absl::StrCat(path, " has no tensor ", name, " (timm ViT names expected)"));
     }
     Tensor value = it->second.To(DType::kF32);
+    if (name == "head.last_layer.weight_g" && value.numel() == p.numel())  // [K, 1] in torch
+      value = ops::Reshape(value, p.shape());
     if (name == "pos_embed" && value.shape() != p.shape()) {
       // [1, 1 + g*g, D] -> the model's grid, bicubic on the patch part; [CLS]'s entry as it is.
-      const int64_t D = p.size(2), n = value.size(1) - 1, g = int64_t(std::lround(std::sqrt(double(n))));
-      if (value.dim() != 3 || value.size(2) != D || g * g != n)
+      const int64_t D = p.size(2), n = value.dim() == 3 ? value.size(1) - 1 : 0;
+      const int64_t g = int64_t(std::lround(std::sqrt(double(n))));
+      if (value.dim() != 3 || value.size(0) != 1 || value.size(2) != D || n < 1 || g * g != n)
         return absl::InvalidArgumentError(absl::StrCat(path, ": pos_embed ", ShapeToString(value.shape()),
                                                        " is not a square grid of width ", D));
       const int64_t G = config.vit.grid();

@@ -1,13 +1,11 @@
 // vfm eval knn|linear: frozen features of labelled shards (trainer/eval.h), top-1 printed and written as JSON.
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "autograd/safetensors.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
@@ -127,11 +125,8 @@ absl::Status Evaluate(const std::string& mode) {
   }
   if (const std::string path = absl::GetFlag(FLAGS_features_out); !path.empty())
     if (absl::Status s = SaveFeatures(path, *train, *test); !s.ok()) return s;
-  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty()) {
-    std::ofstream out(path);
-    out << result.dump(2) << "\n";
-    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write --json_out ", path, ": ", std::strerror(errno)));
-  }
+  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty())
+    if (absl::Status s = WriteFileAtomically(path, {result.dump(2) + "\n"}); !s.ok()) return s;
   return absl::OkStatus();
 }
 

@@ -21,8 +21,9 @@ inline constexpr double kNoLimit = std::numeric_limits<double>::infinity();
 // Loader and decode threads of one process (more fail to start, or only contend).
 inline constexpr int kMaxThreads = 256;
 
+// T, kept out of template argument deduction: Get(FLAGS_batch, 1, 1 << 20) takes int bounds for an int64_t flag.
 template <typename T>
-struct Identity {
+struct NonDeduced {
   using type = T;
 };
 
@@ -30,7 +31,7 @@ class FlagChecker {
  public:
   // min <= value <= max (and finite, for reals).
   template <typename T>
-  T Get(const absl::Flag<T>& flag, typename Identity<T>::type min, typename Identity<T>::type max) {
+  T Get(const absl::Flag<T>& flag, typename NonDeduced<T>::type min, typename NonDeduced<T>::type max) {
     const T value = absl::GetFlag(flag);
     // Written so that NaN fails.
     if (!(value >= min && value <= max && (std::is_integral_v<T> || double(value) < kNoLimit)))

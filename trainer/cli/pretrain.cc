@@ -1,9 +1,11 @@
 // vfm pretrain: flags -> PretrainOptions (defaults: VisionFM's recipe; launch/configs/*.flags hold named
 // recipes). See trainer/pretrain.h.
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #if VFM_WITH_CUDA
