@@ -24,7 +24,7 @@ eval_flags=(--data="$data/train" --test_data="$data/test" --checkpoint="$out" --
 "$vfm" eval knn "${eval_flags[@]}" --json_out="$out/knn_vfm.json"
 "$vfm" eval knn "${eval_flags[@]}" --init=random --json_out="$out/knn_random.json"
 "$vfm" eval knn "${eval_flags[@]}" --encoder=pixels --json_out="$out/knn_pixels.json"
-"$vfm" export --checkpoint="$out" --out="$out/teacher.safetensors"
+"$vfm" export --checkpoint="$out" --out="$out/teacher.safetensors" --overwrite
 
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys

@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,19 +34,16 @@ absl::Status Fsync(const std::string& path) {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  if (!f) return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
+absl::Status WriteFile(const std::string& path, const std::string& text) { return WriteFileAtomically(path, {text}); }
+
+// JSON as text; bytes that are not UTF-8 (in a flag's value) are replaced rather than thrown on.
+std::string JsonText(const nlohmann::json& j) { return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 // Step number of a "ckpt-<step>" folder name, or -1.
 int64_t StepOf(const std::string& name) {
@@ -62,26 +61,62 @@ absl::Status CheckFinite(const std::string& what, const Tensor& t) {
 }
 
 
+// Copies tensor `name` of `file` (read from `path`) into `dst`, which has the shape expected.
+absl::Status CopyTensor(const std::string& path, const SafetensorsFile& file, const std::string& name, Tensor dst) {
+  auto it = file.tensors.find(name);
+  if (it == file.tensors.end()) return absl::DataLossError(absl::StrCat(path, " lacks ", name));
+  if (it->second.shape() != dst.shape())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is ", ShapeToString(it->second.shape()),
+                                                   ", the model has ", ShapeToString(dst.shape())));
+  dst.CopyFrom(it->second);
+  return absl::OkStatus();
+}
+
 absl::Status LoadInto(const std::string& path, nn::Module* module) {
   auto file = LoadSafetensors(path);
   if (!file.ok()) return file.status();
-  for (auto [name, p] : module->NamedParameters()) {
-    auto it = file->tensors.find(name);
-    if (it == file->tensors.end()) return absl::DataLossError(absl::StrCat(path, " lacks ", name));
-    if (it->second.shape() != p.shape())
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", name, " is ", ShapeToString(it->second.shape()),
-                                                     ", the model has ", ShapeToString(p.shape())));
-    p.CopyFrom(it->second);
-  }
+  for (auto [name, p] : module->NamedParameters())
+    if (absl::Status s = CopyTensor(path, *file, name, p); !s.ok()) return s;
   return absl::OkStatus();
+}
+
+using CheckpointFiles = std::vector<std::pair<std::string, nn::NamedTensors>>;
+
+// Writes every file of a checkpoint into `dir` (each fsynced by WriteFileAtomically), MANIFEST.json last.
+absl::Status WriteCheckpointFiles(const std::string& dir, const CheckpointFiles& files,
+                                  const nlohmann::json& optimizer_steps, const TrainingState& state) {
+  nlohmann::json manifest = {{"format_version", kCheckpointFormatVersion}, {"files", nlohmann::json::object()}};
+  auto add_to_manifest = [&](const std::string& file) -> absl::Status {
+    auto bytes = ReadFile(dir + "/" + file);
+    if (!bytes.ok()) return bytes.status();
+    manifest["files"][file] = {{"bytes", bytes->size()}, {"crc32c", data::Crc32c(bytes->data(), bytes->size())}};
+    return absl::OkStatus();
+  };
+  for (const auto& [file, tensors] : files) {
+    std::map<std::string, std::string> meta;
+    if (file == "optimizer.safetensors") meta["steps"] = optimizer_steps.dump();
+    if (absl::Status s = SaveSafetensors(dir + "/" + file, tensors, meta); !s.ok()) return s;
+    if (absl::Status s = add_to_manifest(file); !s.ok()) return s;
+  }
+  const nlohmann::json st = {{"format_version", kCheckpointFormatVersion},
+                             {"step", state.step},
+                             {"world_size", state.world_size},
+                             {"loader", {{"seed", state.loader.seed}, {"epoch", state.loader.epoch},
+                                         {"consumed", state.loader.consumed}}},
+                             {"model", state.model},
+                             {"dataset", state.dataset},
+                             {"flags", state.flags}};
+  if (absl::Status s = WriteFile(dir + "/state.json", JsonText(st)); !s.ok()) return s;
+  if (absl::Status s = add_to_manifest("state.json"); !s.ok()) return s;
+  if (absl::Status s = WriteFile(dir + "/MANIFEST.json", JsonText(manifest)); !s.ok()) return s;
+  return Fsync(dir);
 }
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& parts, const TrainingState& state,
                             int keep) {
-  std::vector<std::pair<std::string, nn::NamedTensors>> files = {
-      {"student.safetensors", parts.student->NamedParameters()},
-      {"teacher.safetensors", parts.teacher->NamedParameters()}};
+  CheckpointFiles files = {{"student.safetensors", parts.student->NamedParameters()},
+                           {"teacher.safetensors", parts.teacher->NamedParameters()}};
   nlohmann::json optimizer_steps = nlohmann::json::object();
   if (parts.optimizer) {
     nn::NamedTensors opt;
@@ -103,37 +138,16 @@ absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& p
   fs::remove_all(tmp_dir, ec);
   if (!fs::create_directories(tmp_dir, ec))
     return absl::InternalError(absl::StrCat("cannot create ", tmp_dir, ": ", ec.message()));
-
-  nlohmann::json manifest = {{"format_version", kCheckpointFormatVersion}, {"files", nlohmann::json::object()}};
-  auto add_to_manifest = [&](const std::string& file) -> absl::Status {
-    auto bytes = ReadFile(tmp_dir + "/" + file);
-    if (!bytes.ok()) return bytes.status();
-    manifest["files"][file] = {{"bytes", bytes->size()}, {"crc32c", data::Crc32c(bytes->data(), bytes->size())}};
-    return Fsync(tmp_dir + "/" + file);
-  };
-  for (const auto& [file, tensors] : files) {
-    std::map<std::string, std::string> meta;
-    if (file == "optimizer.safetensors") meta["steps"] = optimizer_steps.dump();
-    if (absl::Status s = SaveSafetensors(tmp_dir + "/" + file, tensors, meta); !s.ok()) return s;
-    if (absl::Status s = add_to_manifest(file); !s.ok()) return s;
+  absl::Status written = WriteCheckpointFiles(tmp_dir, files, optimizer_steps, state);
+  if (written.ok()) {
+    fs::remove_all(final_dir, ec);  // a same-step leftover (e.g. a rerun of that step) is replaced whole
+    fs::rename(tmp_dir, final_dir, ec);
+    if (ec) written = absl::InternalError(absl::StrCat("rename ", tmp_dir, " -> ", final_dir, ": ", ec.message()));
   }
-  const nlohmann::json st = {{"format_version", kCheckpointFormatVersion},
-                             {"step", state.step},
-                             {"world_size", state.world_size},
-                             {"loader", {{"seed", state.loader.seed}, {"epoch", state.loader.epoch},
-                                         {"consumed", state.loader.consumed}}},
-                             {"model", state.model},
-                             {"dataset", state.dataset},
-                             {"flags", state.flags}};
-  if (absl::Status s = WriteFile(tmp_dir + "/state.json", st.dump(2)); !s.ok()) return s;
-  if (absl::Status s = add_to_manifest("state.json"); !s.ok()) return s;
-  if (absl::Status s = WriteFile(tmp_dir + "/MANIFEST.json", manifest.dump(2)); !s.ok()) return s;
-  if (absl::Status s = Fsync(tmp_dir + "/MANIFEST.json"); !s.ok()) return s;
-  if (absl::Status s = Fsync(tmp_dir); !s.ok()) return s;
-
-  fs::remove_all(final_dir, ec);  // a same-step leftover (e.g. a rerun of that step) is replaced whole
-  fs::rename(tmp_dir, final_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", tmp_dir, " -> ", final_dir, ": ", ec.message()));
+  if (!written.ok()) {  // a full disk: nothing half-written stays behind
+    fs::remove_all(tmp_dir, ec);
+    return written;
+  }
   if (absl::Status s = Fsync(run_dir); !s.ok()) return s;
 
   // Keep the newest `keep`.
@@ -146,27 +160,33 @@ absl::Status SaveCheckpoint(const std::string& run_dir, const CheckpointParts& p
 }
 
 absl::Status VerifyCheckpoint(const std::string& dir) {
-  auto text = ReadFile(dir + "/MANIFEST.json");
+  const std::string where = dir + "/MANIFEST.json";
+  auto text = ReadFile(where);
   if (!text.ok()) return absl::DataLossError(absl::StrCat(dir, ": no MANIFEST.json (incomplete checkpoint)"));
   const nlohmann::json manifest = nlohmann::json::parse(*text, nullptr, false);
-  if (manifest.is_discarded() || !manifest.is_object() || !manifest.contains("files") || !manifest["files"].is_object())
-    return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json is not valid"));
-  try {
-    if (manifest.value("format_version", 0) != kCheckpointFormatVersion)
-      return absl::FailedPreconditionError(absl::StrCat(dir, ": checkpoint format version ",
-                                                        manifest.value("format_version", 0), ", this vfm reads ",
-                                                        kCheckpointFormatVersion));
-    for (auto& [file, entry] : manifest["files"].items()) {
-      if (file.empty() || file.find('/') != std::string::npos)
-        return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json names a file outside the checkpoint: '", file, "'"));
-      auto bytes = ReadFile(dir + "/" + file);
-      if (!bytes.ok()) return absl::DataLossError(absl::StrCat(dir, ": missing ", file));
-      if (bytes->size() != entry.at("bytes").get<size_t>() ||
-          data::Crc32c(bytes->data(), bytes->size()) != entry.at("crc32c").get<uint32_t>())
-        return absl::DataLossError(absl::StrCat(dir, "/", file, " does not match its checksum"));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return absl::DataLossError(absl::StrCat(dir, "/MANIFEST.json is not valid: ", e.what()));
+  if (!manifest.is_object() || !manifest.contains("files") || !manifest["files"].is_object())
+    return absl::DataLossError(absl::StrCat(where, " is not valid"));
+  const auto version = manifest.find("format_version");
+  if (version == manifest.end() || *version != kCheckpointFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(dir, ": checkpoint format version ",
+                                                      version == manifest.end() ? "none" : version->dump(),
+                                                      ", this vfm reads ", kCheckpointFormatVersion));
+  const nlohmann::json& files = manifest["files"];
+  for (const char* required : {"student.safetensors", "teacher.safetensors", "state.json"})
+    if (!files.contains(required)) return absl::DataLossError(absl::StrCat(where, " does not list ", required));
+  for (const auto& [file, entry] : files.items()) {
+    if (file.empty() || file.find('/') != std::string::npos)
+      return absl::DataLossError(absl::StrCat(where, " names a file outside the checkpoint: ", nlohmann::json(file).dump()));
+    if (!entry.is_object() || !entry.contains("bytes") || !entry.contains("crc32c") ||
+        !entry["bytes"].is_number_unsigned() || !entry["crc32c"].is_number_unsigned())
+      return absl::DataLossError(absl::StrCat(where, " is not valid (its entry ", nlohmann::json(file).dump(), ")"));
+    // The size first: a file of the wrong size is not read at all.
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(dir + "/" + file, ec);
+    if (ec) return absl::DataLossError(absl::StrCat(dir, ": missing ", file));
+    auto bytes = size == entry["bytes"].get<uint64_t>() ? ReadFile(dir + "/" + file) : absl::DataLossError("");
+    if (!bytes.ok() || data::Crc32c(bytes->data(), bytes->size()) != entry["crc32c"].get<uint64_t>())
+      return absl::DataLossError(absl::StrCat(dir, "/", file, " does not match its checksum"));
   }
   return absl::OkStatus();
 }
@@ -241,29 +261,32 @@ absl::StatusOr<ModelConfig> ModelConfigFromJson(const nlohmann::json& j) {
   return c;
 }
 
-absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts, TrainingState* state) {
-  if (absl::Status s = VerifyCheckpoint(dir); !s.ok()) return s;
+namespace {
+// LoadCheckpoint of a checkpoint already verified.
+absl::Status LoadVerified(const std::string& dir, const CheckpointParts& parts, TrainingState* state) {
   if (absl::Status s = LoadInto(dir + "/student.safetensors", parts.student); !s.ok()) return s;
   if (absl::Status s = LoadInto(dir + "/teacher.safetensors", parts.teacher); !s.ok()) return s;
   if (parts.optimizer) {
-    auto opt = LoadSafetensors(dir + "/optimizer.safetensors");
+    const std::string path = dir + "/optimizer.safetensors";
+    auto opt = LoadSafetensors(path);
     if (!opt.ok()) return opt.status();
     const nlohmann::json steps = nlohmann::json::parse(opt->metadata["steps"], nullptr, false);
     if (steps.is_discarded() || !steps.is_object())
-      return absl::DataLossError(absl::StrCat(dir, "/optimizer.safetensors has no step counts"));
+      return absl::DataLossError(absl::StrCat(path, " has no step counts"));
     parts.optimizer->clear();
     for (const auto& [name, step] : steps.items()) {
       auto m = opt->tensors.find("exp_avg." + name), v = opt->tensors.find("exp_avg_sq." + name);
       if (m == opt->tensors.end() || v == opt->tensors.end() || !step.is_number_integer())
-        return absl::DataLossError(absl::StrCat(dir, "/optimizer.safetensors lacks the state of ", name));
+        return absl::DataLossError(absl::StrCat(path, " lacks the state of ", name));
       (*parts.optimizer)[name] = AdamW::State{m->second, v->second, step.get<int64_t>()};
     }
   }
   if (parts.loss) {
-    auto centres = LoadSafetensors(dir + "/loss.safetensors");
+    const std::string path = dir + "/loss.safetensors";
+    auto centres = LoadSafetensors(path);
     if (!centres.ok()) return centres.status();
-    parts.loss->center.CopyFrom(centres->tensors.at("center"));
-    parts.loss->center2.CopyFrom(centres->tensors.at("center2"));
+    if (absl::Status s = CopyTensor(path, *centres, "center", parts.loss->center); !s.ok()) return s;
+    if (absl::Status s = CopyTensor(path, *centres, "center2", parts.loss->center2); !s.ok()) return s;
   }
   if (state) {
     auto st = ReadTrainingState(dir);
@@ -273,6 +296,13 @@ absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status LoadCheckpoint(const std::string& dir, const CheckpointParts& parts, TrainingState* state) {
+  if (absl::Status s = VerifyCheckpoint(dir); !s.ok()) return s;
+  return LoadVerified(dir, parts, state);
+}
+
 absl::StatusOr<LoadedNetworks> LoadNetworks(const std::string& path) {
   LoadedNetworks out;
   out.dir = path;
@@ -280,6 +310,8 @@ absl::StatusOr<LoadedNetworks> LoadNetworks(const std::string& path) {
     auto latest = LatestCheckpoint(path);
     if (!latest.ok()) return latest.status();
     out.dir = *latest;
+  } else if (absl::Status s = VerifyCheckpoint(path); !s.ok()) {  // before its model config is trusted
+    return s;
   }
   auto state = ReadTrainingState(out.dir);
   if (!state.ok()) return state.status();
@@ -288,7 +320,7 @@ absl::StatusOr<LoadedNetworks> LoadNetworks(const std::string& path) {
   out.config = *config;
   out.student = std::make_unique<nn::IBotNetwork>(config->vit, config->head, 0);
   out.teacher = std::make_unique<nn::IBotNetwork>(config->vit, config->head, 0);
-  if (absl::Status s = LoadCheckpoint(out.dir, {out.student.get(), out.teacher.get(), nullptr, nullptr}, &out.state);
+  if (absl::Status s = LoadVerified(out.dir, {out.student.get(), out.teacher.get(), nullptr, nullptr}, &out.state);
       !s.ok())
     return s;
   return out;

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "autograd/check.h"
 #include "autograd/safetensors.h"
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/matmul.h"
@@ -13,13 +15,24 @@
 
 namespace vfm {
 
+absl::Status CheckLabelled(const data::Dataset& dataset, const std::string& name) {
+  int64_t unlabelled = 0, first = -1;
+  for (int64_t id = 0; id < dataset.size(); ++id)
+    if (dataset.label(id) < 0 && unlabelled++ == 0) first = id;
+  if (unlabelled == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(name, ": ", unlabelled, " of ", dataset.size(),
+                                                 " samples have no label (the first: ", dataset.Describe(first),
+                                                 "); kNN and linear evaluation need labelled data"));
+}
+
 absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, std::shared_ptr<const data::Dataset> dataset,
-                                         const data::EvalOptions& options, int n_last_blocks) {
+                                         const data::EvalOptions& options, int n_last_blocks, const Progress& progress) {
   auto loader = data::EvalLoader::Create(dataset, options);
   if (!loader.ok()) return loader.status();
   std::vector<float> values;
   Features out;
-  int64_t width = 0, bad = 0;
+  const int64_t total = (*loader)->remaining();
+  int64_t width = 0, bad = 0, done = 0;
   data::EvalBatch batch;
   NoGradGuard no_grad;
   while ((*loader)->Next(&batch)) {
@@ -37,6 +50,7 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
       out.labels.push_back(batch.labels[i]);
       out.ids.push_back(batch.ids[i]);
     }
+    if (progress) progress(done += B, total);
   }
   if (out.labels.empty()) return absl::InvalidArgumentError("no readable samples to extract features from");
   if (bad) std::fprintf(stderr, "eval: %lld unreadable samples left out\n", (long long)bad);
@@ -45,6 +59,7 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
 }
 
 double KnnTop1(const Features& train, const Features& test, int k, double temperature) {
+  VFM_CHECK(k >= 1 && temperature > 0) << "kNN with k " << k << " and temperature " << temperature;
   const std::vector<float> a = ops::L2Normalize(train.values).ToVector(), b = ops::L2Normalize(test.values).ToVector();
   const int64_t n = train.values.size(0), m = test.values.size(0), d = train.values.size(1);
   k = int(std::min<int64_t>(k, n));
@@ -79,8 +94,9 @@ struct Probe {
   int64_t d, classes;
   std::vector<float> w, b;  // [classes, d], [classes]
 
+  // y: class indices in [0, classes).
   void Train(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows, int epochs,
-               double lr, double wd, uint64_t seed) {
+             double lr, double wd, uint64_t seed, const std::function<void()>& epoch_done) {
     w.assign(size_t(classes * d), 0.0f);
     b.assign(size_t(classes), 0.0f);
     std::vector<float> mw(w.size(), 0), vw(w.size(), 0), mb(b.size(), 0), vb(b.size(), 0);
@@ -115,9 +131,11 @@ struct Probe {
         cpu::AdamWUpdate(w.data(), gw.data(), mw.data(), vw.data(), int64_t(w.size()), {lr, wd, 0.9, 0.999, 1e-8, t});
         cpu::AdamWUpdate(b.data(), gb.data(), mb.data(), vb.data(), int64_t(b.size()), {lr, 0.0, 0.9, 0.999, 1e-8, t});
       }
+      epoch_done();
     }
   }
 
+  // y: class indices, -1 for a class the probe was not trained on (never right).
   double Top1(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows) const {
     int64_t correct = 0;
     for (int64_t r : rows) {
@@ -133,9 +151,22 @@ struct Probe {
     return 100.0 * double(correct) / double(rows.size());
   }
 };
+
+// The index of each label in `classes` (sorted), or -1.
+std::vector<int32_t> ClassIndices(const std::vector<int32_t>& labels, const std::vector<int32_t>& classes) {
+  std::vector<int32_t> out;
+  out.reserve(labels.size());
+  for (int32_t l : labels) {
+    const auto it = std::lower_bound(classes.begin(), classes.end(), l);
+    out.push_back(it != classes.end() && *it == l ? int32_t(it - classes.begin()) : -1);
+  }
+  return out;
+}
 }  // namespace
 
-LinearProbeResult LinearProbe(const Features& train, const Features& test, int epochs, uint64_t seed) {
+LinearProbeResult LinearProbe(const Features& train, const Features& test, int epochs, uint64_t seed,
+                              const Progress& progress) {
+  VFM_CHECK(epochs >= 1) << "linear probe with " << epochs << " epochs";
   const int64_t n = train.values.size(0), d = train.values.size(1);
   std::vector<float> xtr = train.values.ToVector(), xte = test.values.ToVector();
   // Standardise with the training statistics.
@@ -148,9 +179,17 @@ LinearProbeResult LinearProbe(const Features& train, const Features& test, int e
     for (int64_t i = 0; i < n; ++i) xtr[i * d + j] = float((xtr[i * d + j] - mean) * inv);
     for (int64_t i = 0; i < test.values.size(0); ++i) xte[i * d + j] = float((xte[i * d + j] - mean) * inv);
   }
-  int32_t max_label = 0;
-  for (int32_t l : train.labels) max_label = std::max(max_label, l);
-  Probe probe{d, int64_t(max_label) + 1, {}, {}};
+  // The classes are the distinct training labels: sparse labels (even 2^31 - 1) cost no extra outputs.
+  std::vector<int32_t> classes = train.labels;
+  std::sort(classes.begin(), classes.end());
+  classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  const std::vector<int32_t> ytr = ClassIndices(train.labels, classes), yte = ClassIndices(test.labels, classes);
+  Probe probe{d, int64_t(classes.size()), {}, {}};
+  const double kLearningRates[] = {1e-3, 3e-3, 1e-2};
+  int64_t epochs_done = 0;
+  const auto epoch_done = [&] {  // one fit per learning rate, then the refit
+    if (progress) progress(++epochs_done, int64_t(std::size(kLearningRates) + 1) * epochs);
+  };
   // Held-out tenth: a fixed shuffle of the training rows.
   std::vector<int64_t> rows(static_cast<size_t>(n));
   std::iota(rows.begin(), rows.end(), 0);
@@ -160,16 +199,16 @@ LinearProbeResult LinearProbe(const Features& train, const Features& test, int e
   const std::vector<int64_t> val(rows.begin(), rows.begin() + n_val), fit(rows.begin() + n_val, rows.end());
   LinearProbeResult best;
   best.val_top1 = -1;
-  for (double lr : {1e-3, 3e-3, 1e-2}) {
-    probe.Train(xtr, train.labels, fit, epochs, lr, 1e-4, seed);
-    const double v = probe.Top1(xtr, train.labels, val);
+  for (double lr : kLearningRates) {
+    probe.Train(xtr, ytr, fit, epochs, lr, 1e-4, seed, epoch_done);
+    const double v = probe.Top1(xtr, ytr, val);
     if (v > best.val_top1) best = {0, v, lr};
   }
   // Refit on all training rows at the chosen learning rate, then test.
-  probe.Train(xtr, train.labels, rows, epochs, best.lr, 1e-4, seed);
+  probe.Train(xtr, ytr, rows, epochs, best.lr, 1e-4, seed, epoch_done);
   std::vector<int64_t> test_rows(static_cast<size_t>(test.values.size(0)));
   std::iota(test_rows.begin(), test_rows.end(), 0);
-  best.test_top1 = probe.Top1(xte, test.labels, test_rows);
+  best.test_top1 = probe.Top1(xte, yte, test_rows);
   return best;
 }
 

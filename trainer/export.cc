@@ -1,6 +1,8 @@
 #include "trainer/export.h"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "autograd/safetensors.h"
@@ -39,8 +41,25 @@ absl::Status ExportSafetensors(const LoadedNetworks& nets, const std::string& pa
   return SaveSafetensors(path, tensors, metadata);
 }
 
+namespace {
+// The newest ckpt-* folder in run_dir (complete or not), or "".
+std::string NewestCheckpointFolder(const std::string& run_dir) {
+  std::string newest;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && e.is_directory(ec)) newest = std::max(newest, name);
+  }
+  return newest;
+}
+}  // namespace
+
 absl::Status ImportSafetensors(const std::string& path, const ModelConfig& config, uint64_t seed,
                                const std::string& out_dir) {
+  // The new checkpoint would be the only one kept: every older one would be deleted.
+  if (const std::string newest = NewestCheckpointFolder(out_dir); !newest.empty())
+    return absl::FailedPreconditionError(absl::StrCat(out_dir, " already holds checkpoints (the newest: ", newest,
+                                                      "), which importing would delete: import into a new folder"));
   auto file = LoadSafetensors(path);
   if (!file.ok()) return file.status();
   nn::IBotNetwork student(config.vit, config.head, MixKey({seed, 0x6d6f64656c}));
@@ -48,20 +67,18 @@ absl::Status ImportSafetensors(const std::string& path, const ModelConfig& confi
   int imported = 0;
   for (auto [name, p] : student.NamedParameters()) {
     auto it = file->tensors.find(name);
-    if (name == "head.last_layer.weight_g" && it != file->tensors.end()) {  // [K, 1] in torch
-      p.CopyFrom(ops::Reshape(it->second.To(DType::kF32), p.shape()));
-      ++imported;
-      continue;
-    }
     if (it == file->tensors.end()) {
       if (name == "masked_embed" || name.rfind("head.", 0) == 0) continue;  // keep the fresh initialisation
       return absl::InvalidArgumentError(absl::StrCat(path, " has no tensor ", name, " (timm ViT names expected)"));
     }
     Tensor value = it->second.To(DType::kF32);
+    if (name == "head.last_layer.weight_g" && value.numel() == p.numel())  // [K, 1] in torch
+      value = ops::Reshape(value, p.shape());
     if (name == "pos_embed" && value.shape() != p.shape()) {
       // [1, 1 + g*g, D] -> the model's grid, bicubic on the patch part; [CLS]'s entry as it is.
-      const int64_t D = p.size(2), n = value.size(1) - 1, g = int64_t(std::lround(std::sqrt(double(n))));
-      if (value.dim() != 3 || value.size(2) != D || g * g != n)
+      const int64_t D = p.size(2), n = value.dim() == 3 ? value.size(1) - 1 : 0;
+      const int64_t g = int64_t(std::lround(std::sqrt(double(n))));
+      if (value.dim() != 3 || value.size(0) != 1 || value.size(2) != D || n < 1 || g * g != n)
         return absl::InvalidArgumentError(absl::StrCat(path, ": pos_embed ", ShapeToString(value.shape()),
                                                        " is not a square grid of width ", D));
       const int64_t G = config.vit.grid();

@@ -18,6 +18,7 @@ namespace vfm {
 absl::Status ExportSafetensors(const LoadedNetworks& nets, const std::string& path, bool student, bool with_head);
 
 // `config` gives the target shapes (its grid decides the pos_embed size); writes out_dir/ckpt-00000000.
+// Refuses (FailedPrecondition) an out_dir that already holds checkpoints.
 absl::Status ImportSafetensors(const std::string& path, const ModelConfig& config, uint64_t seed,
                                const std::string& out_dir);
 

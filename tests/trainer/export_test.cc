@@ -86,5 +86,31 @@ TEST_F(ExportTest, ImportResizesPosEmbedAndKeepsTheRest) {
   EXPECT_NE(bad.message().find("cls_token"), std::string_view::npos) << bad;
 }
 
+TEST_F(ExportTest, ImportRefusesMisshapenTensorsAndRunFoldersWithCheckpoints) {
+  auto nets = LoadNetworks(dir_);
+  ASSERT_TRUE(nets.ok());
+  const std::string path = dir_ + "/export.safetensors";
+  ASSERT_TRUE(ExportSafetensors(*nets, path, false, /*with_head=*/true).ok());
+  auto file = LoadSafetensors(path);
+  ASSERT_TRUE(file.ok());
+  // A tensor of the wrong shape is refused naming it (a crash before for these two).
+  for (const auto& [name, bad] : {std::pair<std::string, Tensor>{"pos_embed", Tensor::Zeros({5})},
+                                  std::pair<std::string, Tensor>{"head.last_layer.weight_g", Tensor::Zeros({3, 1})}}) {
+    std::vector<std::pair<std::string, Tensor>> tensors(file->tensors.begin(), file->tensors.end());
+    for (auto& [n, t] : tensors)
+      if (n == name) t = bad;
+    const std::string bad_path = dir_ + "/bad.safetensors";
+    ASSERT_TRUE(SaveSafetensors(bad_path, tensors).ok());
+    const absl::Status s = ImportSafetensors(bad_path, SmallConfig(28), 0, dir_ + "/bad_run");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(name), std::string_view::npos) << s;
+  }
+  // Importing into a run folder with checkpoints would prune them: refused, naming the newest.
+  const absl::Status s = ImportSafetensors(path, SmallConfig(28), 0, dir_);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("(the newest: ckpt-00000000)"), std::string_view::npos) << s;
+  EXPECT_TRUE(fs::exists(dir_ + "/ckpt-00000000/MANIFEST.json"));
+}
+
 }  // namespace
 }  // namespace vfm

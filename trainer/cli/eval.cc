@@ -1,11 +1,14 @@
 // vfm eval knn|linear: frozen features of labelled shards (trainer/eval.h), top-1 printed and written as JSON.
+#include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "autograd/safetensors.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
+#include "trainer/cli/flag_checks.h"
 #include "trainer/eval.h"
 
 ABSL_DECLARE_FLAG(std::string, data);
@@ -27,6 +30,15 @@ ABSL_FLAG(std::string, json_out, "", "eval: write the result as JSON");
 namespace vfm::cli {
 namespace {
 
+// Prints "vfm eval: <what> done/total" at every tenth of the way, on stderr.
+Progress PrintProgress(const std::string& what) {
+  return [what, last = int64_t(-1)](int64_t done, int64_t total) mutable {
+    if (done * 10 / total == last) return;
+    last = done * 10 / total;
+    std::fprintf(stderr, "vfm eval: %s %lld/%lld\n", what.c_str(), (long long)done, (long long)total);
+  };
+}
+
 absl::Status Evaluate(const std::string& mode) {
   if (mode != "knn" && mode != "linear") return absl::InvalidArgumentError("usage: vfm eval knn|linear --flags");
   const std::string encoder_name = absl::GetFlag(FLAGS_encoder);
@@ -35,10 +47,27 @@ absl::Status Evaluate(const std::string& mode) {
     return absl::InvalidArgumentError("--encoder must be teacher, student or pixels, not '" + encoder_name + "'");
   if (!absl::GetFlag(FLAGS_init).empty() && !random_init)
     return absl::InvalidArgumentError("eval takes --init=random (or no --init), not '" + absl::GetFlag(FLAGS_init) + "'");
-  auto train_ds = data::Dataset::Open(absl::GetFlag(FLAGS_data));
-  if (!train_ds.ok()) return train_ds.status();
-  auto test_ds = data::Dataset::Open(absl::GetFlag(FLAGS_test_data));
-  if (!test_ds.ok()) return test_ds.status();
+  FlagChecker f;
+  data::EvalOptions eo;
+  eo.size = f.Get(FLAGS_eval_size, 1, 4096);
+  eo.resize_size = f.Get(FLAGS_eval_resize, 1, 8192);
+  f.Require(eo.resize_size >= eo.size, absl::StrCat("--eval_resize ", eo.resize_size, " is smaller than --eval_size ",
+                                                    eo.size, " (the centre crop is cut from the resized image)"));
+  eo.threads = f.Get(FLAGS_eval_threads, 1, kMaxThreads);
+  const int n_last = f.Get(FLAGS_n_last_blocks, 1, 64);
+  const int k = f.Get(FLAGS_knn_k, 1, 100000);
+  const double temperature = f.GetAbove(FLAGS_knn_temperature, 0, 100);
+  const int probe_epochs = f.Get(FLAGS_probe_epochs, 1, 100000);
+  const std::string train_path = absl::GetFlag(FLAGS_data), test_path = absl::GetFlag(FLAGS_test_data);
+  f.Require(!train_path.empty() && !test_path.empty(), "--data and --test_data (labelled datasets) are required");
+  if (!f.status().ok()) return f.status();
+
+  auto train_ds = data::Dataset::Open(train_path);
+  if (!train_ds.ok()) return absl::Status(train_ds.status().code(), absl::StrCat("--data: ", train_ds.status().message()));
+  if (absl::Status s = CheckLabelled(**train_ds, "--data " + train_path); !s.ok()) return s;
+  auto test_ds = data::Dataset::Open(test_path);
+  if (!test_ds.ok()) return absl::Status(test_ds.status().code(), absl::StrCat("--test_data: ", test_ds.status().message()));
+  if (absl::Status s = CheckLabelled(**test_ds, "--test_data " + test_path); !s.ok()) return s;
 
   LoadedNetworks nets;
   std::unique_ptr<nn::IBotNetwork> untrained;
@@ -47,6 +76,17 @@ absl::Status Evaluate(const std::string& mode) {
     auto loaded = LoadNetworks(absl::GetFlag(FLAGS_checkpoint));
     if (!loaded.ok()) return loaded.status();
     nets = std::move(*loaded);
+    const nn::ViTConfig& vit = nets.config.vit;
+    if (n_last > vit.depth)
+      return absl::InvalidArgumentError(absl::StrCat("--n_last_blocks must be in [1, ", vit.depth, "] (the blocks of ",
+                                                     nets.dir, "), got ", n_last));
+    if (eo.size % vit.patch != 0)
+      return absl::InvalidArgumentError(absl::StrCat("--eval_size ", eo.size, " is not a multiple of the patch size ",
+                                                     vit.patch, " of ", nets.dir));
+    if (eo.size != vit.img_size)
+      std::fprintf(stderr, "vfm eval: warning: --eval_size %d differs from the training crop size %lld of %s "
+                   "(--eval_size=%lld --eval_resize=%ld evaluate at it)\n", eo.size, (long long)vit.img_size,
+                   nets.dir.c_str(), (long long)vit.img_size, std::lround(double(vit.img_size) * 256 / 224));
     if (random_init) {  // the very weights pretraining starts from (same seed, same init)
       const uint64_t seed = nets.state.loader.seed;
       untrained = std::make_unique<nn::IBotNetwork>(nets.config.vit, nets.config.head, MixKey({seed, 0x6d6f64656c}));
@@ -55,27 +95,29 @@ absl::Status Evaluate(const std::string& mode) {
       encoder = (encoder_name == "student" ? nets.student : nets.teacher)->backbone;
     }
   }
-  data::EvalOptions eo;
-  eo.size = absl::GetFlag(FLAGS_eval_size);
-  eo.resize_size = absl::GetFlag(FLAGS_eval_resize);
-  eo.threads = absl::GetFlag(FLAGS_eval_threads);
-  const int n_last = absl::GetFlag(FLAGS_n_last_blocks);
-  auto train = ExtractFeatures(encoder, std::move(*train_ds), eo, n_last);
+  const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (random_init ? " (random init)" : "");
+  std::fprintf(stderr, "vfm eval: %s of %lld training and %lld test samples at %dx%d px (shorter side resized to %d, "
+               "centre crop)\n", label.c_str(), (long long)(*train_ds)->size(), (long long)(*test_ds)->size(), eo.size,
+               eo.size, eo.resize_size);
+  auto train = ExtractFeatures(encoder, std::move(*train_ds), eo, n_last, PrintProgress("features of --data"));
   if (!train.ok()) return train.status();
-  auto test = ExtractFeatures(encoder, std::move(*test_ds), eo, n_last);
+  auto test = ExtractFeatures(encoder, std::move(*test_ds), eo, n_last, PrintProgress("features of --test_data"));
   if (!test.ok()) return test.status();
 
-  const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (random_init ? " (random init)" : "");
   nlohmann::json result = {{"mode", mode}, {"encoder", encoder_name}, {"init", random_init ? "random" : "trained"},
                            {"checkpoint", nets.dir}, {"train_samples", train->labels.size()},
-                           {"test_samples", test->labels.size()}, {"feature_dim", train->values.size(1)}};
+                           {"test_samples", test->labels.size()}, {"feature_dim", train->values.size(1)},
+                           {"eval_size", eo.size}};
   if (mode == "knn") {
-    const double top1 = KnnTop1(*train, *test, absl::GetFlag(FLAGS_knn_k), absl::GetFlag(FLAGS_knn_temperature));
+    const double top1 = KnnTop1(*train, *test, k, temperature);
     result["top1"] = top1;
-    result["k"] = absl::GetFlag(FLAGS_knn_k);
-    std::printf("kNN top-1 (%s, k=%d): %.2f%%\n", label.c_str(), absl::GetFlag(FLAGS_knn_k), top1);
+    result["k"] = k;
+    std::printf("kNN top-1 (%s, k=%d): %.2f%%\n", label.c_str(), k, top1);
   } else {
-    const LinearProbeResult r = LinearProbe(*train, *test, absl::GetFlag(FLAGS_probe_epochs), absl::GetFlag(FLAGS_seed));
+    std::fprintf(stderr, "vfm eval: linear probe: %d epochs per learning rate tried (fitted on nine tenths of --data, "
+                 "compared on the rest), then %d of the refit on all of it\n", probe_epochs, probe_epochs);
+    const LinearProbeResult r = LinearProbe(*train, *test, probe_epochs, absl::GetFlag(FLAGS_seed),
+                                            PrintProgress("linear probe epochs"));
     result["top1"] = r.test_top1;
     result["val_top1"] = r.val_top1;
     result["lr"] = r.lr;
@@ -83,11 +125,8 @@ absl::Status Evaluate(const std::string& mode) {
   }
   if (const std::string path = absl::GetFlag(FLAGS_features_out); !path.empty())
     if (absl::Status s = SaveFeatures(path, *train, *test); !s.ok()) return s;
-  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty()) {
-    std::ofstream f(path);
-    f << result.dump(2) << "\n";
-    if (!f) return absl::InternalError("cannot write --json_out " + path);
-  }
+  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty())
+    if (absl::Status s = WriteFileAtomically(path, {result.dump(2) + "\n"}); !s.ok()) return s;
   return absl::OkStatus();
 }
 

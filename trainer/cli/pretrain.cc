@@ -1,16 +1,19 @@
 // vfm pretrain: flags -> PretrainOptions (defaults: VisionFM's recipe; launch/configs/*.flags hold named
 // recipes). See trainer/pretrain.h.
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
-#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #if VFM_WITH_CUDA
 #include "kernels/cuda/runtime.h"
 #endif
 #include "trainer/cli/command.h"
+#include "trainer/cli/flag_checks.h"
+#include "trainer/cli/model_flags.h"
 #include "trainer/pretrain.h"
 #include "trainer/stop_signals.h"
 
@@ -83,6 +86,28 @@ ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 ma
 
 namespace vfm::cli {
 namespace {
+// The smallest crop the augmentation's Gaussian blur kernel fits in.
+const int kMinCropSize = data::ViewOptions().blur_kernel / 2 + 1;
+}  // namespace
+
+ModelFlags ReadModelFlags(FlagChecker* f) {
+  ModelFlags m;
+  m.arch = absl::GetFlag(FLAGS_arch);
+  m.patch = f->Get(FLAGS_patch, 1, 256);
+  m.depth = f->Get(FLAGS_depth, 0, 128);
+  m.global_size = f->Get(FLAGS_global_size, kMinCropSize, 4096);
+  f->Require(m.global_size % std::max(m.patch, 1) == 0,
+             absl::StrCat("--global_size ", m.global_size, " is not a multiple of --patch ", m.patch));
+  m.drop_path = f->Get(FLAGS_drop_path, 0, 1);
+  m.layerscale = f->Get(FLAGS_layerscale, 0, 1);
+  m.head.out_dim = f->Get(FLAGS_out_dim, 1, 1 << 20);
+  m.head.hidden = f->Get(FLAGS_head_hidden, 1, 1 << 16);
+  m.head.bottleneck = f->Get(FLAGS_head_bottleneck, 1, 1 << 16);
+  m.head.norm_last_layer = absl::GetFlag(FLAGS_norm_last_layer);
+  return m;
+}
+
+namespace {
 
 // Every flag this file defines, with its current value, for flags.json and checkpoints.
 nlohmann::json ResolvedFlags() {
@@ -90,6 +115,70 @@ nlohmann::json ResolvedFlags() {
   for (const auto& [name, flag] : absl::GetAllFlags())
     if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos) j[std::string(name)] = flag->CurrentValue();
   return j;
+}
+
+// Every flag of the run, each checked against its range where it is read.
+absl::Status ReadPretrainFlags(PretrainOptions* o) {
+  FlagChecker f;
+  const ModelFlags model = ReadModelFlags(&f);
+  o->arch = model.arch;
+  o->patch = model.patch;
+  o->depth = model.depth;
+  o->drop_path = model.drop_path;
+  o->layerscale = model.layerscale;
+  o->head = model.head;
+  o->data = absl::GetFlag(FLAGS_data);
+  o->run_dir = absl::GetFlag(FLAGS_run_dir);
+  o->resume = absl::GetFlag(FLAGS_resume);
+  o->allow_changed_flags = absl::GetFlag(FLAGS_allow_changed_flags);
+  o->init = absl::GetFlag(FLAGS_init);
+  data::MultiCropOptions& crops = o->crops;
+  crops.global_crops = f.Get(FLAGS_global_crops, 1, 16);
+  crops.global.size = model.global_size;
+  crops.global.scale_min = float(f.GetAbove(FLAGS_global_scale_min, 0, 1));
+  crops.global.scale_max = float(f.GetAbove(FLAGS_global_scale_max, 0, 1));
+  f.Ordered(FLAGS_global_scale_min, FLAGS_global_scale_max);
+  crops.local_crops = f.Get(FLAGS_local_crops, 0, 64);
+  crops.local.size = f.Get(FLAGS_local_size, kMinCropSize, 4096);
+  crops.local.scale_min = float(f.GetAbove(FLAGS_local_scale_min, 0, 1));
+  crops.local.scale_max = float(f.GetAbove(FLAGS_local_scale_max, 0, 1));
+  f.Ordered(FLAGS_local_scale_min, FLAGS_local_scale_max);
+  crops.global_blur_p = f.GetProbabilities(FLAGS_global_blur_p);
+  crops.global_solarize_p = f.GetProbabilities(FLAGS_global_solarize_p);
+  crops.local.blur_p = float(f.Get(FLAGS_local_blur_p, 0, 1));
+  crops.global.blur_sigma_max = crops.local.blur_sigma_max = float(f.Get(FLAGS_blur_sigma_max, 0.1, 100));
+  crops.masking.ratio_min = float(f.Get(FLAGS_mask_ratio_min, 0, 1));
+  crops.masking.ratio_max = float(f.Get(FLAGS_mask_ratio_max, 0, 1));
+  f.Ordered(FLAGS_mask_ratio_min, FLAGS_mask_ratio_max);
+  crops.masking.prob_none = float(f.Get(FLAGS_mask_prob_none, 0, 1));
+  o->global_batch = f.Get(FLAGS_batch, 1, 1 << 20);
+  o->epochs = f.Get(FLAGS_epochs, 1, 1000000);
+  o->max_steps = f.Get(FLAGS_max_steps, 0, int64_t{1000000000000});
+  o->max_minutes = f.Get(FLAGS_max_minutes, 0, kNoLimit);
+  o->lr = f.Get(FLAGS_lr, 0, kNoLimit);
+  o->min_lr = f.Get(FLAGS_min_lr, 0, kNoLimit);
+  o->warmup_epochs = f.Get(FLAGS_warmup_epochs, 0, 1000000);
+  o->weight_decay = f.Get(FLAGS_weight_decay, 0, 100);
+  o->weight_decay_end = f.Get(FLAGS_weight_decay_end, 0, 100);
+  o->momentum_teacher = f.Get(FLAGS_momentum_teacher, 0, 1);
+  o->clip_grad = f.Get(FLAGS_clip_grad, 0, kNoLimit);
+  o->freeze_last_layer = f.Get(FLAGS_freeze_last_layer, 0, 1000000);
+  o->student_temp = f.GetAbove(FLAGS_student_temp, 0, 100);
+  o->teacher_temp = f.GetAbove(FLAGS_teacher_temp, 0, 100);
+  o->warmup_teacher_temp = f.GetAbove(FLAGS_warmup_teacher_temp, 0, 100);
+  o->teacher_patch_temp = f.GetAbove(FLAGS_teacher_patch_temp, 0, 100);
+  o->warmup_teacher_patch_temp = f.GetAbove(FLAGS_warmup_teacher_patch_temp, 0, 100);
+  o->warmup_teacher_temp_epochs = f.Get(FLAGS_warmup_teacher_temp_epochs, 0, 1000000);
+  o->lambda1 = f.Get(FLAGS_lambda1, 0, kNoLimit);
+  o->lambda2 = f.Get(FLAGS_lambda2, 0, kNoLimit);
+  o->seed = absl::GetFlag(FLAGS_seed);
+  o->data_threads = f.Get(FLAGS_data_threads, 1, kMaxThreads);
+  o->prefetch = f.Get(FLAGS_prefetch, 0, 64);
+  o->log_every = f.Get(FLAGS_log_every, 1, 1000000000);
+  o->checkpoint_every = f.Get(FLAGS_checkpoint_every, 1, 1000000000);
+  o->keep_checkpoints = f.Get(FLAGS_keep_checkpoints, 1, 1000000);
+  o->peak_tflops = f.Get(FLAGS_peak_tflops, 0, kNoLimit);
+  return f.status();
 }
 
 int RunPretrain(const std::vector<std::string>& args) {
@@ -116,75 +205,10 @@ int RunPretrain(const std::vector<std::string>& args) {
     return 2;
   }
   PretrainOptions o;
-  o.data = absl::GetFlag(FLAGS_data);
-  o.run_dir = absl::GetFlag(FLAGS_run_dir);
-  o.resume = absl::GetFlag(FLAGS_resume);
-  o.allow_changed_flags = absl::GetFlag(FLAGS_allow_changed_flags);
-  o.init = absl::GetFlag(FLAGS_init);
-  o.arch = absl::GetFlag(FLAGS_arch);
-  o.patch = absl::GetFlag(FLAGS_patch);
-  o.depth = absl::GetFlag(FLAGS_depth);
-  o.drop_path = absl::GetFlag(FLAGS_drop_path);
-  o.layerscale = absl::GetFlag(FLAGS_layerscale);
-  o.head.out_dim = absl::GetFlag(FLAGS_out_dim);
-  o.head.hidden = absl::GetFlag(FLAGS_head_hidden);
-  o.head.bottleneck = absl::GetFlag(FLAGS_head_bottleneck);
-  o.head.norm_last_layer = absl::GetFlag(FLAGS_norm_last_layer);
-  o.crops.global_crops = absl::GetFlag(FLAGS_global_crops);
-  o.crops.global.size = absl::GetFlag(FLAGS_global_size);
-  o.crops.global.scale_min = float(absl::GetFlag(FLAGS_global_scale_min));
-  o.crops.global.scale_max = float(absl::GetFlag(FLAGS_global_scale_max));
-  o.crops.local_crops = absl::GetFlag(FLAGS_local_crops);
-  o.crops.local.size = absl::GetFlag(FLAGS_local_size);
-  o.crops.local.scale_min = float(absl::GetFlag(FLAGS_local_scale_min));
-  o.crops.local.scale_max = float(absl::GetFlag(FLAGS_local_scale_max));
-  auto probabilities = [](const char* flag, const std::vector<std::string>& values, std::vector<float>* out) {
-    out->clear();
-    for (const std::string& v : values) {
-      float p;
-      if (!absl::SimpleAtof(v, &p)) {
-        std::fprintf(stderr, "vfm pretrain: --%s: '%s' is not a number\n", flag, v.c_str());
-        return false;
-      }
-      out->push_back(p);
-    }
-    return !out->empty();
-  };
-  if (!probabilities("global_blur_p", absl::GetFlag(FLAGS_global_blur_p), &o.crops.global_blur_p) ||
-      !probabilities("global_solarize_p", absl::GetFlag(FLAGS_global_solarize_p), &o.crops.global_solarize_p))
+  if (absl::Status s = ReadPretrainFlags(&o); !s.ok()) {
+    std::fprintf(stderr, "vfm pretrain: %s\n", std::string(s.message()).c_str());
     return 2;
-  o.crops.local.blur_p = float(absl::GetFlag(FLAGS_local_blur_p));
-  o.crops.global.blur_sigma_max = o.crops.local.blur_sigma_max = float(absl::GetFlag(FLAGS_blur_sigma_max));
-  o.crops.masking.ratio_min = float(absl::GetFlag(FLAGS_mask_ratio_min));
-  o.crops.masking.ratio_max = float(absl::GetFlag(FLAGS_mask_ratio_max));
-  o.crops.masking.prob_none = float(absl::GetFlag(FLAGS_mask_prob_none));
-  o.global_batch = absl::GetFlag(FLAGS_batch);
-  o.epochs = absl::GetFlag(FLAGS_epochs);
-  o.max_steps = absl::GetFlag(FLAGS_max_steps);
-  o.max_minutes = absl::GetFlag(FLAGS_max_minutes);
-  o.lr = absl::GetFlag(FLAGS_lr);
-  o.min_lr = absl::GetFlag(FLAGS_min_lr);
-  o.warmup_epochs = absl::GetFlag(FLAGS_warmup_epochs);
-  o.weight_decay = absl::GetFlag(FLAGS_weight_decay);
-  o.weight_decay_end = absl::GetFlag(FLAGS_weight_decay_end);
-  o.momentum_teacher = absl::GetFlag(FLAGS_momentum_teacher);
-  o.clip_grad = absl::GetFlag(FLAGS_clip_grad);
-  o.freeze_last_layer = absl::GetFlag(FLAGS_freeze_last_layer);
-  o.student_temp = absl::GetFlag(FLAGS_student_temp);
-  o.teacher_temp = absl::GetFlag(FLAGS_teacher_temp);
-  o.warmup_teacher_temp = absl::GetFlag(FLAGS_warmup_teacher_temp);
-  o.teacher_patch_temp = absl::GetFlag(FLAGS_teacher_patch_temp);
-  o.warmup_teacher_patch_temp = absl::GetFlag(FLAGS_warmup_teacher_patch_temp);
-  o.warmup_teacher_temp_epochs = absl::GetFlag(FLAGS_warmup_teacher_temp_epochs);
-  o.lambda1 = absl::GetFlag(FLAGS_lambda1);
-  o.lambda2 = absl::GetFlag(FLAGS_lambda2);
-  o.seed = absl::GetFlag(FLAGS_seed);
-  o.data_threads = absl::GetFlag(FLAGS_data_threads);
-  o.prefetch = absl::GetFlag(FLAGS_prefetch);
-  o.log_every = std::max(1, absl::GetFlag(FLAGS_log_every));
-  o.peak_tflops = absl::GetFlag(FLAGS_peak_tflops);
-  o.checkpoint_every = std::max(1, absl::GetFlag(FLAGS_checkpoint_every));
-  o.keep_checkpoints = std::max(1, absl::GetFlag(FLAGS_keep_checkpoints));
+  }
   o.flags = ResolvedFlags();
   auto process = dist::InitProcess(nullptr, nullptr);
   if (!process.ok()) {

@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "data/convert.h"
 #include "trainer/cli/command.h"
+#include "trainer/cli/flag_checks.h"
 
 ABSL_FLAG(std::string, input, "", "vfm shard: folder tree of .jpg/.jpeg/.png images (modality = first folder level unless --modality)");
 ABSL_FLAG(std::string, csv, "", "vfm shard: CSV list of path,modality,label,subject[,synthetic]");
@@ -24,23 +25,27 @@ ABSL_FLAG(int, threads, 0, "vfm shard: test-decode threads (0 = all cores)");
 namespace {
 
 int RunShard(const std::vector<std::string>& args) {
+  vfm::cli::FlagChecker flags;
   vfm::data::ConvertOptions options;
   options.output = absl::GetFlag(FLAGS_output);
   options.modality = absl::GetFlag(FLAGS_modality);
   options.folder_labels = absl::GetFlag(FLAGS_folder_labels);
   options.synthetic = absl::GetFlag(FLAGS_synthetic);
-  options.target_shard_bytes = int64_t(absl::GetFlag(FLAGS_shard_size_mb) * 1e6);
-  options.threads = absl::GetFlag(FLAGS_threads);
+  options.target_shard_bytes = int64_t(flags.Get(FLAGS_shard_size_mb, 0.001, 1e6) * 1e6);
+  options.threads = flags.Get(FLAGS_threads, 0, vfm::cli::kMaxThreads);
+  if (!flags.status().ok()) {
+    std::fprintf(stderr, "vfm shard: %s\n", std::string(flags.status().message()).c_str());
+    return 2;
+  }
   options.progress = [](int64_t done, int64_t total, int64_t bytes) {
     std::fprintf(stderr, "\rvfm shard: %lld / %lld inputs, %.1f MB", (long long)done, (long long)total, bytes / 1e6);
     if (done == total) std::fprintf(stderr, "\n");
   };
   const std::string input = absl::GetFlag(FLAGS_input), csv = absl::GetFlag(FLAGS_csv),
                     idx = absl::GetFlag(FLAGS_idx_images);
-  if (options.output.empty() || int(!input.empty()) + int(!csv.empty()) + int(!idx.empty()) != 1 ||
-      options.target_shard_bytes <= 0 || !args.empty()) {
+  if (options.output.empty() || int(!input.empty()) + int(!csv.empty()) + int(!idx.empty()) != 1 || !args.empty()) {
     std::fprintf(stderr, "vfm shard: give --output and exactly one of --input, --csv, --idx_images "
-                         "(with --idx_labels); --shard_size_mb > 0\n");
+                         "(with --idx_labels)\n");
     return 2;
   }
   absl::StatusOr<vfm::data::ConvertReport> report =

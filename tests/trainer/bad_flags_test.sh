@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Bad flag values end every subcommand with exit status 2 and one line naming the flag and its allowed
+# range, before any work: never a crash, a hang, or a run on a silently changed value.
+source "$(dirname "$0")/common.sh"
+"$VFM" pretrain "${TINY[@]}" --run_dir="$WORK/run" --max_steps=1 > "$WORK/pretrain.log"
+P=("$VFM" pretrain "${TINY[@]}" --run_dir="$WORK/bad_run")
+echo "vfm pretrain:"
+refused 2 '--data_threads must be in \[1, 256\], got 100000' "${P[@]}" --data_threads=100000
+refused 2 '--out_dim must be in \[1, 1048576\], got 0' "${P[@]}" --out_dim=0
+refused 2 '--head_hidden must be in \[1, 65536\], got 0' "${P[@]}" --head_hidden=0
+refused 2 '--head_bottleneck must be in \[1, 65536\], got -4' "${P[@]}" --head_bottleneck=-4
+refused 2 '--depth must be in \[0, 128\], got 100000' "${P[@]}" --depth=100000
+refused 2 '--depth must be in \[0, 128\], got -1' "${P[@]}" --depth=-1
+refused 2 '--patch must be in \[1, 256\], got 0' "${P[@]}" --patch=0
+refused 2 '--global_size 18 is not a multiple of --patch 4' "${P[@]}" --global_size=18
+refused 2 '--global_size must be in \[5, 4096\], got 4' "${P[@]}" --global_size=4
+refused 2 '--local_size must be in \[5, 4096\], got -8' "${P[@]}" --local_size=-8
+refused 2 '--lr must be in \[0, inf\), got -1' "${P[@]}" --lr=-1
+refused 2 '--lr must be in \[0, inf\), got nan' "${P[@]}" --lr=nan
+refused 2 '--momentum_teacher must be in \[0, 1\], got 2' "${P[@]}" --momentum_teacher=2
+refused 2 '--epochs must be in \[1, 1000000\], got -1' "${P[@]}" --epochs=-1
+refused 2 '--max_steps must be in \[0, 1000000000000\], got -5' "${P[@]}" --max_steps=-5
+refused 2 '--batch must be in \[1, 1048576\], got -16' "${P[@]}" --batch=-16
+refused 2 '--batch must be in \[1, 1048576\], got 0' "${P[@]}" --batch=0
+refused 2 '--global_crops must be in \[1, 16\], got 0' "${P[@]}" --global_crops=0
+refused 2 '--local_crops must be in \[0, 64\], got -1' "${P[@]}" --local_crops=-1
+refused 2 '--log_every must be in \[1, 1000000000\], got 0' "${P[@]}" --log_every=0
+refused 2 '--checkpoint_every must be in \[1, 1000000000\], got -1' "${P[@]}" --checkpoint_every=-1
+refused 2 '--keep_checkpoints must be in \[1, 1000000\], got 0' "${P[@]}" --keep_checkpoints=0
+refused 2 '--prefetch must be in \[0, 64\], got -1' "${P[@]}" --prefetch=-1
+refused 2 '--global_blur_p must be a list of numbers in \[0, 1\], got 2' "${P[@]}" --global_blur_p=1,2
+refused 2 "--global_solarize_p must be a list of numbers in \[0, 1\], got 'x'" "${P[@]}" --global_solarize_p=x
+refused 2 '--local_blur_p must be in \[0, 1\], got -0.5' "${P[@]}" --local_blur_p=-0.5
+refused 2 '--mask_ratio_max must be in \[0, 1\], got 1.5' "${P[@]}" --mask_ratio_max=1.5
+refused 2 '--mask_ratio_min 0.6 is above --mask_ratio_max 0.5' "${P[@]}" --mask_ratio_min=0.6
+refused 2 '--mask_prob_none must be in \[0, 1\], got -1' "${P[@]}" --mask_prob_none=-1
+refused 2 '--student_temp must be in \(0, 100\], got 0' "${P[@]}" --student_temp=0
+refused 2 '--teacher_temp must be in \(0, 100\], got -0.04' "${P[@]}" --teacher_temp=-0.04
+refused 2 '--global_scale_min 0.9 is above --global_scale_max 0.5' "${P[@]}" --global_scale_min=0.9 --global_scale_max=0.5
+refused 2 '--local_scale_min must be in \(0, 1\], got 0' "${P[@]}" --local_scale_min=0
+refused 2 '--weight_decay must be in \[0, 100\], got -0.1' "${P[@]}" --weight_decay=-0.1
+refused 2 '--warmup_epochs must be in \[0, 1000000\], got -1' "${P[@]}" --warmup_epochs=-1
+[ ! -e "$WORK/bad_run" ] || { echo "FAIL: a refused run created its --run_dir"; exit 1; }
+
+echo "vfm eval:"
+E=(--data="$WORK/data" --test_data="$WORK/data" --checkpoint="$WORK/run" --eval_size=16 --eval_resize=16)
+refused 2 '--knn_k must be in \[1, 100000\], got -3' "$VFM" eval knn "${E[@]}" --knn_k=-3
+refused 2 '--knn_k must be in \[1, 100000\], got 0' "$VFM" eval knn "${E[@]}" --knn_k=0
+refused 2 '--knn_temperature must be in \(0, 100\], got 0' "$VFM" eval knn "${E[@]}" --knn_temperature=0
+refused 2 '--probe_epochs must be in \[1, 100000\], got 0' "$VFM" eval linear "${E[@]}" --probe_epochs=0
+refused 2 '--n_last_blocks must be in \[1, 64\], got 99' "$VFM" eval knn "${E[@]}" --n_last_blocks=99
+refused 2 '--n_last_blocks must be in \[1, 1\] \(the blocks of .*ckpt-00000001\), got 2' "$VFM" eval knn "${E[@]}" --n_last_blocks=2
+refused 2 '--eval_size 18 is not a multiple of the patch size 4 of .*ckpt-00000001' "$VFM" eval knn "${E[@]}" --eval_size=18 --eval_resize=20
+refused 2 '--eval_resize 16 is smaller than --eval_size 20' "$VFM" eval knn "${E[@]}" --eval_size=20
+refused 2 '--eval_threads must be in \[1, 256\], got 0' "$VFM" eval knn "${E[@]}" --eval_threads=0
+
+echo "vfm shard / import:"
+refused 2 '--threads must be in \[0, 256\], got 100000' "$VFM" shard --threads=100000 --output=x --csv=y
+refused 2 '--shard_size_mb must be in \[0.001, 1000000\], got -5' "$VFM" shard --shard_size_mb=-5 --output=x --csv=y
+refused 2 '--out_dim must be in \[1, 1048576\], got -1' "$VFM" import --weights=w --run_dir="$WORK/imported" --out_dim=-1
+echo "bad flags: ok"

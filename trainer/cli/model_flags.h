@@ -1,0 +1,22 @@
+// The model flags (--arch, --patch, --depth, --global_size, --drop_path, --layerscale, --out_dim,
+// --head_hidden, --head_bottleneck, --norm_last_layer), defined by `vfm pretrain` and also read by
+// `vfm import`, so that one recipe (--flagfile) describes the model for both.
+#pragma once
+#include <string>
+
+#include "autograd/nn/ibot_head.h"
+#include "trainer/cli/flag_checks.h"
+
+namespace vfm::cli {
+
+struct ModelFlags {
+  std::string arch;
+  int patch = 0, depth = 0, global_size = 0;  // depth 0: the architecture's own
+  double drop_path = 0, layerscale = 0;
+  nn::IBotHeadConfig head;
+};
+
+// Reads the model flags, each checked against its range by `checker`.
+ModelFlags ReadModelFlags(FlagChecker* checker);
+
+}  // namespace vfm::cli
