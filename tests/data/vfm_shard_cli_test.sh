@@ -2,7 +2,8 @@
 # `vfm shard` end to end through the binary: gzipped IDX (Fashion-MNIST's test set) into several shards,
 # a folder tree with a truncated JPEG (rejected and listed, exit 0), bad flags (exit 2), h5py reading it;
 # hostile inputs (a FIFO, /dev/zero, a symlink loop: skipped and listed; random bytes as CSV: an error);
-# a version-1 dataset refused by `vfm inspect`.
+# a version-1 dataset refused by `vfm inspect`; `vfm pretrain` on a dataset whose every sample is damaged
+# stopping with an error naming it (not an abort).
 # Usage: vfm_shard_cli_test.sh VFM PYTHON
 set -euo pipefail
 vfm=$1 python=$2
@@ -60,6 +61,24 @@ cat "$tmp/v1.txt"
 grep -qF "$tmp/v1: a version-1 dataset" "$tmp/v1.txt"
 grep -qF 're-run `vfm shard`' "$tmp/v1.txt"
 "$vfm" inspect "$tmp/eyes" | grep -q "checksums match"
+
+# Every sample's bytes damaged: `vfm pretrain` stops with an error naming the dataset (exit 1, no abort).
+cp -r "$tmp/fm" "$tmp/fm-bad"
+"$python" - "$tmp/fm-bad" <<'PY'
+import glob, sys
+import h5py
+for path in glob.glob(sys.argv[1] + "/*.h5"):
+    with h5py.File(path, "r+") as f:
+        f["bytes"][::97] ^= 0x5A  # at least one byte of every 784-byte sample
+PY
+rc=0
+OMP_NUM_THREADS=2 "$vfm" pretrain --data="$tmp/fm-bad" --run_dir="$tmp/run" --arch=vit_tiny --depth=1 --patch=4 \
+  --global_size=16 --local_crops=0 --out_dim=64 --head_hidden=64 --head_bottleneck=32 --batch=16 --epochs=1 \
+  --data_threads=2 > "$tmp/pretrain.txt" 2>&1 || rc=$?
+tail -3 "$tmp/pretrain.txt"
+[ $rc = 1 ] || { echo "vfm pretrain on damaged data: exit $rc, expected 1"; exit 1; }
+grep -qF "vfm pretrain: $tmp/fm-bad: " "$tmp/pretrain.txt"
+grep -q "could not be read or decoded" "$tmp/pretrain.txt"
 
 "$python" - "$tmp/fm" "$tmp/eyes" <<'PY'
 import json, sys
