@@ -15,6 +15,11 @@ src=/usr/share/datasets/fashion-mnist
 mkdir -p runs
 for split in train t10k; do
   name=$([ $split = train ] && echo train || echo test)
+  # A dataset from an older vfm (format_version below data/shard_format.h's kFormatVersion, 2) is rebuilt.
+  if [ -f "$data/$name/index.json" ] && ! grep -Eq '"format_version": *2[,}[:space:]]' "$data/$name/index.json"; then
+    echo "run.sh: $data/$name has an older shard format; re-sharding it"
+    rm -rf "${data:?}/$name"
+  fi
   [ -f "$data/$name/index.json" ] || "$vfm" shard --idx_images="$src/$split-images-idx3-ubyte.gz" \
     --idx_labels="$src/$split-labels-idx1-ubyte.gz" --output="$data/$name" --modality=fashion
 done

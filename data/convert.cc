@@ -1,15 +1,21 @@
 #include "data/convert.h"
 
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
+#include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -38,13 +44,51 @@ Checked Fail(absl::string_view why) {
   return c;
 }
 
+// What a file that is not a regular file is, as messages name it.
+std::string KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// Opens a regular file for reading. Anything else is refused before it is read (a FIFO would block,
+// /dev/zero never ends); O_NONBLOCK makes even opening a FIFO return at once.
+absl::StatusOr<int> OpenRegularFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open: ", std::strerror(errno)));
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) return fd;
+  const std::string kind = ::fstat(fd, &st) == 0 ? KindOf(st.st_mode) : std::strerror(errno);
+  ::close(fd);
+  return absl::InvalidArgumentError(absl::StrCat("not a regular file (", kind, ")"));
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path) {
+  absl::StatusOr<int> fd = OpenRegularFile(path);
+  if (!fd.ok()) return fd.status();
+  std::string bytes;
+  char buffer[1 << 16];
+  ssize_t got;
+  while ((got = ::read(*fd, buffer, sizeof(buffer))) != 0) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 || bytes.size() + size_t(got) > UINT32_MAX) break;
+    bytes.append(buffer, size_t(got));
+  }
+  const int error = errno;
+  ::close(*fd);
+  if (got < 0) return absl::DataLossError(absl::StrCat("read failed: ", std::strerror(error)));
+  if (got > 0) return absl::InvalidArgumentError("larger than 4 GiB (a sample's size is 32-bit)");
+  return bytes;
+}
+
 Checked ReadAndCheck(const Input& input) {
   Checked c;
-  std::ifstream in(input.path, std::ios::binary);
-  if (!in) return Fail("cannot open");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  c.bytes = buffer.str();
+  absl::StatusOr<std::string> bytes = ReadRegularFile(input.path);
+  if (!bytes.ok()) return Fail(bytes.status().message());
+  c.bytes = *std::move(bytes);
   const auto* data = reinterpret_cast<const uint8_t*>(c.bytes.data());
   absl::StatusOr<Codec> codec = SniffCodec(data, c.bytes.size());
   if (!codec.ok()) return Fail(codec.status().message());
@@ -65,6 +109,7 @@ Checked ReadAndCheck(const Input& input) {
 }
 
 absl::Status PrepareOutput(const std::string& output) {
+  if (output.empty()) return absl::InvalidArgumentError("no output folder given");
   std::error_code ec;
   fs::create_directories(output, ec);
   if (ec) return absl::InternalError(absl::StrCat(output, ": cannot create folder: ", ec.message()));
@@ -79,25 +124,25 @@ std::vector<std::string> SortedModalities(const std::vector<Input>& inputs) {
   return {names.begin(), names.end()};
 }
 
-ConvertReport Summarise(DatasetIndex index, std::vector<Rejected> rejected,
-                        std::map<std::string, int64_t> bytes_per_modality) {
-  ConvertReport report;
-  report.index = std::move(index);
-  report.rejected = std::move(rejected);
-  report.bytes_per_modality = std::move(bytes_per_modality);
-  for (const auto& [name, bytes] : report.bytes_per_modality) report.bytes += bytes;
-  return report;
+// " (N rejected, the first: PATH: REASON)", or "" when nothing was rejected.
+std::string RejectedSummary(const std::vector<Rejected>& rejected) {
+  if (rejected.empty()) return "";
+  return absl::StrCat(" (", rejected.size(), " rejected, the first: ", rejected[0].input, ": ", rejected[0].reason, ")");
 }
 
-// Test-decodes inputs in parallel chunks and appends the good ones in input order.
-absl::StatusOr<ConvertReport> WriteInputs(const std::vector<Input>& inputs, std::vector<Rejected> rejected,
-                                          std::vector<std::string> labels, const ConvertOptions& options) {
+// Test-decodes inputs in parallel chunks and appends the good ones in input order. `source` names what the
+// inputs came from, for the error when none of them is an image.
+absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::vector<Input>& inputs,
+                                          ConvertReport report, std::vector<std::string> labels,
+                                          const ConvertOptions& options) {
+  if (inputs.empty())
+    return absl::InvalidArgumentError(absl::StrCat(source, ": no image inputs found", RejectedSummary(report.rejected)));
   if (absl::Status s = PrepareOutput(options.output); !s.ok()) return s;
   const std::vector<std::string> modalities = SortedModalities(inputs);
-  if (modalities.size() > 256) return absl::InvalidArgumentError("more than 256 modalities (codes are uint8)");
+  if (modalities.size() > 256)
+    return absl::InvalidArgumentError(absl::StrCat(source, ": more than 256 modalities (codes are uint8)"));
   DatasetWriter writer(options.output, modalities, std::move(labels), options.target_shard_bytes);
-  std::map<std::string, int64_t> bytes_per_modality;
-  int64_t accepted_bytes = 0;
+  int64_t accepted = 0;
   const int64_t total = int64_t(inputs.size()), chunk = 256;
   std::vector<Checked> checked(static_cast<size_t>(chunk));
   for (int64_t begin = 0; begin < total; begin += chunk) {
@@ -108,21 +153,26 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::vector<Input>& inputs, std:
       const Input& input = inputs[size_t(begin + i)];
       Checked& c = checked[size_t(i)];
       if (!c.error.empty()) {
-        rejected.push_back({input.path, c.error});
+        report.rejected.push_back({input.path, c.error});
         continue;
       }
       c.meta.modality = uint8_t(std::lower_bound(modalities.begin(), modalities.end(), input.modality) -
                                 modalities.begin());
-      bytes_per_modality[input.modality] += int64_t(c.bytes.size());
-      accepted_bytes += int64_t(c.bytes.size());
+      report.bytes_per_modality[input.modality] += int64_t(c.bytes.size());
+      report.bytes += int64_t(c.bytes.size());
+      ++accepted;
       if (absl::Status s = writer.Add(std::move(c.meta), c.bytes, input.synthetic); !s.ok()) return s;
       c = Checked();
     }
-    if (options.progress) options.progress(begin + n, total, accepted_bytes);
+    if (options.progress) options.progress(begin + n, total, report.bytes);
   }
+  if (accepted == 0)  // nothing was written yet: a shard is only written once it holds samples
+    return absl::InvalidArgumentError(absl::StrCat(source, ": none of the ", total, " inputs is a readable image",
+                                                   RejectedSummary(report.rejected)));
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
-  return Summarise(*std::move(index), std::move(rejected), std::move(bytes_per_modality));
+  report.index = *std::move(index);
+  return report;
 }
 
 bool IsImageFile(const fs::path& path) {
@@ -130,17 +180,59 @@ bool IsImageFile(const fs::path& path) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-// Reads a whole file, gunzipping it if it is gzip-compressed (zlib reads plain files unchanged).
-absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+// Lists the files under root/dir (paths relative to root, hidden entries ignored), following symlinks to
+// files and folders but entering each folder once (`seen`: device and inode), so a symlink loop ends.
+// What cannot hold an image (FIFOs, devices, sockets, broken or looping symlinks) goes to `skipped`.
+absl::Status ListFiles(const fs::path& root, const fs::path& dir, std::set<std::pair<dev_t, ino_t>>* seen,
+                       std::vector<fs::path>* files, std::vector<Rejected>* skipped) {
+  std::error_code ec;
+  std::vector<fs::path> names;
+  for (fs::directory_iterator it(root / dir, ec), end; !ec && it != end; it.increment(ec))
+    names.push_back(it->path().filename());
+  if (ec) return absl::InternalError(absl::StrCat((root / dir).string(), ": cannot list: ", ec.message()));
+  std::sort(names.begin(), names.end());
+  for (const fs::path& name : names) {
+    if (name.string().rfind('.', 0) == 0) continue;  // hidden
+    const fs::path path = root / dir / name;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      const int error = errno;
+      skipped->push_back({path.string(), error == ELOOP    ? "a symlink loop"
+                                         : error == ENOENT ? "a broken symlink"
+                                                           : std::strerror(error)});
+    } else if (S_ISDIR(st.st_mode)) {
+      if (!seen->insert({st.st_dev, st.st_ino}).second) {
+        skipped->push_back({path.string(), "a folder already listed: a symlink back to it"});
+      } else if (absl::Status s = ListFiles(root, dir / name, seen, files, skipped); !s.ok()) {
+        return s;
+      }
+    } else if (S_ISREG(st.st_mode)) {
+      files->push_back(dir / name);
+    } else {
+      skipped->push_back({path.string(), KindOf(st.st_mode)});
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads a whole regular file, gunzipping it if it is gzip-compressed (zlib reads plain files unchanged).
+// `what` names the file's role for errors.
+absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path, const std::string& what) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("no ", what, " given"));
+  absl::StatusOr<int> fd = OpenRegularFile(path);
+  if (!fd.ok()) return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": ", fd.status().message()));
+  gzFile f = gzdopen(*fd, "rb");  // owns fd from here
+  if (!f) {
+    ::close(*fd);
+    return absl::InternalError(absl::StrCat(what, " ", path, ": cannot read"));
+  }
   std::string out;
   char buffer[1 << 16];
   int got;
   while ((got = gzread(f, buffer, sizeof(buffer))) > 0) out.append(buffer, size_t(got));
   const bool failed = got < 0;
   gzclose(f);
-  if (failed) return absl::DataLossError(absl::StrCat(path, ": corrupt gzip stream"));
+  if (failed) return absl::DataLossError(absl::StrCat(what, " ", path, ": corrupt gzip stream"));
   return out;
 }
 
@@ -149,35 +241,36 @@ uint32_t BigEndian32(const std::string& s, size_t at) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+absl::Status CheckModalityOption(const ConvertOptions& options) {
+  if (!IsValidUtf8(options.modality))
+    return absl::InvalidArgumentError(absl::StrCat("modality name '", options.modality, "' is not valid UTF-8"));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const ConvertOptions& options) {
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return absl::NotFoundError(absl::StrCat(root, ": not a folder"));
+  if (root.empty()) return absl::InvalidArgumentError("no input folder given");
+  if (absl::Status s = CheckModalityOption(options); !s.ok()) return s;
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return absl::NotFoundError(absl::StrCat(root, ": not a folder"));
+  std::set<std::pair<dev_t, ino_t>> seen{{st.st_dev, st.st_ino}};
   std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (it->path().filename().string().rfind('.', 0) == 0) {  // hidden: skip (and do not descend)
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_directory()) files.push_back(it->path());
-  }
-  if (ec) return absl::InternalError(absl::StrCat(root, ": cannot list: ", ec.message()));
-  std::sort(files.begin(), files.end());
+  ConvertReport report;
+  if (absl::Status s = ListFiles(root, "", &seen, &files, &report.skipped); !s.ok()) return s;
 
   std::vector<Input> inputs;
-  std::vector<Rejected> rejected;
   std::vector<std::string> class_of_input;
   for (const fs::path& file : files) {
+    Input input;
+    input.path = (fs::path(root) / file).string();
     if (!IsImageFile(file)) {
-      rejected.push_back({file.string(), "not a .jpg/.jpeg/.png file"});
+      report.rejected.push_back({input.path, "not a .jpg/.jpeg/.png file"});
       continue;
     }
     std::vector<std::string> levels;
-    for (const fs::path& part : fs::relative(file, root).parent_path()) levels.push_back(part.string());
-    Input input;
-    input.path = file.string();
+    for (const fs::path& part : file.parent_path()) levels.push_back(part.string());
     input.synthetic = options.synthetic;
     size_t next_level = 0;
     if (!options.modality.empty()) {
@@ -185,12 +278,20 @@ absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const Conve
     } else if (!levels.empty()) {
       input.modality = levels[next_level++];
     } else {
-      rejected.push_back({input.path, "not inside a modality folder and --modality is not set"});
+      report.rejected.push_back({input.path, "not inside a modality folder and --modality is not set"});
+      continue;
+    }
+    if (!IsValidUtf8(input.modality)) {
+      report.rejected.push_back({input.path, "its modality folder's name is not valid UTF-8"});
       continue;
     }
     if (options.folder_labels) {
       if (next_level >= levels.size()) {
-        rejected.push_back({input.path, "not inside a class folder (--folder_labels)"});
+        report.rejected.push_back({input.path, "not inside a class folder (--folder_labels)"});
+        continue;
+      }
+      if (!IsValidUtf8(levels[next_level])) {
+        report.rejected.push_back({input.path, "its class folder's name is not valid UTF-8"});
         continue;
       }
       class_of_input.push_back(levels[next_level]);
@@ -204,46 +305,58 @@ absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const Conve
     for (size_t i = 0; i < inputs.size(); ++i)
       inputs[i].label = int32_t(std::lower_bound(labels.begin(), labels.end(), class_of_input[i]) - labels.begin());
   }
-  return WriteInputs(inputs, std::move(rejected), std::move(labels), options);
+  return WriteInputs(root, inputs, std::move(report), std::move(labels), options);
 }
 
 absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOptions& options) {
-  std::ifstream in(csv);
+  if (csv.empty()) return absl::InvalidArgumentError("no CSV file given");
+  struct stat st;
+  if (::stat(csv.c_str(), &st) != 0)
+    return absl::NotFoundError(absl::StrCat(csv, ": cannot open: ", std::strerror(errno)));
+  if (!S_ISREG(st.st_mode))
+    return absl::InvalidArgumentError(absl::StrCat(csv, ": not a regular file (", KindOf(st.st_mode), ")"));
+  std::ifstream in(csv, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(csv, ": cannot open"));
   const fs::path base = fs::path(csv).parent_path();
   std::vector<Input> inputs;
-  std::vector<Rejected> rejected;
+  ConvertReport report;
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line_no == 1 && absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || (line_no == 1 && absl::StartsWithIgnoreCase(text, "path"))) continue;
     std::vector<std::string> f = absl::StrSplit(text, ',');
     for (std::string& field : f) field = std::string(absl::StripAsciiWhitespace(field));
     const std::string where = absl::StrCat(csv, ":", line_no);
     if (f.size() < 2 || f.size() > 5 || f[0].empty() || f[1].empty()) {
-      rejected.push_back({where, "expected path,modality[,label[,subject[,synthetic]]]"});
+      report.rejected.push_back({where, "expected path,modality[,label[,subject[,synthetic]]]"});
+      continue;
+    }
+    if (!IsValidUtf8(f[1])) {
+      report.rejected.push_back({where, "the modality is not valid UTF-8"});
       continue;
     }
     Input input;
     input.path = fs::path(f[0]).is_absolute() ? f[0] : (base / f[0]).string();
     input.modality = f[1];
     input.synthetic = options.synthetic;
-    if (f.size() > 2 && !f[2].empty() && !absl::SimpleAtoi(f[2], &input.label)) {
-      rejected.push_back({where, absl::StrCat("label '", f[2], "' is not an integer")});
+    if (f.size() > 2 && !f[2].empty() && (!absl::SimpleAtoi(f[2], &input.label) || input.label < -1)) {
+      report.rejected.push_back({where, absl::StrCat("label '", f[2], "' is not an integer >= -1")});
       continue;
     }
     if (f.size() > 3) input.subject = f[3];
     if (f.size() > 4) input.synthetic = f[4] == "1" || absl::EqualsIgnoreCase(f[4], "true");
     inputs.push_back(std::move(input));
   }
-  return WriteInputs(inputs, std::move(rejected), {}, options);
+  return WriteInputs(csv, inputs, std::move(report), {}, options);
 }
 
 absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::string& labels,
                                          const ConvertOptions& options) {
-  absl::StatusOr<std::string> image_bytes = ReadMaybeGzipped(images);
+  if (absl::Status s = CheckModalityOption(options); !s.ok()) return s;
+  absl::StatusOr<std::string> image_bytes = ReadMaybeGzipped(images, "IDX images file");
   if (!image_bytes.ok()) return image_bytes.status();
-  absl::StatusOr<std::string> label_bytes = ReadMaybeGzipped(labels);
+  absl::StatusOr<std::string> label_bytes = ReadMaybeGzipped(labels, "IDX labels file");
   if (!label_bytes.ok()) return label_bytes.status();
   if (image_bytes->size() < 16 || BigEndian32(*image_bytes, 0) != 0x803)
     return absl::InvalidArgumentError(absl::StrCat(images, ": not an IDX image file (magic 0x803)"));
@@ -251,13 +364,17 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
     return absl::InvalidArgumentError(absl::StrCat(labels, ": not an IDX label file (magic 0x801)"));
   const uint32_t n = BigEndian32(*image_bytes, 4), rows = BigEndian32(*image_bytes, 8),
                  cols = BigEndian32(*image_bytes, 12);
-  const size_t pixels = size_t(rows) * cols;
-  if (pixels == 0) return absl::InvalidArgumentError(absl::StrCat(images, ": images of ", rows, "x", cols));
-  if (image_bytes->size() != 16 + size_t(n) * pixels)
-    return absl::DataLossError(absl::StrCat(images, ": ", image_bytes->size(), " bytes, header implies ",
-                                            16 + size_t(n) * pixels));
+  const uint64_t pixels = uint64_t(rows) * cols;
+  if (pixels == 0 || pixels > uint64_t(kMaxPixels))
+    return absl::InvalidArgumentError(absl::StrCat(images, ": images of ", rows, "x", cols));
+  // Compared by division: n * pixels may not fit in 64 bits.
+  const uint64_t payload = image_bytes->size() - 16;
+  if (payload % pixels != 0 || payload / pixels != n)
+    return absl::DataLossError(absl::StrCat(images, ": ", image_bytes->size(), " bytes, not 16 + ", n, " images of ",
+                                            rows, "x", cols));
   if (BigEndian32(*label_bytes, 4) != n || label_bytes->size() != 8 + size_t(n))
     return absl::DataLossError(absl::StrCat(labels, ": label count differs from ", images, "'s ", n));
+  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(images, ": holds no images"));
   if (absl::Status s = PrepareOutput(options.output); !s.ok()) return s;
 
   const std::string modality = options.modality.empty() ? "idx" : options.modality;
@@ -278,7 +395,11 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
   }
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
-  return Summarise(*std::move(index), {}, {{modality, int64_t(n) * int64_t(pixels)}});
+  ConvertReport report;
+  report.index = *std::move(index);
+  report.bytes = int64_t(n) * int64_t(pixels);
+  report.bytes_per_modality[modality] = report.bytes;
+  return report;
 }
 
 }  // namespace vfm::data

@@ -1,6 +1,7 @@
 // The converter behind `vfm shard`: turns a folder tree of images, a CSV list, or MNIST-style IDX files
 // into a dataset folder (shard_writer.h). JPEG and PNG files are stored as they are (not re-encoded) after
-// a full test decode; a file that cannot be read or decoded is rejected with its reason, never a crash.
+// a full test decode; a file that cannot be read or decoded is rejected with its reason, never a crash or
+// a hang; a file that is not a regular file is never read.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -33,13 +34,19 @@ struct ConvertReport {
   DatasetIndex index;
   int64_t bytes = 0;  // encoded image bytes accepted
   std::map<std::string, int64_t> bytes_per_modality;
-  std::vector<Rejected> rejected;
+  std::vector<Rejected> rejected;  // inputs that are not readable images, with the reason
+  std::vector<Rejected> skipped;   // folder entries that cannot be images: FIFOs, devices, symlink loops, ...
 };
 
-// Every .jpg/.jpeg/.png under `root` (sorted by path; hidden files skipped, other files rejected).
+// Every .jpg/.jpeg/.png under `root` (sorted by path; hidden entries ignored, other files rejected).
+// Symlinks to files and folders are followed, each folder entered once (a symlink loop ends there and is
+// listed in `skipped`, as are FIFOs, devices, sockets and broken symlinks: they are never opened).
 absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const ConvertOptions& options);
 // A CSV with rows `path,modality,label,subject[,synthetic]` (an optional header row starting with
-// "path"; paths relative to the CSV's folder; empty label = -1; no quoting).
+// "path", after an optional UTF-8 byte order mark; paths relative to the CSV's folder; empty label = -1;
+// no quoting).
+// Folder and CSV: no readable image among the inputs is an error (never an empty dataset), as are names
+// (modality, class) that are not UTF-8 (index.json is JSON): the inputs carrying them are rejected.
 absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOptions& options);
 // IDX images (magic 0x803: n x rows x cols uint8) and labels (0x801), plain or gzip-compressed; stored raw.
 absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::string& labels,

@@ -1,17 +1,27 @@
-// Reads a dataset folder. Open() reads index.json, opens every shard once with HDF5 (file locking off) to
-// learn the per-sample tables and the file offset of `/bytes`, checks them against index.json, and keeps
-// a plain file descriptor per shard. Read() then fetches a sample's bytes with one pread, no HDF5 (HDF5
-// holds a global lock), and verifies its crc32c, so many threads can read at once.
+// Reads a dataset folder. Open() reads index.json, then for each shard: opens it, checks its size and its
+// meta_crc32c (the HDF5 metadata and per-sample tables, so libhdf5 never parses a corrupted file), opens it
+// with HDF5 (file locking off) to read the per-sample tables and the file offset of `/bytes`, checks every
+// table against index.json and against itself, and keeps a plain file descriptor. Read() then fetches a
+// sample's bytes with one pread, no HDF5 (HDF5 holds a global lock), and verifies its crc32c, so many
+// threads can read at once.
 //
-// Documented behaviour on bad data:
+// Documented behaviour on bad data (every error names the file, and the key or sample at fault):
+//   - index.json missing, not JSON, a key missing or of the wrong type/range, a shard name that leaves the
+//     folder or is listed twice, totals that do not add up                    -> Open fails (DataLoss);
+//   - a version-1 dataset (HDF5 variable-length strings)  -> Open fails (FailedPrecondition): re-run `vfm shard`;
 //   - a shard listed in index.json is missing          -> Open fails (NotFound), naming the shard;
-//   - a shard's size differs from index.json (truncated) -> Open fails (DataLoss), naming both sizes;
-//   - a shard's sample count/tables disagree with index.json or with itself -> Open fails (DataLoss);
+//   - a shard is not a regular file, its size differs from index.json (truncated), it is the same file as
+//     another shard, its metadata checksum differs, or (with verify_shard_checksums) its whole-file
+//     checksum differs                                 -> Open fails (DataLoss), naming the shard;
+//   - a shard's tables disagree with index.json or with themselves (shapes, types, offsets, codes, labels,
+//     image sizes, modality counts)                    -> Open fails (DataLoss), naming shard and sample;
 //   - a sample's bytes do not match its crc32c          -> Read returns DataLoss naming shard, index, source.
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,7 +34,10 @@ namespace vfm::data {
 class Dataset {
  public:
   struct Options {
-    bool verify_shard_checksums = false;  // read every shard once to check index.json's crc32c (slow)
+    // Also read every shard whole to check index.json's crc32c. Not needed for safety (the metadata
+    // checksum and each sample's checksum cover every byte) but finds damage in /bytes at open rather
+    // than when the sample is read; costs a full read of the dataset (about 1 s per GB from page cache).
+    bool verify_shard_checksums = false;
   };
   static absl::StatusOr<std::unique_ptr<Dataset>> Open(const std::string& folder, Options options);
   static absl::StatusOr<std::unique_ptr<Dataset>> Open(const std::string& folder) {
@@ -35,6 +48,7 @@ class Dataset {
   Dataset& operator=(const Dataset&) = delete;
 
   int64_t size() const { return int64_t(records_.size()); }
+  const std::string& folder() const { return folder_; }
   const DatasetIndex& index() const { return index_; }
   // Sample ids are 0..size()-1, shard by shard in index.json order.
   SampleMeta meta(int64_t id) const;
@@ -59,7 +73,7 @@ class Dataset {
     int64_t first_id = 0;
     bool synthetic = false;
   };
-  // 32 bytes per sample; the strings live in string_pool_.
+  // 32 bytes per sample; the strings live in sources_ and subjects_.
   struct Record {
     uint64_t offset;  // within /bytes
     uint32_t size, crc32c, height, width;
@@ -68,15 +82,16 @@ class Dataset {
     uint8_t modality, channels, codec;
   };
   Dataset() = default;
-  absl::Status OpenShard(const std::string& folder, const ShardEntry& entry, Options options);
+  // `files`: (device, inode) of the shards opened so far, to refuse one file listed under two names.
+  absl::Status OpenShard(const ShardEntry& entry, Options options, std::set<std::pair<uint64_t, uint64_t>>* files);
 
+  std::string folder_;
   DatasetIndex index_;
   std::vector<Shard> shards_;
   std::vector<Record> records_;
-  // Source and subject of every sample back to back: sample i's source is [ends[2i], ends[2i+1]) and its
-  // subject [ends[2i+1], ends[2i+2]) in string_pool_, with string_ends_ = {0, ...}.
-  std::string string_pool_;
-  std::vector<uint64_t> string_ends_{0};
+  // Every sample's source (and subject) back to back: sample i's is [ends[i], ends[i+1]).
+  std::string sources_, subjects_;
+  std::vector<uint64_t> source_ends_{0}, subject_ends_{0};
 };
 
 }  // namespace vfm::data

@@ -1,4 +1,7 @@
 // index.json: the dataset's table of contents (format in shard_format.h). Read and written only here.
+// Reading checks everything index.json can check on its own: every key present with its type and range
+// (errors name index.json and the key), shard names that stay inside the folder and appear once, and
+// totals that agree with the per-shard figures. A version-1 dataset is refused with what to do about it.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -15,6 +18,8 @@ struct ShardEntry {
   int64_t samples = 0;
   int64_t bytes = 0;  // file size
   uint32_t crc32c = 0;  // of the whole file
+  uint64_t data_offset = 0, data_bytes = 0;  // where /bytes lies in the file
+  uint32_t meta_crc32c = 0;  // of the file outside /bytes
   bool synthetic = false;
   std::map<std::string, int64_t> modality_counts;
 };
@@ -30,7 +35,10 @@ struct DatasetIndex {
 };
 
 absl::StatusOr<DatasetIndex> ReadDatasetIndex(const std::string& folder);
-// Writes folder/index.json through a temporary file and a rename.
+// Whether `text` is valid UTF-8, so that index.json (JSON) can hold it.
+bool IsValidUtf8(const std::string& text);
+// Writes folder/index.json through a temporary file and a rename. Names that are not valid UTF-8 (JSON
+// cannot hold them) give an error naming the key.
 absl::Status WriteDatasetIndex(const std::string& folder, const DatasetIndex& index);
 
 }  // namespace vfm::data

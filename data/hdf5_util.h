@@ -33,7 +33,4 @@ class H5Id {
 // Turns off HDF5's automatic error-stack printing (once per process); callers report errors themselves.
 void SilenceHdf5Errors();
 
-// A variable-length UTF-8 string type (what h5py reads as str/bytes).
-H5Id VlenStringType();
-
 }  // namespace vfm::data

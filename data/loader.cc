@@ -41,6 +41,8 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(std::shared_ptr<const Dat
     return absl::InvalidArgumentError(absl::StrCat("global batch ", options.global_batch,
                                                    " is not a positive multiple of world size ", options.world_size));
   if (options.prefetch < 0) return absl::InvalidArgumentError("prefetch depth < 0");
+  if (!(options.max_bad_fraction >= 0 && options.max_bad_fraction <= 1))
+    return absl::InvalidArgumentError(absl::StrCat("max_bad_fraction ", options.max_bad_fraction, " is not in [0, 1]"));
   if (absl::Status s = ValidateMultiCropOptions(options.crops); !s.ok()) return s;
   SamplerOptions so;
   so.seed = options.seed;
@@ -67,7 +69,10 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(const std::string& folder
 
 Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options, EpochSampler sampler, LoaderState start)
     : dataset_(std::move(dataset)), options_(std::move(options)), sampler_(std::move(sampler)),
-      per_rank_(options_.global_batch / options_.world_size), state_(start), next_schedule_(start) {
+      per_rank_(options_.global_batch / options_.world_size),
+      max_bad_(int64_t(std::floor(options_.max_bad_fraction * double(dataset_->size())))),
+      state_(start),
+      next_schedule_(start) {
   std::lock_guard<std::mutex> lock(mutex_);
   ScheduleLocked();
   for (int t = 0; t < std::max(1, options_.threads); ++t) workers_.emplace_back([this] { Work(); });
@@ -122,6 +127,8 @@ void Loader::ScheduleLocked() {
     }
     Job job;
     job.order = order_;
+    job.bad.resize(size_t(per_rank_));
+    job.filled.resize(size_t(per_rank_));
     if (spare_.empty()) {
       job.batch = NewBatch();
     } else {
@@ -136,11 +143,15 @@ void Loader::ScheduleLocked() {
   work_ready_.notify_all();
 }
 
-std::unique_ptr<Batch> Loader::Next() {
+absl::StatusOr<std::unique_ptr<Batch>> Loader::Next() {
   std::unique_lock<std::mutex> lock(mutex_);
+  if (!failure_.ok()) return failure_;
   batch_done_.wait(lock, [&] { return jobs_.front().done == per_rank_; });
-  std::unique_ptr<Batch> batch = std::move(jobs_.front().batch);
+  Job job = std::move(jobs_.front());
   jobs_.pop_front();
+  AccountLocked(job);
+  if (!failure_.ok()) return failure_;
+  std::unique_ptr<Batch> batch = std::move(job.batch);
   state_ = {options_.seed, batch->epoch, batch->position + options_.global_batch};
   ScheduleLocked();
   return batch;
@@ -150,36 +161,56 @@ void Loader::Work() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_ready_.wait(lock, [&] {
-      return stop_ || std::any_of(jobs_.begin(), jobs_.end(), [&](const Job& j) { return j.next_slot < per_rank_; });
+      return stop_ || (failure_.ok() && std::any_of(jobs_.begin(), jobs_.end(),
+                                                    [&](const Job& j) { return j.next_slot < per_rank_; }));
     });
     if (stop_) return;
     auto job = std::find_if(jobs_.begin(), jobs_.end(), [&](const Job& j) { return j.next_slot < per_rank_; });
     const int slot = job->next_slot++;
-    Batch* batch = job->batch.get();  // jobs_ may grow meanwhile; the Batch itself does not move
+    // jobs_ may grow meanwhile, which moves no Job; this one stays until all its slots are done.
+    Batch* batch = job->batch.get();
+    std::vector<BadSample>* bad = &job->bad[size_t(slot)];
+    char* filled = &job->filled[size_t(slot)];
     std::shared_ptr<const std::vector<int64_t>> order = job->order;
     lock.unlock();
-    Fill(*batch, *order, slot);
+    const bool found = Fill(*batch, *order, slot, bad);
     lock.lock();
+    *filled = found;
     for (Job& j : jobs_)
       if (j.batch.get() == batch && ++j.done == per_rank_) batch_done_.notify_all();
   }
 }
 
-void Loader::ReportBad(int64_t id, const absl::Status& status) {
-  std::lock_guard<std::mutex> lock(bad_mutex_);
-  if (!reported_.insert(id).second) return;
-  ++bad_count_;
-  std::fprintf(stderr, "vfm data: skipping bad sample: %s\n", std::string(status.message()).c_str());
+void Loader::AccountLocked(const Job& job) {
+  std::string last;
+  for (const std::vector<BadSample>& slot : job.bad)
+    for (const BadSample& b : slot)
+      if (reported_.insert(b.id).second) {
+        ++bad_count_;
+        last = b.message;
+        std::fprintf(stderr, "vfm data: skipping bad sample: %s\n", last.c_str());
+      }
+  const std::string& folder = dataset_->folder();
+  if (bad_count_ > max_bad_) {
+    failure_ = absl::DataLossError(absl::StrCat(
+        folder, ": ", bad_count_.load(), " of ", dataset_->size(), " samples could not be read or decoded, more than ",
+        options_.max_bad_fraction * 100, "% (the last: ", last, ")"));
+  } else if (std::count(job.filled.begin(), job.filled.end(), 0) > 0) {
+    failure_ = absl::DataLossError(absl::StrCat(folder, ": no sample of the epoch could be read or decoded (",
+                                                bad_count_.load(), " bad samples)"));
+  }
 }
 
-void Loader::Fill(Batch& b, const std::vector<int64_t>& order, int slot) {
+bool Loader::Fill(Batch& b, const std::vector<int64_t>& order, int slot, std::vector<BadSample>* bad) {
   thread_local std::vector<uint8_t> bytes;
   thread_local SampleViews views;
   const int64_t position = b.position + options_.rank * per_rank_ + slot;
   const int64_t n = int64_t(order.size());
   int64_t id = -1;
-  for (int64_t k = 0; k < n; ++k) {  // the sample itself, else the next good one in the order
+  std::set<int64_t> failed;  // distinct ids (an order may repeat one)
+  for (int64_t k = 0; k < n && int64_t(failed.size()) <= max_bad_; ++k) {  // the sample, else the next good one
     const int64_t candidate = order[size_t((position + k) % n)];
+    if (failed.count(candidate)) continue;
     absl::Status s = dataset_->Read(candidate, &bytes);
     if (s.ok()) {
       const uint64_t key = MixKey({options_.seed, uint64_t(b.epoch), uint64_t(position), uint64_t(candidate)});
@@ -191,12 +222,10 @@ void Loader::Fill(Batch& b, const std::vector<int64_t>& order, int slot) {
       id = candidate;
       break;
     }
-    ReportBad(candidate, s);
+    failed.insert(candidate);
+    bad->push_back({candidate, std::string(s.message())});
   }
-  if (id < 0) {
-    std::fprintf(stderr, "vfm data: no readable sample in the whole epoch\n");
-    std::abort();
-  }
+  if (id < 0) return false;
   const uint8_t modality = dataset_->modality(id);
   b.ids[size_t(slot)] = uint64_t(id);
   b.labels[size_t(slot)] = dataset_->label(id);
@@ -216,6 +245,7 @@ void Loader::Fill(Batch& b, const std::vector<int64_t>& order, int slot) {
   emit(views.local, b.local_crops, b.local_crops_u8);
   for (size_t v = 0; v < b.masks.size(); ++v)
     std::memcpy(b.masks[v].data() + slot * views.masks[v].size(), views.masks[v].data(), views.masks[v].size());
+  return true;
 }
 
 void RenderCenterView(const Image& decoded, int original_height, int original_width, int resize_size, int size,

@@ -3,7 +3,10 @@
 //   - epoch order from EpochSampler; global batch k of an epoch is positions [k*G, (k+1)*G), G = global batch;
 //   - rank r of R gets positions [k*G + r*G/R, k*G + (r+1)*G/R), so ranks 0..R-1 together are the 1-rank batch;
 //   - the sample at position p with id i draws its views from key MixKey({seed, epoch, p, i});
-//   - an unreadable or undecodable sample is reported (once) and replaced by the next good one in the order;
+//   - an unreadable or undecodable sample is reported (once, named) and replaced by the next good one in the
+//     order; the count is bad_samples(). Once more than max_bad_fraction of the dataset's samples have
+//     failed (or a slot finds no readable sample at all), Next() returns an error naming the dataset
+//     instead of a batch, and keeps returning it. Reports, count and error come in batch order;
 // so output is identical for any thread count, and state = (seed, epoch, consumed) resumes exactly, with
 // any rank count. An epoch ends when fewer than G of its samples are left (they are dropped).
 #pragma once
@@ -44,6 +47,9 @@ struct LoaderOptions {
   std::map<std::string, float> modality_weights;  // see sampler.h
   float synthetic_ratio = -1;
   int64_t epoch_size = 0;
+  // Training stops with an error once more than this fraction of the dataset's samples cannot be read or
+  // decoded (each is skipped, counted and named until then).
+  double max_bad_fraction = 0.01;
 };
 
 struct LoaderState {
@@ -73,8 +79,8 @@ class Loader {
                                                         LoaderState start = {});
   ~Loader();
 
-  // The next batch (blocks until it is ready).
-  std::unique_ptr<Batch> Next();
+  // The next batch (blocks until it is ready), or DataLoss naming the dataset once too many samples failed.
+  absl::StatusOr<std::unique_ptr<Batch>> Next();
   // Optionally hands a batch this loader returned back, so its buffers are reused instead of allocated anew.
   void Recycle(std::unique_ptr<Batch> batch);
   // The state after the last batch Next returned: a loader created from it continues right after it.
@@ -86,22 +92,33 @@ class Loader {
   const Normalization& normalization(uint8_t modality) const;
 
  private:
+  // A sample that failed while filling a slot: its id and why.
+  struct BadSample {
+    int64_t id;
+    std::string message;
+  };
   struct Job {
     std::unique_ptr<Batch> batch;
     std::shared_ptr<const std::vector<int64_t>> order;
     int next_slot = 0, done = 0;
+    std::vector<std::vector<BadSample>> bad;  // per slot, in the order tried
+    std::vector<char> filled;                 // per slot: a readable sample was found
   };
   Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options, EpochSampler sampler, LoaderState start);
   std::unique_ptr<Batch> NewBatch() const;
   void ScheduleLocked();
   void Work();
-  void Fill(Batch& batch, const std::vector<int64_t>& order, int slot);
-  void ReportBad(int64_t id, const absl::Status& status);
+  // Fills `slot` of `batch` with the sample at its position, else the next readable one; false if none
+  // was found within max_bad_ + 1 failures. Failures go to `bad`.
+  bool Fill(Batch& batch, const std::vector<int64_t>& order, int slot, std::vector<BadSample>* bad);
+  // Reports `job`'s new bad samples and decides whether loading must stop (sets failure_). Under mutex_.
+  void AccountLocked(const Job& job);
 
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions options_;
   EpochSampler sampler_;
   int64_t per_rank_ = 0;
+  int64_t max_bad_ = 0;  // distinct bad samples tolerated
   LoaderState state_;          // after the last batch handed out
   LoaderState next_schedule_;  // where the next scheduled batch starts
   std::shared_ptr<const std::vector<int64_t>> order_;  // of next_schedule_.epoch
@@ -114,8 +131,8 @@ class Loader {
   bool stop_ = false;
   std::vector<std::thread> workers_;
   std::atomic<int64_t> bad_count_{0};
-  std::mutex bad_mutex_;
-  std::set<int64_t> reported_;
+  std::set<int64_t> reported_;  // bad sample ids, under mutex_
+  absl::Status failure_;        // once set, Next() returns it; under mutex_
 };
 
 // Plain sequential iteration for feature extraction (kNN / linear evaluation): every sample once, in id

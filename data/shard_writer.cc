@@ -1,7 +1,13 @@
 #include "data/shard_writer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,9 +36,36 @@ std::vector<T> Column(const std::vector<SampleMeta>& metas, Field field) {
   return out;
 }
 
-absl::Status WriteStrings(hid_t file, const char* name, const std::vector<const char*>& strings) {
-  H5Id type = VlenStringType();
-  return WriteDataset(file, name, type.get(), strings.size(), strings.data());
+// A string per sample, stored like the images: `/NAME_bytes` (uint8, back to back) and `/NAME_offset` (N+1).
+absl::Status WriteStrings(hid_t file, const std::string& name, const std::vector<SampleMeta>& metas,
+                          std::string SampleMeta::*field) {
+  std::string bytes;
+  std::vector<uint64_t> offsets{0};
+  for (const SampleMeta& m : metas) {
+    bytes += m.*field;
+    offsets.push_back(bytes.size());
+  }
+  absl::Status s = WriteDataset(file, (name + "_bytes").c_str(), H5T_NATIVE_UINT8, bytes.size(), bytes.data());
+  if (s.ok()) s = WriteDataset(file, (name + "_offset").c_str(), H5T_NATIVE_UINT64, offsets.size(), offsets.data());
+  return s;
+}
+
+// An attribute of fixed-length strings, NUL-padded to the longest (scalar: one string).
+absl::Status WriteStringAttribute(hid_t file, const char* name, const std::vector<std::string>& values,
+                                  bool scalar) {
+  size_t width = 1;
+  for (const std::string& v : values) width = std::max(width, v.size());
+  std::string packed(values.size() * width, '\0');
+  for (size_t i = 0; i < values.size(); ++i) packed.replace(i * width, values[i].size(), values[i]);
+  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), width);
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  hsize_t dims[1] = {values.size()};
+  H5Id space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, nullptr), H5Sclose);
+  H5Id a(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!a.ok() || (!packed.empty() && H5Awrite(a.get(), type.get(), packed.data()) < 0))
+    return absl::InternalError(absl::StrCat("cannot write attribute ", name));
+  return absl::OkStatus();
 }
 
 absl::Status WriteAttributes(hid_t file, const std::vector<std::string>& modalities) {
@@ -42,36 +75,19 @@ absl::Status WriteAttributes(hid_t file, const std::vector<std::string>& modalit
          H5Aclose);
   if (!a.ok() || H5Awrite(a.get(), H5T_NATIVE_INT, &version) < 0)
     return absl::InternalError("cannot write attribute format_version");
-
-  H5Id str = VlenStringType();
-  const char* created_by = "vfm shard";
-  H5Id c(H5Acreate2(file, "created_by", str.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!c.ok() || H5Awrite(c.get(), str.get(), &created_by) < 0)
-    return absl::InternalError("cannot write attribute created_by");
-
-  std::vector<const char*> names;
-  for (const std::string& m : modalities) names.push_back(m.c_str());
-  hsize_t dims[1] = {names.size()};
-  H5Id space(H5Screate_simple(1, dims, nullptr), H5Sclose);
-  H5Id m(H5Acreate2(file, "modalities", str.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!m.ok() || (!names.empty() && H5Awrite(m.get(), str.get(), names.data()) < 0))
-    return absl::InternalError("cannot write attribute modalities");
-  return absl::OkStatus();
+  absl::Status s = WriteStringAttribute(file, "created_by", {"vfm shard"}, true);
+  if (s.ok()) s = WriteStringAttribute(file, "modalities", modalities, false);
+  return s;
 }
 
 }  // namespace
 
-absl::Status WriteShardFile(const std::string& path, const ShardContent& shard,
-                            const std::vector<std::string>& modalities) {
+absl::StatusOr<uint64_t> WriteShardFile(const std::string& path, const ShardContent& shard,
+                                        const std::vector<std::string>& modalities) {
   SilenceHdf5Errors();
   H5Id file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   if (!file.ok()) return absl::InternalError(absl::StrCat(path, ": cannot create HDF5 file"));
   const auto& m = shard.metas;
-  std::vector<const char*> sources, subjects;
-  for (const SampleMeta& s : m) {
-    sources.push_back(s.source.c_str());
-    subjects.push_back(s.subject.c_str());
-  }
   absl::Status status = WriteDataset(file.get(), "bytes", H5T_NATIVE_UINT8, shard.bytes.size(), shard.bytes.data());
   auto write = [&](const char* name, hid_t type, const auto& column) {
     if (status.ok()) status = WriteDataset(file.get(), name, type, column.size(), column.data());
@@ -84,23 +100,37 @@ absl::Status WriteShardFile(const std::string& path, const ShardContent& shard,
   write("channels", H5T_NATIVE_UINT8, Column<uint8_t>(m, [](auto& s) { return s.channels; }));
   write("codec", H5T_NATIVE_UINT8, Column<uint8_t>(m, [](auto& s) { return uint8_t(s.codec); }));
   write("crc32c", H5T_NATIVE_UINT32, Column<uint32_t>(m, [](auto& s) { return s.crc32c; }));
-  if (status.ok()) status = WriteStrings(file.get(), "source", sources);
-  if (status.ok()) status = WriteStrings(file.get(), "subject", subjects);
+  if (status.ok()) status = WriteStrings(file.get(), "source", m, &SampleMeta::source);
+  if (status.ok()) status = WriteStrings(file.get(), "subject", m, &SampleMeta::subject);
   if (status.ok()) status = WriteAttributes(file.get(), modalities);
   if (!status.ok()) return absl::InternalError(absl::StrCat(path, ": ", status.message()));
-  return absl::OkStatus();
+  H5Id bytes(H5Dopen2(file.get(), "bytes", H5P_DEFAULT), H5Dclose);
+  const haddr_t data_offset = bytes.ok() ? H5Dget_offset(bytes.get()) : HADDR_UNDEF;
+  if (data_offset == HADDR_UNDEF) return absl::InternalError(absl::StrCat(path, ": /bytes has no file offset"));
+  return uint64_t(data_offset);
 }
 
-absl::StatusOr<uint32_t> FileCrc32c(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::vector<char> chunk(1 << 20);
-  uint32_t crc = 0;
-  while (in) {
-    in.read(chunk.data(), std::streamsize(chunk.size()));
-    crc = Crc32c(crc, chunk.data(), size_t(in.gcount()));
+absl::Status DescribeShardFile(const std::string& path, uint64_t data_offset, uint64_t data_bytes,
+                               ShardEntry* entry) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  struct stat st;
+  const bool sized = ::fstat(fd, &st) == 0;
+  absl::StatusOr<uint32_t> crc, meta_crc;
+  if (sized) {
+    crc = FileRangeCrc32c(fd, 0, uint64_t(st.st_size));
+    meta_crc = ShardMetaCrc32c(fd, uint64_t(st.st_size), data_offset, data_bytes);
   }
-  return crc;
+  ::close(fd);
+  if (!sized) return absl::InternalError(absl::StrCat(path, ": cannot stat"));
+  if (!crc.ok()) return absl::InternalError(absl::StrCat(path, ": ", crc.status().message()));
+  if (!meta_crc.ok()) return absl::InternalError(absl::StrCat(path, ": ", meta_crc.status().message()));
+  entry->bytes = int64_t(st.st_size);
+  entry->crc32c = *crc;
+  entry->data_offset = data_offset;
+  entry->data_bytes = data_bytes;
+  entry->meta_crc32c = *meta_crc;
+  return absl::OkStatus();
 }
 
 DatasetWriter::DatasetWriter(std::string folder, std::vector<std::string> modalities,
@@ -138,12 +168,9 @@ absl::Status DatasetWriter::Flush(bool synthetic) {
     ++index_.modality_counts[name];
   }
   const std::string path = folder_ + "/" + entry.file, tmp = path + ".tmp";
-  if (absl::Status s = WriteShardFile(tmp, shard, index_.modalities); !s.ok()) return s;
-  absl::StatusOr<uint32_t> crc = FileCrc32c(tmp);
-  if (!crc.ok()) return crc.status();
-  entry.crc32c = *crc;
-  std::ifstream in(tmp, std::ios::binary | std::ios::ate);
-  entry.bytes = int64_t(in.tellg());
+  absl::StatusOr<uint64_t> data_offset = WriteShardFile(tmp, shard, index_.modalities);
+  if (!data_offset.ok()) return data_offset.status();
+  if (absl::Status s = DescribeShardFile(tmp, *data_offset, shard.bytes.size(), &entry); !s.ok()) return s;
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path, " failed"));
   index_.samples += entry.samples;

@@ -23,12 +23,15 @@ struct ShardContent {
   std::string bytes;
 };
 
-// Writes one HDF5 shard file at `path` as is (no temporary name: DatasetWriter adds that).
-absl::Status WriteShardFile(const std::string& path, const ShardContent& shard,
-                            const std::vector<std::string>& modalities);
+// Writes one HDF5 shard file at `path` as is (no temporary name: DatasetWriter adds that); returns the
+// file offset of its /bytes data (which must not be empty).
+absl::StatusOr<uint64_t> WriteShardFile(const std::string& path, const ShardContent& shard,
+                                        const std::vector<std::string>& modalities);
 
-// crc32c of a whole file, read in chunks.
-absl::StatusOr<uint32_t> FileCrc32c(const std::string& path);
+// Fills in `entry`'s size and checksums (bytes, crc32c, meta_crc32c) for the shard file at `path` whose
+// /bytes lies at [data_offset, data_offset + data_bytes).
+absl::Status DescribeShardFile(const std::string& path, uint64_t data_offset, uint64_t data_bytes,
+                               ShardEntry* entry);
 
 class DatasetWriter {
  public:

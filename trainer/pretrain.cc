@@ -452,7 +452,9 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
 absl::StatusOr<PretrainEnd> PretrainRun::Train() {
   const int64_t first_step = state_.step;
   for (int64_t step = state_.step; step < length_.stop; ++step) {
-    std::unique_ptr<data::Batch> batch = loader_->Next();
+    absl::StatusOr<std::unique_ptr<data::Batch>> next = loader_->Next();
+    if (!next.ok()) return next.status();  // too many unreadable samples
+    std::unique_ptr<data::Batch> batch = *std::move(next);
     const IBotCrops crops = Crops(*batch);
     loader_->Recycle(std::move(batch));  // its pixels are copied into the tensors above
     const IBotStepSettings settings = SettingsAt(step);

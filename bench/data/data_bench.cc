@@ -208,12 +208,17 @@ int Main(int argc, char** argv) {
     o.crops.local_crops = local_crops;
     auto loader = Loader::Create(shared, o);
     if (!loader.ok()) std::abort();
-    (*loader)->Recycle((*loader)->Next());  // warm-up: fills the prefetch queue
+    auto next = [&] {
+      absl::StatusOr<std::unique_ptr<Batch>> batch = (*loader)->Next();
+      if (!batch.ok()) std::abort();
+      return *std::move(batch);
+    };
+    (*loader)->Recycle(next());  // warm-up: fills the prefetch queue
     int batches = 0;
     const auto start = Clock::now();
     double elapsed = 0;
     while (elapsed < seconds || batches < 2) {
-      (*loader)->Recycle((*loader)->Next());
+      (*loader)->Recycle(next());
       ++batches;
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     }

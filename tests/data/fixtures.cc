@@ -12,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/shard_writer.h"
+
 namespace vfm::data::testing {
 
 TempDir::TempDir() {
@@ -93,6 +95,49 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;
   if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<Sample> MixedSamples(int count) {
+  std::vector<Sample> samples;
+  for (int i = 0; i < count; ++i) {
+    Sample s;
+    const int kind = i % 3;
+    const Image image = Pattern(12 + i, 10 + 2 * i, kind == 0 ? 3 : 1, i);
+    s.bytes = kind == 0 ? EncodeJpeg(image) : kind == 1 ? EncodePng(image)
+                                                         : std::string(image.pixels.begin(), image.pixels.end());
+    s.meta.codec = kind == 0 ? Codec::kJpeg : kind == 1 ? Codec::kPng : Codec::kRaw;
+    s.meta.modality = kind == 1 ? 1 : 0;
+    s.meta.label = i % 3;
+    s.meta.height = uint32_t(image.height);
+    s.meta.width = uint32_t(image.width);
+    s.meta.channels = uint8_t(image.channels);
+    s.meta.source = "sample-" + std::to_string(i) + (kind == 0 ? ".jpg" : kind == 1 ? ".png" : ".raw");
+    s.meta.subject = i % 3 == 2 ? "" : "patient-" + std::to_string(i / 2);
+    samples.push_back(std::move(s));
+  }
+  return samples;
+}
+
+void WriteDataset(const std::string& folder, const std::vector<Sample>& samples, int64_t shard_bytes) {
+  std::filesystem::create_directories(folder);
+  DatasetWriter writer(folder, {"fundus", "oct"}, {"a", "b", "c"}, shard_bytes);
+  for (const Sample& s : samples)
+    if (!writer.Add(s.meta, s.bytes).ok()) throw std::runtime_error("cannot add a sample");
+  if (!writer.Finish().ok()) throw std::runtime_error("cannot write " + folder);
+}
+
+void CorruptSampleBytes(const std::string& folder, const std::vector<uint8_t>& sample_bytes) {
+  const std::string needle(sample_bytes.begin(), sample_bytes.end());
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() != ".h5") continue;
+    std::string shard = ReadFile(entry.path().string());
+    const size_t at = shard.find(needle);
+    if (at == std::string::npos) continue;
+    shard[at + needle.size() / 2] ^= 0x77;
+    WriteFile(entry.path().string(), shard);
+    return;
+  }
+  throw std::runtime_error("sample bytes not found in " + folder);
 }
 
 int RunPython(const std::string& script, const std::vector<std::string>& args, std::string* out) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "data/image.h"
+#include "data/shard_format.h"
 
 namespace vfm::data::testing {
 
@@ -33,6 +34,21 @@ void WriteFile(const std::string& path, const std::string& bytes);
 // skimage's sample images installed by Debian's python3-skimage-lib.
 inline constexpr const char* kSkimageData = "/usr/lib/python3/dist-packages/skimage/data";
 inline std::string SkimageFile(const std::string& name) { return std::string(kSkimageData) + "/" + name; }
+
+// `count` small samples cycling through an RGB JPEG of modality 0 ("fundus"), a gray PNG of modality 1
+// ("oct") and a raw gray image of modality 0; labels cycle 0, 1, 2 (class names "a", "b", "c"); sources
+// "sample-I.EXT", subjects "patient-I/2" (every third one empty).
+struct Sample {
+  SampleMeta meta;
+  std::string bytes;
+};
+std::vector<Sample> MixedSamples(int count);
+// Writes them as a dataset folder (DatasetWriter) in shards of about `shard_bytes`.
+void WriteDataset(const std::string& folder, const std::vector<Sample>& samples, int64_t shard_bytes = 1 << 20);
+
+// Damages the sample whose encoded bytes are `sample_bytes` in its shard file (found by searching the
+// folder's shards for them), so that reading it fails its crc32c while everything else stays intact.
+void CorruptSampleBytes(const std::string& folder, const std::vector<uint8_t>& sample_bytes);
 
 // Runs `script` (Python source) with VFM_PYTHON and extra args; returns its exit status, output in `out`.
 int RunPython(const std::string& script, const std::vector<std::string>& args, std::string* out);

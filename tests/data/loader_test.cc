@@ -71,6 +71,13 @@ std::unique_ptr<Loader> Make(const Fixture& f, LoaderOptions o, LoaderState s = 
   return *std::move(loader);
 }
 
+// The next batch of a loader that meets no (or few enough) bad samples.
+std::unique_ptr<Batch> NextBatch(Loader& loader) {
+  absl::StatusOr<std::unique_ptr<Batch>> batch = loader.Next();
+  if (!batch.ok()) throw std::runtime_error(std::string(batch.status().message()));
+  return *std::move(batch);
+}
+
 // Batches as comparable values: concatenation of all buffers per sample.
 void ExpectSameBatch(const Batch& a, const Batch& b) {
   ASSERT_EQ(a.ids, b.ids);
@@ -108,7 +115,7 @@ TEST(Loader, BatchShapesAndOneEpochSeesEverySampleOnce) {
   EXPECT_EQ(loader->steps_per_epoch(), 5);
   std::multiset<uint64_t> seen;
   for (int step = 0; step < 5; ++step) {
-    auto b = loader->Next();
+    auto b = NextBatch(*loader);
     ASSERT_EQ(b->size, 8);
     ASSERT_EQ(b->global_crops.size(), 2u);
     ASSERT_EQ(b->local_crops.size(), 3u);
@@ -125,7 +132,7 @@ TEST(Loader, BatchShapesAndOneEpochSeesEverySampleOnce) {
   EXPECT_EQ(std::set<uint64_t>(seen.begin(), seen.end()).size(), 40u);
   EXPECT_EQ(loader->state().epoch, 0);
   EXPECT_EQ(loader->state().consumed, 40);
-  auto next = loader->Next();
+  auto next = NextBatch(*loader);
   EXPECT_EQ(next->epoch, 1);
   EXPECT_EQ(loader->state().consumed, 8);
 }
@@ -134,7 +141,7 @@ TEST(Loader, IdenticalBatchesForOneAndFourThreads) {
   Fixture f;
   auto one = Make(f, SmallOptions(1)), four = Make(f, SmallOptions(4));
   for (int step = 0; step < 7; ++step) {  // crosses an epoch
-    std::unique_ptr<Batch> a = one->Next(), b = four->Next();
+    std::unique_ptr<Batch> a = NextBatch(*one), b = NextBatch(*four);
     ExpectSameBatch(*a, *b);
     four->Recycle(std::move(b));  // reused buffers are fully overwritten
   }
@@ -154,9 +161,9 @@ TEST(Loader, RanksTogetherSeeTheOneRankGlobalBatch) {
     auto reference = Make(f, SmallOptions());
     for (int step = 0; step < 6; ++step) {
       std::vector<std::unique_ptr<Batch>> parts;
-      for (auto& r : ranks) parts.push_back(r->Next());
+      for (auto& r : ranks) parts.push_back(NextBatch(*r));
       EXPECT_EQ(parts[0]->size, 8 / world);
-      ExpectSameBatch(Concatenate(parts), *reference->Next());
+      ExpectSameBatch(Concatenate(parts), *NextBatch(*reference));
     }
   }
 }
@@ -165,15 +172,15 @@ TEST(Loader, ResumeMidEpochContinuesWithTheRemainingSamplesAnyRankCount) {
   Fixture f;
   auto full = Make(f, SmallOptions());
   std::vector<std::unique_ptr<Batch>> expected;
-  for (int step = 0; step < 8; ++step) expected.push_back(full->Next());
+  for (int step = 0; step < 8; ++step) expected.push_back(NextBatch(*full));
   auto first = Make(f, SmallOptions());
-  for (int step = 0; step < 3; ++step) first->Next();
+  for (int step = 0; step < 3; ++step) NextBatch(*first);
   const LoaderState saved = first->state();
   EXPECT_EQ(saved.consumed, 24);
   first.reset();
   // Same rank count.
   auto resumed = Make(f, SmallOptions(3), saved);
-  for (int step = 3; step < 8; ++step) ExpectSameBatch(*resumed->Next(), *expected[size_t(step)]);
+  for (int step = 3; step < 8; ++step) ExpectSameBatch(*NextBatch(*resumed), *expected[size_t(step)]);
   // Two ranks.
   std::vector<std::unique_ptr<Loader>> ranks;
   for (int r = 0; r < 2; ++r) {
@@ -185,7 +192,7 @@ TEST(Loader, ResumeMidEpochContinuesWithTheRemainingSamplesAnyRankCount) {
   std::set<uint64_t> rest_of_epoch;
   for (int step = 3; step < 8; ++step) {
     std::vector<std::unique_ptr<Batch>> parts;
-    for (auto& r : ranks) parts.push_back(r->Next());
+    for (auto& r : ranks) parts.push_back(NextBatch(*r));
     Batch all = Concatenate(parts);
     ExpectSameBatch(all, *expected[size_t(step)]);
     if (step < 5) rest_of_epoch.insert(all.ids.begin(), all.ids.end());
@@ -197,28 +204,82 @@ TEST(Loader, ResumeMidEpochContinuesWithTheRemainingSamplesAnyRankCount) {
   for (uint64_t id : rest_of_epoch) EXPECT_FALSE(before.count(id)) << id;
 }
 
+// Damages the bytes of samples `ids` in their shard files and reopens the dataset.
+void Corrupt(Fixture& f, const std::vector<int64_t>& ids) {
+  std::vector<uint8_t> bytes;
+  for (int64_t id : ids) {
+    ASSERT_TRUE(f.dataset->Read(id, &bytes).ok());
+    testing::CorruptSampleBytes(f.folder, bytes);
+  }
+  f.dataset = f.Open();
+}
+
 TEST(Loader, CorruptSampleIsReportedAndReplacedDeterministically) {
   Fixture f;
-  // Corrupt one sample in the middle of its shard file.
-  std::vector<uint8_t> bytes;
-  ASSERT_TRUE(f.dataset->Read(5, &bytes).ok());
-  const std::string shard_path = f.folder + "/" + ShardFileName(0);
-  std::string shard = testing::ReadFile(shard_path);
-  size_t at = shard.find(std::string(bytes.begin(), bytes.end()));
-  ASSERT_NE(at, std::string::npos);
-  shard[at + bytes.size() / 2] ^= 0x77;
-  WriteFile(shard_path, shard);
-  f.dataset = f.Open();
-  auto a = Make(f, SmallOptions(1)), b = Make(f, SmallOptions(3));
+  Corrupt(f, {5});
+  LoaderOptions o = SmallOptions(1);
+  o.max_bad_fraction = 0.05;  // 1 of 40 is 2.5%
+  auto a = Make(f, o);
+  o.threads = 3;
+  auto b = Make(f, o);
   std::set<uint64_t> seen;
   for (int step = 0; step < 5; ++step) {
     auto x = a->Next(), y = b->Next();
-    ExpectSameBatch(*x, *y);
-    seen.insert(x->ids.begin(), x->ids.end());
+    ASSERT_TRUE(x.ok() && y.ok());
+    ExpectSameBatch(**x, **y);
+    seen.insert((*x)->ids.begin(), (*x)->ids.end());
   }
   EXPECT_EQ(a->bad_samples(), 1);
   EXPECT_FALSE(seen.count(5));
   EXPECT_EQ(seen.size(), 39u);  // its slot went to the next sample in the order
+}
+
+TEST(Loader, MoreBadSamplesThanMaxBadFractionStopWithAnErrorNamingTheDataset) {
+  Fixture f;
+  Corrupt(f, {3, 17, 29});
+  // Tolerated: 10% of 40 is 4.
+  LoaderOptions o = SmallOptions();
+  o.max_bad_fraction = 0.1;
+  auto tolerant = Make(f, o);
+  for (int step = 0; step < 10; ++step) ASSERT_TRUE(tolerant->Next().ok()) << step;
+  EXPECT_EQ(tolerant->bad_samples(), 3);
+  // Not tolerated: 5% of 40 is 2. The error comes at the same step for any thread count.
+  int failed_at[2] = {-1, -1};
+  for (int t : {0, 1}) {
+    o = SmallOptions(t == 0 ? 1 : 4);
+    o.max_bad_fraction = 0.05;
+    auto strict = Make(f, o);
+    for (int step = 0; step < 10 && failed_at[t] < 0; ++step) {
+      absl::StatusOr<std::unique_ptr<Batch>> b = strict->Next();
+      if (b.ok()) continue;
+      failed_at[t] = step;
+      EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
+      EXPECT_NE(b.status().message().find(f.folder + ": 3 of 40 samples could not be read"), std::string::npos)
+          << b.status();
+      EXPECT_EQ(strict->Next().status(), b.status());  // and stays stopped
+    }
+  }
+  EXPECT_GE(failed_at[0], 0);
+  EXPECT_EQ(failed_at[0], failed_at[1]);
+}
+
+TEST(Loader, NoReadableSampleIsAnErrorNotAnAbort) {
+  Fixture f;
+  std::vector<int64_t> all(40);
+  for (int64_t id = 0; id < 40; ++id) all[size_t(id)] = id;
+  Corrupt(f, all);
+  for (double fraction : {0.01, 1.0}) {  // stopped by the threshold, or by finding nothing at all
+    LoaderOptions o = SmallOptions();
+    o.max_bad_fraction = fraction;
+    auto loader = Make(f, o);
+    absl::StatusOr<std::unique_ptr<Batch>> b = loader->Next();
+    ASSERT_FALSE(b.ok());
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(b.status().message().find(f.folder + ": "), std::string::npos) << b.status();
+  }
+  LoaderOptions o = SmallOptions();
+  o.max_bad_fraction = 1.5;
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
 }
 
 TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
@@ -232,7 +293,7 @@ TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
   auto loader = Make(f, o);
   int oct = 0, total = 0;
   for (int step = 0; step < 100; ++step) {
-    auto b = loader->Next();
+    auto b = NextBatch(*loader);
     for (uint8_t m : b->modalities) oct += m == 1, ++total;
   }
   EXPECT_NEAR(double(oct) / total, 0.5, 0.06);  // naturally 10 of 40
@@ -243,7 +304,7 @@ TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
   int synthetic = 0;
   total = 0;
   for (int step = 0; step < 100; ++step) {
-    auto b = loader->Next();
+    auto b = NextBatch(*loader);
     for (uint64_t id : b->ids) {
       EXPECT_EQ(f.dataset->modality(int64_t(id)), 0);
       synthetic += f.dataset->synthetic(int64_t(id)), ++total;
@@ -266,7 +327,7 @@ TEST(Loader, MasksFollowTheRatioDistribution) {
   int unmasked = 0, crops = 0;
   double ratio_sum = 0;
   for (int step = 0; step < 50; ++step) {
-    auto b = loader->Next();
+    auto b = NextBatch(*loader);
     for (const auto& mask : b->masks)
       for (int i = 0; i < 8; ++i) {
         int n = 0;
@@ -294,7 +355,7 @@ TEST(Loader, Uint8OutputNormalisedLaterIsTheFloatOutput) {
   auto floats = Make(f, o);
   o.uint8_output = true;
   auto bytes = Make(f, o);
-  auto a = floats->Next(), b = bytes->Next();
+  auto a = NextBatch(*floats), b = NextBatch(*bytes);
   std::vector<cpu::PlaneNorm> norms;
   for (uint8_t m : b->modalities)
     for (int c = 0; c < 3; ++c)

@@ -10,7 +10,7 @@ namespace vfm::cli {
 namespace {
 
 int InspectDataset(const std::string& path) {
-  auto ds = data::Dataset::Open(path);
+  auto ds = data::Dataset::Open(path, {.verify_shard_checksums = true});  // a full integrity check
   if (!ds.ok()) {
     std::fprintf(stderr, "vfm inspect: %s\n", std::string(ds.status().message()).c_str());
     return 1;
@@ -18,7 +18,7 @@ int InspectDataset(const std::string& path) {
   const data::DatasetIndex& index = (*ds)->index();
   int64_t bytes = 0;
   for (const auto& shard : index.shards) bytes += shard.bytes;
-  std::printf("dataset %s: format %d, %lld samples in %zu shards (%.1f MB), created by %s\n", path.c_str(),
+  std::printf("dataset %s (checksums match): format %d, %lld samples in %zu shards (%.1f MB), created by %s\n", path.c_str(),
               index.format_version, (long long)index.samples, index.shards.size(), bytes / 1e6, index.created_by.c_str());
   for (const auto& [modality, count] : index.modality_counts) std::printf("  %-20s %10lld samples\n", modality.c_str(), (long long)count);
   if (!index.labels.empty()) std::printf("  %zu class names\n", index.labels.size());

@@ -43,7 +43,8 @@ int RunShard(const std::vector<std::string>& args) {
   };
   const std::string input = absl::GetFlag(FLAGS_input), csv = absl::GetFlag(FLAGS_csv),
                     idx = absl::GetFlag(FLAGS_idx_images);
-  if (options.output.empty() || int(!input.empty()) + int(!csv.empty()) + int(!idx.empty()) != 1 || !args.empty()) {
+  if (options.output.empty() || int(!input.empty()) + int(!csv.empty()) + int(!idx.empty()) != 1 ||
+      idx.empty() != absl::GetFlag(FLAGS_idx_labels).empty() || !args.empty()) {
     std::fprintf(stderr, "vfm shard: give --output and exactly one of --input, --csv, --idx_images "
                          "(with --idx_labels)\n");
     return 2;
@@ -65,6 +66,7 @@ int RunShard(const std::vector<std::string>& args) {
     std::printf("rejected %zu inputs:\n", report->rejected.size());
     for (const auto& r : report->rejected) std::printf("  %s: %s\n", r.input.c_str(), r.reason.c_str());
   }
+  for (const auto& s : report->skipped) std::printf("skipped: %s (%s)\n", s.input.c_str(), s.reason.c_str());
   return 0;
 }
 
