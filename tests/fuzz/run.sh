@@ -42,7 +42,13 @@ for t in "${targets[@]}"; do mkdir -p "$out/seeds/$t" "$out/corpus/$t" "build-fu
 cp "$out"/images/*/* /usr/lib/python3/dist-packages/skimage/data/truncated.jpg "$out/seeds/decode/"
 cp "$out/ds/index.json" "$out/seeds/dataset_index/a.json"
 cp "$out/tiny/index.json" "$out/seeds/dataset_index/b.json"
-cp "$out/ds/shard-00000.h5" "$out/seeds/shard/"
+/usr/bin/python3 - "$out/ds" "$out/seeds/shard/a" <<'PY'
+import json, struct, sys
+entry = json.load(open(sys.argv[1] + "/index.json"))["shards"][0]
+with open(sys.argv[2], "wb") as f:  # the shard target's input: the data range, then the file
+    f.write(struct.pack("<QQ", entry["data_offset"], entry["data_bytes"]))
+    f.write(open(sys.argv[1] + "/" + entry["file"], "rb").read())
+PY
 cp "$ckpt/student.safetensors" "$ckpt/loss.safetensors" "$out/seeds/safetensors/"
 { printf '\0'; cat "$ckpt/state.json"; } > "$out/seeds/checkpoint/state"
 { printf '\1'; cat "$ckpt/MANIFEST.json"; } > "$out/seeds/checkpoint/manifest"
