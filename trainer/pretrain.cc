@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "data/crc32c.h"
 #include "autograd/caching_allocator.h"
-#include "kernels/cpu/normalize_images.h"
+#include "autograd/ops.h"
 #include "kernels/cuda/nonfinite.h"
 #include "trainer/checkpoint.h"
 #include "trainer/crop_uploader.h"
@@ -31,30 +31,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t size) {
-  return Tensor::FromVector(pixels, {batch, 3, size, size});
-}
-
-// (scale, shift) per sample and channel for ops::NormalizeImages, on `device`.
-Tensor SampleNorms(const data::Loader& loader, const std::vector<uint8_t>& modalities, Device device) {
-  Tensor norms = Tensor::Empty({int64_t(modalities.size()), 3, 2}, DType::kF32);
-  float* p = norms.data<float>();
-  for (uint8_t m : modalities) {
-    const data::Normalization& n = loader.normalization(m);
-    for (int c = 0; c < 3; ++c) {
-      const cpu::PlaneNorm plane = cpu::PlaneNormFor(n.mean[size_t(c)], n.std[size_t(c)]);
-      *p++ = plane.scale;
-      *p++ = plane.shift;
-    }
-  }
-  return norms.ToDevice(device);
-}
-
 // Masks stay on the host: the step uploads what the GPU needs of them.
-Tensor MaskToTensor(const std::vector<uint8_t>& mask, int64_t batch) {
-  Tensor t = Tensor::Empty({batch, int64_t(mask.size()) / batch}, DType::kU8);
+Tensor MaskToTensor(const std::vector<uint8_t>& mask, int64_t rows) {
+  Tensor t = Tensor::Empty({rows, int64_t(mask.size()) / rows}, DType::kU8);
   std::memcpy(t.raw_data(), mask.data(), mask.size());
   return t;
+}
+
+// A group of the loader's crops as the CPU step's input: normalised per row by the group's table.
+Tensor NormalizeOnHost(const data::CropGroup& crops) {
+  Tensor pixels = Tensor::Empty({crops.rows, 3, crops.side, crops.side}, DType::kU8);
+  std::memcpy(pixels.raw_data(), crops.pixels.data(), crops.pixels.size());
+  return ops::NormalizeImages(pixels, Tensor::FromVector(crops.norms, {crops.rows, 3, 2}), DType::kF32);
 }
 
 std::string FormatDuration(double seconds) {
@@ -173,8 +161,8 @@ class PretrainRun {
   RunLength length_;
   Throughput throughput_;
   std::ofstream metrics_;
-  // On a GPU the loader hands out uint8 crops (a quarter of the f32 bytes): uploaded on the copy stream,
-  // beside the previous step's compute, and normalised there per sample's modality in the compute dtype.
+  // On a GPU the loader's uint8 crops (a quarter of the f32 bytes) are uploaded on the copy stream, beside
+  // the previous step's compute, and normalised there by the batch's table in the compute dtype.
   std::unique_ptr<CropUploader> uploader_;
   // On a GPU, the first step whose loss was not finite, recorded on the device every step (-1: none yet).
   Tensor first_nonfinite_;
@@ -313,7 +301,6 @@ absl::Status PretrainRun::StartLoader() {
   lo.prefetch = o_.prefetch;
   lo.crops = o_.crops;
   lo.crops.masking.patch_size = o_.patch;
-  lo.uint8_output = !o_.device.is_cpu();
   auto loader = data::Loader::Create(dataset_, lo, state_.loader);
   if (!loader.ok()) return loader.status();
   loader_ = std::move(*loader);
@@ -342,24 +329,17 @@ absl::Status PretrainRun::StartLoader() {
 }
 
 IBotCrops PretrainRun::Crops(const data::Batch& batch) {
-  const int64_t B = batch.size;
   IBotCrops crops;
-  if (o_.device.is_cpu()) {
-    for (const auto& global : batch.global_crops) crops.global.push_back(ImagesToTensor(global, B, o_.crops.global.size));
-    for (const auto& local : batch.local_crops) crops.local.push_back(ImagesToTensor(local, B, o_.crops.local.size));
-  } else {
-    const Tensor norms = SampleNorms(*loader_, batch.modalities, o_.device);
-    uploader_->BeginStep();
-    for (const auto& global : batch.global_crops_u8)
-      crops.global.push_back(uploader_->Upload(global, B, o_.crops.global.size, norms, o_.precision));
-    for (const auto& local : batch.local_crops_u8)
-      crops.local.push_back(uploader_->Upload(local, B, o_.crops.local.size, norms, o_.precision));
-  }
-  for (const auto& mask : batch.masks) crops.masks.push_back(MaskToTensor(mask, B));
+  auto input = [&](const data::CropGroup& group) {
+    return uploader_ ? uploader_->Upload(group, o_.precision) : NormalizeOnHost(group);
+  };
+  if (uploader_) uploader_->BeginStep();
+  crops.global = input(batch.global);
+  if (batch.local.rows > 0) crops.local = input(batch.local);
+  crops.masks = MaskToTensor(batch.masks, batch.global.rows);
   int64_t masked = 0;
-  for (const auto& m : batch.masks)
-    for (uint8_t v : m) masked += v != 0;
-  throughput_.window_flops += IBotStepFlops(vit_, o_.head, {B, o_.crops.global_crops, o_.crops.local_crops,
+  for (uint8_t v : batch.masks) masked += v != 0;
+  throughput_.window_flops += IBotStepFlops(vit_, o_.head, {batch.size, o_.crops.global_crops, o_.crops.local_crops,
                                                             o_.crops.global.size, o_.crops.local.size, masked});
   return crops;
 }

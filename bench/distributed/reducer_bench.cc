@@ -85,13 +85,9 @@ int Run() {
   const int64_t grid = vit->grid();
   IBotCrops crops;
   Rng mask_rng(MixKey({7, uint64_t(process->rank)}));
-  for (int i = 0; i < 2; ++i) {
-    crops.global.push_back(
-        Tensor::Randn({B, 3, vit->img_size, vit->img_size}, MixKey({100, uint64_t(i), uint64_t(process->rank)})));
-    Tensor m = Tensor::Empty({B, grid * grid}, DType::kU8);
-    for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = mask_rng.Uniform() < 0.3f;
-    crops.masks.push_back(m);
-  }
+  crops.global = Tensor::Randn({2 * B, 3, vit->img_size, vit->img_size}, MixKey({100, uint64_t(process->rank)}));
+  crops.masks = Tensor::Empty({2 * B, grid * grid}, DType::kU8);
+  for (int64_t k = 0; k < crops.masks.numel(); ++k) crops.masks.data<uint8_t>()[k] = mask_rng.Uniform() < 0.3f;
   const IBotStepSettings settings{1e-4, 0.04, 0.996, 0.04, 0.07};
   const int steps = absl::GetFlag(FLAGS_steps);
   for (int i = 0; i <= steps; ++i) {  // the first round warms up
