@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "data/resize.h"
+#include "kernels/cpu/normalize_images.h"
 #include "kernels/random.h"
 
 namespace vfm::data {
@@ -23,6 +24,20 @@ const Normalization& NormalizationFor(const std::map<std::string, Normalization>
 
 const Normalization& Loader::normalization(uint8_t modality) const {
   return NormalizationFor(options_.normalization, *dataset_, modality);
+}
+
+std::vector<float> Loader::NormalizationTable(const std::vector<uint8_t>& modalities) const {
+  std::vector<float> table;
+  table.reserve(modalities.size() * 6);
+  for (uint8_t m : modalities) {
+    const Normalization& n = normalization(m);
+    for (size_t c = 0; c < 3; ++c) {
+      const cpu::PlaneNorm plane = cpu::PlaneNormFor(n.mean[c], n.std[c]);
+      table.push_back(plane.scale);
+      table.push_back(plane.shift);
+    }
+  }
+  return table;
 }
 
 namespace {

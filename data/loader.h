@@ -90,6 +90,10 @@ class Loader {
   // The mean/std the loader normalises samples of `modality` with (for normalising uint8 crops later,
   // e.g. on the GPU).
   const Normalization& normalization(uint8_t modality) const;
+  // The normalisation table of a batch whose samples have `modalities`, for ops::NormalizeImages:
+  // [samples, 3, 2] floats, (scale, shift) per sample and channel, the arithmetic of the loader's own
+  // float output (kernels/cpu/normalize_images.h).
+  std::vector<float> NormalizationTable(const std::vector<uint8_t>& modalities) const;
 
  private:
   // A sample that failed while filling a slot: its id and why.

@@ -14,7 +14,6 @@
 #include "absl/strings/str_join.h"
 #include "data/crc32c.h"
 #include "autograd/caching_allocator.h"
-#include "kernels/cpu/normalize_images.h"
 #include "kernels/cuda/nonfinite.h"
 #include "trainer/checkpoint.h"
 #include "trainer/crop_uploader.h"
@@ -37,17 +36,7 @@ Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t s
 
 // (scale, shift) per sample and channel for ops::NormalizeImages, on `device`.
 Tensor SampleNorms(const data::Loader& loader, const std::vector<uint8_t>& modalities, Device device) {
-  Tensor norms = Tensor::Empty({int64_t(modalities.size()), 3, 2}, DType::kF32);
-  float* p = norms.data<float>();
-  for (uint8_t m : modalities) {
-    const data::Normalization& n = loader.normalization(m);
-    for (int c = 0; c < 3; ++c) {
-      const cpu::PlaneNorm plane = cpu::PlaneNormFor(n.mean[size_t(c)], n.std[size_t(c)]);
-      *p++ = plane.scale;
-      *p++ = plane.shift;
-    }
-  }
-  return norms.ToDevice(device);
+  return Tensor::FromVector(loader.NormalizationTable(modalities), {int64_t(modalities.size()), 3, 2}).ToDevice(device);
 }
 
 // Masks stay on the host: the step uploads what the GPU needs of them.
@@ -76,11 +65,15 @@ int64_t CountParameters(const nn::Module& m) {
   return n;
 }
 
-// Flags that change how a run executes, not what it computes: free to differ on resume.
+// Flags that change how a run executes, not what it computes: free to differ on resume. The data-parallel
+// ones split the same step across ranks and buckets (as the rank count, which may change too): --zero1
+// on 2 ranks gives the hashes of plain data parallel (bench/results/golden_hashes.md), a bucket size
+// changes no sum on one rank, and --comm_timeout_s only acts on a failure.
 const std::set<std::string> kRuntimeFlags = {
     "data",       "run_dir",        "resume",           "init",          "max_steps",  "max_minutes",
     "log_every",  "checkpoint_every", "keep_checkpoints", "data_threads",  "prefetch",   "peak_tflops",
-    "device",     "precision",      "allow_changed_flags"};
+    "device",     "precision",      "allow_changed_flags",
+    "zero1",      "bucket_mb",      "comm_timeout_s"};
 
 std::string FlagText(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
@@ -220,7 +213,7 @@ absl::Status PretrainRun::Setup() {
   for (auto [name, p] : teacher_->NamedParameters()) p.set_requires_grad(false);
   student_->MoveTo(o_.device);  // initialised on the host (deterministic), trained on the device
   teacher_->MoveTo(o_.device);
-  auto dp = DataParallel::Create(process_, *student_, *teacher_);
+  auto dp = DataParallel::Create(process_, o_.parallel, *student_, *teacher_);
   if (!dp.ok()) return dp.status();
   dp_ = std::move(*dp);
   optimizer_ = std::make_unique<AdamW>(dp_->grads(), dp_->optimizer_block());

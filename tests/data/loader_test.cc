@@ -347,8 +347,9 @@ TEST(Loader, MasksFollowTheRatioDistribution) {
   EXPECT_LT(mean_ratio, 0.32);
 }
 
-// uint8 crops normalised afterwards (as the GPU does after the upload, kernels/cpu/normalize_images.h)
-// give the loader's float crops bit for bit, with each sample's modality's mean/std.
+// uint8 crops normalised afterwards with the loader's normalisation table (as the GPU does after the
+// upload, kernels/cpu/normalize_images.h) give the loader's float crops bit for bit, with each sample's
+// modality's mean/std.
 TEST(Loader, Uint8OutputNormalisedLaterIsTheFloatOutput) {
   Fixture f;
   LoaderOptions o = SmallOptions();
@@ -356,10 +357,10 @@ TEST(Loader, Uint8OutputNormalisedLaterIsTheFloatOutput) {
   o.uint8_output = true;
   auto bytes = Make(f, o);
   auto a = NextBatch(*floats), b = NextBatch(*bytes);
+  const std::vector<float> table = bytes->NormalizationTable(b->modalities);
+  ASSERT_EQ(table.size(), b->modalities.size() * 6);
   std::vector<cpu::PlaneNorm> norms;
-  for (uint8_t m : b->modalities)
-    for (int c = 0; c < 3; ++c)
-      norms.push_back(cpu::PlaneNormFor(bytes->normalization(m).mean[size_t(c)], bytes->normalization(m).std[size_t(c)]));
+  for (size_t p = 0; p < table.size(); p += 2) norms.push_back({table[p], table[p + 1]});
   auto check = [&](const std::vector<float>& want, const std::vector<uint8_t>& u8) {
     ASSERT_EQ(want.size(), u8.size());
     std::vector<float> got(u8.size());
