@@ -1,9 +1,10 @@
 // Frozen-feature evaluation: features of labelled shards from an encoder, then
 //   - weighted kNN (DINO's): cosine similarity to every training feature, the k nearest vote for their
 //     class with weight exp(sim / T); top-1 accuracy;
-//   - a linear probe: features standardised with the training mean/std, a softmax classifier trained with
-//     AdamW on all but a held-out tenth of the training set, the learning rate picked on that tenth, then
-//     top-1 on the test set; the classes are the distinct training labels (any int32 >= 0).
+//   - a linear probe: features standardised with the training mean/std, a softmax classifier (nn::Linear,
+//     cross-entropy of ops::LogSoftmax, the trainer's AdamW) trained on all but a held-out tenth of the
+//     training set, the learning rate picked on that tenth, then top-1 on the test set; the classes are
+//     the distinct training labels (any int32 >= 0).
 // Both need labelled data: CheckLabelled refuses a dataset with unlabelled samples before features are
 // extracted.
 #pragma once

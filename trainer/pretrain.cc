@@ -64,11 +64,15 @@ int64_t CountParameters(const nn::Module& m) {
   return n;
 }
 
-// Flags that change how a run executes, not what it computes: free to differ on resume.
+// Flags that change how a run executes, not what it computes: free to differ on resume. The data-parallel
+// ones split the same step across ranks and buckets (as the rank count, which may change too): --zero1
+// on 2 ranks gives the hashes of plain data parallel (bench/results/golden_hashes.md), a bucket size
+// changes no sum on one rank, and --comm_timeout_s only acts on a failure.
 const std::set<std::string> kRuntimeFlags = {
     "data",       "run_dir",        "resume",           "init",          "max_steps",  "max_minutes",
     "log_every",  "checkpoint_every", "keep_checkpoints", "data_threads",  "prefetch",   "peak_tflops",
-    "device",     "precision",      "allow_changed_flags"};
+    "device",     "precision",      "allow_changed_flags",
+    "zero1",      "bucket_mb",      "comm_timeout_s"};
 
 std::string FlagText(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
@@ -208,7 +212,7 @@ absl::Status PretrainRun::Setup() {
   for (auto [name, p] : teacher_->NamedParameters()) p.set_requires_grad(false);
   student_->MoveTo(o_.device);  // initialised on the host (deterministic), trained on the device
   teacher_->MoveTo(o_.device);
-  auto dp = DataParallel::Create(process_, *student_, *teacher_);
+  auto dp = DataParallel::Create(process_, o_.parallel, *student_, *teacher_);
   if (!dp.ok()) return dp.status();
   dp_ = std::move(*dp);
   optimizer_ = std::make_unique<AdamW>(dp_->grads(), dp_->optimizer_block());

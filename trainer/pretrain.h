@@ -10,6 +10,7 @@
 #include "data/loader.h"
 #include "distributed/bootstrap.h"
 #include "nlohmann/json.hpp"
+#include "trainer/data_parallel.h"
 
 namespace vfm {
 
@@ -49,6 +50,7 @@ struct PretrainOptions {
   uint64_t seed = 0;
   int data_threads = 4, prefetch = 2;
   int log_every = 10, checkpoint_every = 500, keep_checkpoints = 3;
+  DataParallelOptions parallel;  // ZeRO-1, bucket size, collectives' time-out (several ranks)
   // The chip's dense peak in TFLOP/s (H100/H200 SXM bf16: 989.4): progress lines then show MFU, the
   // step's FLOPs (trainer/flops.h) per second over that peak. 0: TFLOP/s only.
   double peak_tflops = 0;

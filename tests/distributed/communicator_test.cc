@@ -6,7 +6,7 @@
 
 #include <numeric>
 
-#include "distributed/flags.h"
+#include "tests/distributed/comm_flags.h"
 
 namespace vfm::dist {
 namespace {
@@ -14,9 +14,7 @@ namespace {
 class CommunicatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<CommOptions> options = CommOptionsFromFlags();
-    ASSERT_TRUE(options.ok()) << options.status();
-    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), *options);
+    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), TestCommOptions());
     ASSERT_TRUE(comm.ok()) << comm.status();
     comm_ = std::move(*comm);
     rank_ = comm_->rank(), world_ = comm_->world();

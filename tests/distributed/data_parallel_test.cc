@@ -14,8 +14,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "distributed/flags.h"
 #include "distributed/zero1.h"
+#include "tests/distributed/comm_flags.h"
 #include "trainer/data_parallel.h"
 #include "trainer/ibot_step.h"
 
@@ -106,9 +106,7 @@ void ForComparableParts(const std::string& name, const Tensor& got, const Tensor
 class DataParallelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<CommOptions> options = CommOptionsFromFlags();
-    ASSERT_TRUE(options.ok()) << options.status();
-    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), *options);
+    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), TestCommOptions());
     ASSERT_TRUE(comm.ok()) << comm.status();
     comm_ = std::move(*comm);
   }

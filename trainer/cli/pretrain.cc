@@ -81,6 +81,11 @@ ABSL_FLAG(int, log_every, 10, "steps between progress lines");
 ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
 ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
 ABSL_FLAG(double, peak_tflops, 0, "dense peak TFLOP/s of one device, for MFU in the progress lines (H100/H200 bf16: 989.4)");
+ABSL_FLAG(bool, zero1, false, "shard the AdamW state across ranks (ZeRO stage 1); nothing to shard on one rank");
+ABSL_FLAG(double, bucket_mb, 25, "size of a gradient all-reduce bucket in MiB");
+ABSL_FLAG(double, comm_timeout_s, 300,
+          "seconds a collective may take before the job ends with an error naming the rank and the collective "
+          "(a rank died or hangs)");
 ABSL_FLAG(std::string, device, "auto", "auto (the GPU of this rank when there is one) | cpu | cuda");
 ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 master weights) | fp32; the CPU is always fp32");
 
@@ -178,6 +183,9 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->checkpoint_every = f.Get(FLAGS_checkpoint_every, 1, 1000000000);
   o->keep_checkpoints = f.Get(FLAGS_keep_checkpoints, 1, 1000000);
   o->peak_tflops = f.Get(FLAGS_peak_tflops, 0, kNoLimit);
+  o->parallel.zero1 = absl::GetFlag(FLAGS_zero1);
+  o->parallel.bucket_bytes = int64_t(f.GetAbove(FLAGS_bucket_mb, 0, 1 << 20) * (1 << 20));
+  o->parallel.comm.timeout_s = f.GetAbove(FLAGS_comm_timeout_s, 0, kNoLimit);
   return f.status();
 }
 
