@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "trainer/flops.h"
 #include "trainer/pretrain.h"
 #include "trainer/schedule.h"
@@ -39,6 +41,17 @@ RunLength SizeRun(const PretrainOptions& o, const nn::ViTConfig& vit, int64_t st
   if (b.defines_run() && l.fixed())
     l.teacher_temp_warmup_epochs = std::min<int64_t>(l.teacher_temp_warmup_epochs, (l.total - 1) / steps_per_epoch);
   return l;
+}
+
+std::string DescribeBudget(const PretrainOptions& o, const nn::ViTConfig& vit, const RunLength& length) {
+  const BudgetOptions& b = o.budget;
+  const std::string budget = b.images > 0  ? absl::StrCat(b.images, " images")
+                             : b.flops > 0 ? absl::StrFormat("%g FLOPs (%.4g per step expected)", b.flops,
+                                                             ExpectedStepFlops(o, vit))
+                                           : absl::StrCat(b.minutes, " minutes");
+  return absl::StrCat("a budget of ", budget, ": ",
+                      length.fixed() ? absl::StrCat(length.total, " steps")
+                                     : absl::StrCat("steps fixed after the first ", StepTimer::kWarmup + StepTimer::kMeasured));
 }
 
 namespace {

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "autograd/nn/ibot_head.h"
 #include "autograd/nn/vit.h"
@@ -47,6 +48,9 @@ double ExpectedStepFlops(const PretrainOptions& o, const nn::ViTConfig& vit);
 // The run's length from the flags, the dataset's steps per epoch and a --budget_minutes run's stored step
 // count (0: not fixed yet).
 RunLength SizeRun(const PretrainOptions& o, const nn::ViTConfig& vit, int64_t steps_per_epoch, int64_t budget_steps);
+
+// "a budget of 400 images: 25 steps", for the run's first line.
+std::string DescribeBudget(const PretrainOptions& o, const nn::ViTConfig& vit, const RunLength& length);
 
 // lr, weight decay, EMA momentum, teacher temperatures and the last-layer freeze at `step`.
 IBotStepSettings ScheduledSettings(const PretrainOptions& o, const RunLength& length, int64_t step);

@@ -363,19 +363,16 @@ absl::Status PretrainRun::StartLoader() {
     std::ofstream flags_file(o_.run_dir + "/flags.json");
     flags_file << o_.flags.dump(2) << "\n";
     const int64_t n_params = CountParameters(*student_);
+    const std::string length =
+        o_.budget.defines_run() ? DescribeBudget(o_, vit_, length_)
+                                : absl::StrFormat("%d epochs (%lld steps)", o_.epochs, (long long)length_.total);
     std::printf("vfm pretrain: %s/%d depth %lld (%.1fM parameters, student+teacher+AdamW %.0f MB fp32), %lld samples, "
-                "%lld steps/epoch, %d epochs (%lld steps), batch %lld on %d rank(s), stopping at step %lld\n",
+                "%lld steps/epoch, %s, batch %lld on %d rank(s), stopping at %s\n",
                 o_.arch.c_str(), o_.patch, (long long)vit_.depth, n_params / 1e6, n_params * 16.0 / 1e6,
-                (long long)dataset_->size(), (long long)length_.steps_per_epoch, o_.epochs, (long long)length_.total,
-                (long long)o_.global_batch, process_.world, (long long)length_.stop);
-    if (o_.budget.defines_run())
-      std::printf("the budget (%s) sets the run's length: %s\n",
-                  o_.budget.images > 0   ? absl::StrCat(o_.budget.images, " images").c_str()
-                  : o_.budget.flops > 0 ? absl::StrFormat("%g FLOPs, %.4g per step expected", o_.budget.flops,
-                                                          ExpectedStepFlops(o_, vit_)).c_str()
-                                         : absl::StrCat(o_.budget.minutes, " minutes").c_str(),
-                  length_.fixed() ? absl::StrCat(length_.total, " steps").c_str()
-                                  : "its steps follow from the throughput after the first steps");
+                (long long)dataset_->size(), (long long)length_.steps_per_epoch, length.c_str(),
+                (long long)o_.global_batch, process_.world,
+                length_.stop == RunLength::kNotFixed ? "the budget's end"
+                                                     : absl::StrCat("step ", length_.stop).c_str());
     std::fflush(stdout);
     metrics_.open(o_.run_dir + "/metrics.jsonl", std::ios::app);
   }

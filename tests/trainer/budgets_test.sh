@@ -11,7 +11,7 @@ source "$(dirname "$0")/common.sh"
 # No masks: every step's FLOPs are the same, so the formula can be checked exactly.
 B=("${TINY[@]}" --mask_prob_none=1 --checkpoint_every=100)
 "$VFM" pretrain "${B[@]}" --budget_images=400 --run_dir="$WORK/images" > "$WORK/images.log"
-grep -q "the budget (400 images) sets the run's length: 25 steps" "$WORK/images.log" || { cat "$WORK/images.log"; exit 1; }
+grep -q "16 steps/epoch, a budget of 400 images: 25 steps, batch 16 on 1 rank(s), stopping at step 25" "$WORK/images.log" || { cat "$WORK/images.log"; exit 1; }
 "$VFM" inspect "$WORK/images" > "$WORK/inspect.txt"
 grep -qE "compute: 400 images seen, .* model FLOPs \(forward \+ backward\), .* tokens/s on average" "$WORK/inspect.txt" \
   || { echo "FAIL: vfm inspect shows no compute account"; cat "$WORK/inspect.txt"; exit 1; }
@@ -53,11 +53,13 @@ PY
 # --budget_flops of 10.5 steps' FLOPs: 11 steps.
 "$VFM" pretrain "${B[@]}" --budget_flops="$(/usr/bin/python3 -c "print(10.5 * $STEP_FLOPS)")" --run_dir="$WORK/flops" \
   > "$WORK/flops.log"
-grep -q "sets the run's length: 11 steps" "$WORK/flops.log" && [ -d "$WORK/flops/ckpt-00000011" ] \
+grep -qE "a budget of [0-9.e+]+ FLOPs \([0-9.e+]+ per step expected\): 11 steps" "$WORK/flops.log" && [ -d "$WORK/flops/ckpt-00000011" ] \
   || { echo "FAIL: --budget_flops"; cat "$WORK/flops.log"; exit 1; }
 
 # --budget_minutes: fixed after 10 steps, stored; a resume (even before the end) keeps it.
 "$VFM" pretrain "${B[@]}" --budget_minutes=0.1 --max_steps=12 --run_dir="$WORK/minutes" > "$WORK/minutes1.log"
+grep -q "a budget of 0.1 minutes: steps fixed after the first 10, batch 16 on 1 rank(s), stopping at step 12" \
+  "$WORK/minutes1.log" || { cat "$WORK/minutes1.log"; exit 1; }
 "$VFM" pretrain "${B[@]}" --budget_minutes=0.1 --max_steps=14 --run_dir="$WORK/minutes" > "$WORK/minutes2.log"
 grep -q "resuming from .*ckpt-00000012" "$WORK/minutes2.log" || { echo "FAIL: no resume"; exit 1; }
 ! grep -q "s per step measured" "$WORK/minutes2.log" || { echo "FAIL: the resume measured again"; exit 1; }
