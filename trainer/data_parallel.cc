@@ -71,6 +71,21 @@ std::vector<double> DataParallel::MeanOverRanks(const std::vector<double>& value
   return mean;
 }
 
+std::vector<double> DataParallel::SumOverRanks(const std::vector<double>& values) {
+  if (process_.world == 1) return values;
+  Tensor t = Tensor::FromVector(values, {int64_t(values.size())}).ToDevice(device_);
+  WaitForHost(*comm_, t, comm_->AllReduce(t, dist::ReduceOp::kSum));
+  const Tensor sums = t.ToDevice(Device::CPU());
+  return std::vector<double>(sums.data<double>(), sums.data<double>() + sums.numel());
+}
+
+void DataParallel::SumOverRanks(Tensor* t) {
+  if (process_.world == 1) return;
+  Tensor on_device = t->ToDevice(device_);
+  WaitForHost(*comm_, on_device, comm_->AllReduce(on_device, dist::ReduceOp::kSum));
+  *t = on_device.ToDevice(Device::CPU());
+}
+
 bool DataParallel::AnyRank(bool value) {
   if (process_.world == 1) return value;
   Tensor flag = Tensor::Full({1}, value ? 1.0 : 0.0, DType::kF32, device_);

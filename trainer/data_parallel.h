@@ -49,6 +49,11 @@ class DataParallel {
   bool AnyRank(bool value);
   // Each value averaged over the ranks (collective; the values themselves on one rank).
   std::vector<double> MeanOverRanks(const std::vector<double>& values);
+  // Each value summed over the ranks, in f64 (collective): counts stay exact up to 2^53.
+  std::vector<double> SumOverRanks(const std::vector<double>& values);
+  // `t` (a host f32 tensor) summed over the ranks, in place (collective): gathers what each rank wrote
+  // into its own rows of a zeroed tensor.
+  void SumOverRanks(Tensor* t);
 
  private:
   dist::ProcessInfo process_;

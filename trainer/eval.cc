@@ -37,6 +37,7 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
   while ((*loader)->Next(&batch)) {
     const int64_t B = batch.size, S = options.size;
     Tensor images = Tensor::FromVector(batch.images, {B, 3, S, S});
+    if (encoder && !encoder->cls_token.device().is_cpu()) images = images.ToDevice(encoder->cls_token.device());
     Tensor f = encoder ? encoder->ClsFeatures(images, n_last_blocks) : ops::Reshape(images, {B, 3 * S * S});
     width = f.size(1);
     const std::vector<float> v = f.ToVector();
@@ -57,19 +58,19 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
   return out;
 }
 
-double KnnTop1(const Features& train, const Features& test, int k, double temperature) {
+KnnResult Knn(const Features& train, const Features& test, int k, double temperature) {
   VFM_CHECK(k >= 1 && temperature > 0) << "kNN with k " << k << " and temperature " << temperature;
   const Tensor a = ops::L2Normalize(train.values), b = ops::L2Normalize(test.values);
   const int64_t n = train.values.size(0), m = test.values.size(0);
   k = int(std::min<int64_t>(k, n));
-  int64_t correct = 0;
+  int64_t correct = 0, correct5 = 0;
   const int64_t chunk = 256;
   for (int64_t start = 0; start < m; start += chunk) {
     const int64_t rows = std::min(chunk, m - start);
     // Cosine similarities [rows, n]: the test rows times the training rows transposed, i.e. a bias-free
     // Linear whose weight is the training features.
     const Tensor sim = ops::Linear(ops::Slice(b, 0, start, start + rows), a);
-#pragma omp parallel for reduction(+ : correct) schedule(static)
+#pragma omp parallel for reduction(+ : correct, correct5) schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const float* s = sim.data<float>() + r * n;
       std::vector<int64_t> idx(static_cast<size_t>(n));
@@ -79,12 +80,15 @@ double KnnTop1(const Features& train, const Features& test, int k, double temper
       });
       std::map<int32_t, double> votes;
       for (int j = 0; j < k; ++j) votes[train.labels[idx[j]]] += std::exp(double(s[idx[j]]) / temperature);
-      const auto best = std::max_element(votes.begin(), votes.end(),
-                                         [](const auto& x, const auto& y) { return x.second < y.second; });
-      correct += best->first == test.labels[start + r];
+      // Classes by vote weight, ties to the smaller label (the map's order, kept by the stable sort).
+      std::vector<std::pair<int32_t, double>> ranked(votes.begin(), votes.end());
+      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      const int32_t truth = test.labels[start + r];
+      correct += ranked[0].first == truth;
+      for (size_t j = 0; j < std::min<size_t>(5, ranked.size()); ++j) correct5 += ranked[j].first == truth;
     }
   }
-  return 100.0 * double(correct) / double(m);
+  return {100.0 * double(correct) / double(m), 100.0 * double(correct5) / double(m)};
 }
 
 namespace {

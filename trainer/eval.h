@@ -37,8 +37,15 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
                                          const data::EvalOptions& options, int n_last_blocks,
                                          const Progress& progress = nullptr);
 
-// Labels >= 0, k >= 1 (at most the training set is used), temperature > 0.
-double KnnTop1(const Features& train, const Features& test, int k = 20, double temperature = 0.07);
+// Labels >= 0, k >= 1 (at most the training set is used), temperature > 0. Top-5: the test label is among
+// the five classes with the most vote weight (ties to the smaller label, as for top-1).
+struct KnnResult {
+  double top1 = 0, top5 = 0;
+};
+KnnResult Knn(const Features& train, const Features& test, int k = 20, double temperature = 0.07);
+inline double KnnTop1(const Features& train, const Features& test, int k = 20, double temperature = 0.07) {
+  return Knn(train, test, k, temperature).top1;
+}
 
 struct LinearProbeResult {
   double test_top1 = 0, val_top1 = 0, lr = 0;
