@@ -2,6 +2,7 @@
 # launch/mpirun.sh passes the environment launch/README.md documents to ranks on other hosts, which start
 # from a clean environment (netns_rsh.sh, as over ssh): a rank on vfm-h1 prints what it got. A variable
 # that is not on the list must not arrive (otherwise the test would prove nothing).
+set -euo pipefail
 source "$(dirname "$0")/netns.sh"
 netns_up 2
 export NCCL_SOCKET_IFNAME=vfm-eth NCCL_IB_HCA=mlx5_0:1 NCCL_IB_DISABLE=1 NCCL_NET_GDR_LEVEL=PHB

@@ -32,7 +32,7 @@ netns_up() {
   NETNS_COUNT=$1
   trap netns_down EXIT
   ip netns add "$NETNS_SWITCH" || { echo "SKIP: cannot create a network namespace"; exit $NETNS_SKIP; }
-  ip -n "$NETNS_SWITCH" link add vfm-br type bridge
+  ip -n "$NETNS_SWITCH" link add vfm-br type bridge || { echo "SKIP: cannot create a bridge"; exit $NETNS_SKIP; }
   ip -n "$NETNS_SWITCH" link set vfm-br up
   NETNS_HOSTFILE=$(mktemp "/tmp/${VFM_NETNS_PREFIX}hosts.XXXX")
   for ((i = 0; i < NETNS_COUNT; i++)); do
