@@ -4,7 +4,7 @@
 # past it, the other ranks end the job within the time-out plus its probe, rank 0 naming the frozen ranks
 # and their host, and mpirun exits with an error (it kills the frozen ranks: SIGKILL needs no SIGCONT).
 # Without the time-out (checked by hand with --comm_timeout_s=1000) the second run never ends: this test
-# then fails on its 14 s bound.
+# then fails on its 20 s bound (8 s + 2 s of probe + 10 s of slack for a loaded machine).
 source "$(dirname "$0")/common.sh"
 FLAGS=("${TINY[@]}" --drop_path=0 --checkpoint_every=4 --comm_timeout_s=8)
 
@@ -23,7 +23,7 @@ frozen=$(vfm_pids 1)
 kill -STOP $frozen
 start=$SECONDS
 while [ -n "$(vfm_pids 0)" ]; do
-  (( SECONDS - start <= 14 )) || fail_with_log "the ranks of vfm-h0 still run $(( SECONDS - start )) s after the freeze" "$RUN_LOG"
+  (( SECONDS - start <= 20 )) || fail_with_log "the ranks of vfm-h0 still run $(( SECONDS - start )) s after the freeze" "$RUN_LOG"
   sleep 0.2
 done
 echo "frozen past the time-out: the ranks of vfm-h0 gone after $(( SECONDS - start )) s"
