@@ -16,7 +16,8 @@ for tool in ip unshare mpirun; do
   command -v $tool > /dev/null || { echo "SKIP: multi-host tests need '$tool'"; exit $NETNS_SKIP; }
 done
 
-# Names unique to this test process: namespaces vfm-<pid>-*, subnet 10.<pid / 256 % 256>.<pid % 256>.0/24.
+# Names unique to this test process: namespaces vfm-<pid>-*, subnet 10.<100 + pid / 256 % 128>.<pid % 256>.0/24
+# (private to the namespaces: it cannot clash with any network outside them).
 NETNS_ID=$$
 export VFM_NETNS_PREFIX="vfm-$NETNS_ID-"
 NETNS_SUBNET="10.$(( 100 + NETNS_ID / 256 % 128 )).$(( NETNS_ID % 256 ))"
