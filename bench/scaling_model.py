@@ -206,8 +206,8 @@ def exposed_s(bucket_list, backward_s, comm_s):
 
 # --- Predictions ---
 
-def predict(arch, ranks, shape, head=Head(), links=Links(), bucket_mb=25.0):
-    seconds_per_flop = MEASURED_STEP_S / MEASURED_FLOPS
+def predict(arch, ranks, shape, head=Head(), links=Links(), bucket_mb=25.0, measured_step_s=MEASURED_STEP_S):
+    seconds_per_flop = measured_step_s / MEASURED_FLOPS
     compute = step_flops(arch, head, shape) * seconds_per_flop
     ops = backward_ops(arch, head, shape)
     backward = sum(f for f, _ in ops) * seconds_per_flop
@@ -287,6 +287,8 @@ def main(argv):
     p.add_argument('--batch', type=int, default=64, help='images per GPU (run 4 measured 64)')
     p.add_argument('--local_crops', type=int, default=0, help='local crops per image (VisionFM: 0)')
     p.add_argument('--bucket_mb', type=float, default=25.0, help="the reducer's --bucket_mb")
+    p.add_argument('--measured_step_ms', type=float, default=MEASURED_STEP_S * 1e3,
+                   help="run 4's shape (ViT-B/16, batch 64, 2x224 + 10x96) measured on one H200")
     p.add_argument('--link_efficiency', type=float, default=1.0,
                    help='fraction of the published NVLink/IB rates that NCCL reaches (1: peak)')
     p.add_argument('--validate', metavar='CSV', help='compare with measured runs (columns: ' +
@@ -300,7 +302,8 @@ def main(argv):
         return
     shape = StepShape(batch=args.batch, n_local=args.local_crops)
     links = Links().derated(args.link_efficiency)
-    rows = [predict(ARCHS[a], int(n), shape, links=links, bucket_mb=args.bucket_mb)
+    rows = [predict(ARCHS[a], int(n), shape, links=links, bucket_mb=args.bucket_mb,
+                    measured_step_s=args.measured_step_ms / 1e3)
             for a in args.archs.split(',') for n in args.gpus.split(',')]
     print(table(rows))
 
