@@ -152,7 +152,8 @@ def backward_ops(arch, head, s):
                 (2 * per_block('qkv'), [d * 3 * d, 3 * d, d, d])]
     patches = sum(images * tokens(arch, size)[0] for images, size in crops)
     conv = arch.in_chans * arch.patch ** 2 * d
-    ops.append((2 * 2 * patches * conv, [d, (tokens(arch, 224)[1]) * d, d, conv, d]))  # tokens, pos, patch embed
+    # masked_embed, pos_embed (sized for the global crops), cls_token, patch_embed's bias and weight
+    ops.append((2 * 2 * patches * conv, [d, tokens(arch, s.global_size)[1] * d, d, d, conv]))
     return ops
 
 
