@@ -1,0 +1,149 @@
+// The sm_90a instructions of tests/emu/ptx.h (wgmma, mbarrier, TMA tensor copies) through kernels/cuda/hopper.cuh's
+// wrappers, in tests/emu/wgmma_gemm.cu's GEMM tile: 64 x N x K for N = 64, 128, 256 and every swizzle mode
+// (none, 32, 64, 128 bytes), A from shared memory or from registers, K over several pipeline rounds (each
+// stage's mbarriers go through several phases), against a double reference and bitwise the same under every
+// scheduling order. Then each deliberately broken variant runs in a child process and must be caught: by
+// wrong results, or by the emulator stopping the run (a DEADLOCK, a missing fence or wait, ...).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tests/emu/wgmma_gemm.cu.inc"
+
+using h::Buf;
+using wgmma_gemm::Bug;
+using wgmma_gemm::GemmTile;
+
+struct Problem {
+  int n, k;
+  std::vector<vfm::bf16> a, b;  // 64 x k, n x k
+  std::vector<double> want, tol;
+};
+
+Problem MakeProblem(int n, int k, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  Problem p{n, k, {}, {}, {}, {}};
+  for (int i = 0; i < 64 * k; ++i) p.a.push_back(h::FloatToBf16(nd(rng)));
+  for (int i = 0; i < n * k; ++i) p.b.push_back(h::FloatToBf16(nd(rng)));
+  for (int r = 0; r < 64; ++r)
+    for (int c = 0; c < n; ++c) {
+      double s = 0, mag = 0;
+      for (int j = 0; j < k; ++j) {
+        const double x = double(h::F(p.a[r * k + j])) * h::F(p.b[c * k + j]);
+        s += x, mag += std::fabs(x);
+      }
+      p.want.push_back(s);
+      p.tol.push_back(k * std::ldexp(mag, -24) + 1e-30);  // fp32 sums of k exact products
+    }
+  return p;
+}
+
+// Runs one variant on p; true if every element is within its bound.
+template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false>
+bool RunOnce(const Problem& p, CUtensorMapSwizzle swizzle, std::vector<uint32_t>* bits, std::string* worst) {
+  Buf<vfm::bf16> a(p.a.size()), b(p.b.size());
+  Buf<float> c(64 * N);
+  std::copy(p.a.begin(), p.a.end(), a.p);
+  std::copy(p.b.begin(), p.b.end(), b.p);
+  std::fill(c.p, c.p + c.n, NAN);
+  GemmTile<N, kSpan, kBug, kARegs>(reinterpret_cast<const __nv_bfloat16*>(a.p),
+                                   reinterpret_cast<const __nv_bfloat16*>(b.p), c.p, p.k, swizzle);
+  double ratio = 0;
+  int at = -1;
+  for (int i = 0; i < 64 * N; ++i) {
+    const double e = std::isnan(c[i]) ? INFINITY : std::fabs(c[i] - p.want[i]) / p.tol[i];
+    if (e > ratio || (std::isinf(e) && at < 0)) ratio = e, at = i;
+  }
+  if (bits) *bits = h::BitsOf(c);
+  if (worst) *worst = h::Fmt("worst error / bound %.3g at (%d, %d)", ratio, at < 0 ? 0 : at / N, at < 0 ? 0 : at % N);
+  return ratio <= 1 && c.Guards() && a.Guards() && b.Guards();
+}
+
+CUtensorMapSwizzle MapSwizzle(int span) {
+  return span == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+         : span == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+         : span == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                      : CU_TENSOR_MAP_SWIZZLE_NONE;
+}
+
+template <int N, int kSpan, bool kARegs = false>
+void Check(int k, unsigned seed) {
+  const Problem p = MakeProblem(N, k, seed);
+  const std::string tag = h::Fmt("wgmma gemm 64x%dx%d swizzle %s A from %s", N, k,
+                                 kSpan == 16 ? "none" : h::Fmt("%dB", kSpan).c_str(), kARegs ? "registers" : "shared");
+  h::AllOrders(tag, [&](int order) {
+    std::vector<uint32_t> bits;
+    std::string worst;
+    const bool ok = RunOnce<N, kSpan, Bug::kNone, kARegs>(p, MapSwizzle(kSpan), &bits, &worst);
+    h::Report(ok, tag + h::Fmt(" order=%d: ", order) + worst);
+    return bits;
+  });
+}
+
+// Runs a broken variant in a child process (the emulator may stop it): caught if the child stops or its
+// results are wrong. Reports how.
+template <int N, int kSpan, Bug kBug>
+void CheckCaught(const char* what, int tma_span = kSpan, bool expect_caught = true) {
+  const Problem p = MakeProblem(N, 256, 99);  // four chunks: each stage refilled once
+  int err[2];
+  if (pipe(err) != 0) std::abort();
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    std::string worst;
+    const bool ok = RunOnce<N, kSpan, kBug>(p, MapSwizzle(tma_span), nullptr, &worst);
+    std::fprintf(stderr, "%s\n", ok ? "results correct" : ("wrong results, " + worst).c_str());
+    std::fflush(stderr);
+    _exit(ok ? 0 : 1);
+  }
+  close(err[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t r; (r = read(err[0], buf, sizeof buf)) > 0;) msg.append(buf, size_t(r));
+  close(err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const bool caught = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::string how = WIFSIGNALED(status) ? "emulator stopped the run: " : "";
+  msg = msg.substr(0, msg.find('\n'));
+  h::Report(caught == expect_caught, h::Fmt("%s: %s -> %s%s", expect_caught ? "broken variant caught" : "control not caught",
+                                            what, how.c_str(), msg.c_str()));
+}
+
+int main(int argc, char** argv) {
+  h::BigShapes(argc, argv);
+  unsigned seed = 1;
+  // Every N with every swizzle mode; K = 256: four chunks over two stages, each mbarrier through two phases of
+  // each parity.
+  Check<64, 16>(256, seed++);
+  Check<64, 32>(256, seed++);
+  Check<64, 64>(256, seed++);
+  Check<64, 128>(256, seed++);
+  Check<128, 16>(256, seed++);
+  Check<128, 32>(256, seed++);
+  Check<128, 64>(256, seed++);
+  Check<128, 128>(256, seed++);
+  Check<256, 16>(256, seed++);
+  Check<256, 32>(256, seed++);
+  Check<256, 64>(256, seed++);
+  Check<256, 128>(256, seed++);
+  Check<128, 128>(448, seed++);  // seven chunks: the stages' phases flip an odd number of times
+  Check<64, 128, true>(256, seed++);
+  Check<256, 16, true>(256, seed++);
+  Check<128, 64, true>(256, seed++);
+
+  CheckCaught<64, 128, Bug::kNone>("the correct kernel in a child process", 128, false);
+  CheckCaught<64, 128, Bug::kNone>("TMA unswizzled, descriptors 128B swizzled", 16);
+  CheckCaught<64, 64, Bug::kNone>("TMA swizzled 128B, descriptors 64B", 128);
+  CheckCaught<64, 128, Bug::kNoFence>("no wgmma.fence");
+  CheckCaught<64, 128, Bug::kNoWaitBeforeRelease>("stage released before wgmma.wait_group");
+  CheckCaught<64, 128, Bug::kNoWait>("no wgmma.wait_group");
+  CheckCaught<64, 128, Bug::kExpectTxShort>("expect_tx of half the bytes");
+  CheckCaught<64, 128, Bug::kExpectTxLong>("expect_tx of 16 bytes too many");
+  CheckCaught<64, 128, Bug::kWrongParity>("consumer waits on the wrong phase parity");
+  CheckCaught<64, 128, Bug::kWarpSkipsWgmma>("warp 3 of the warpgroup skips the wgmma");
+  return h::Summary("hopper_ptx");
+}
