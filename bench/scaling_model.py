@@ -183,6 +183,13 @@ def ring_allreduce_s(nbytes, n, GBps, hop_s):
     return 2 * (n - 1) / n * nbytes / (GBps * GB) + 2 * (n - 1) * hop_s if n > 1 else 0.0
 
 
+def binomial_allreduce_s(nbytes, n, GBps, hop_s):
+    """Open MPI's non-blocking all-reduce as vfm calls it (in place: libnbc picks a binomial reduce to rank 0
+    and a binomial broadcast, bench/results/multihost.md): ceil(log2 n) rounds of the whole message each way."""
+    rounds = math.ceil(math.log2(n)) if n > 1 else 0
+    return 2 * rounds * (nbytes / (GBps * GB) + hop_s)
+
+
 def allreduce_s(nbytes, ranks, links):
     """Hierarchical all-reduce of nbytes over `ranks` GPUs, `links.gpus_per_node` to a node."""
     if ranks <= 1:
@@ -241,7 +248,8 @@ VALIDATE_COLUMNS = ['link_mbit', 'latency_ms', 'ranks', 'hosts', 'grad_bytes', '
 
 
 def validate_row(row, bucket_mb, shm_GBps, backward_fraction):
-    """Predicted exposed communication of one measured run: (hierarchical, flat ring over the hosts' link).
+    """Predicted exposed communication of one measured run: (hierarchical, flat ring over the hosts' link,
+    binomial reduce + broadcast as Open MPI's in-place iallreduce does over the hosts' link).
 
     The run's own compute (step_s - comm_exposed_s) sets the backward window (backward_fraction of it); its
     grad_bytes are cut into --bucket_mb buckets ready evenly over backward (the run's layer list is not in
@@ -259,7 +267,8 @@ def validate_row(row, bucket_mb, shm_GBps, backward_fraction):
                   net_hop_s=hop_s, launch_s=0.0)
     hierarchical = exposed_s(schedule, backward, lambda b: allreduce_s(b, ranks, links))
     flat = exposed_s(schedule, backward, lambda b: ring_allreduce_s(b, ranks, link_GBps, hop_s))
-    return hierarchical, flat
+    binomial = exposed_s(schedule, backward, lambda b: binomial_allreduce_s(b, ranks, link_GBps, hop_s))
+    return hierarchical, flat, binomial
 
 
 def validate(path, bucket_mb, shm_GBps, backward_fraction):
@@ -269,15 +278,15 @@ def validate(path, bucket_mb, shm_GBps, backward_fraction):
     if not rows or missing:
         raise SystemExit(f'{path}: no rows, or missing columns {missing} (want {",".join(VALIDATE_COLUMNS)})')
     lines = ['| model | link Mbit/s | latency ms | ranks / hosts | gradient MB | step s | measured exposed s | '
-             'predicted (hierarchical) | predicted (flat ring) | measured / hierarchical |',
-             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+             'predicted (hierarchical) | predicted (flat ring) | predicted (binomial, MPI) | measured / binomial |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for row in rows:
-        hier, flat = validate_row(row, bucket_mb, shm_GBps, backward_fraction)
+        hier, flat, binomial = validate_row(row, bucket_mb, shm_GBps, backward_fraction)
         measured = float(row['comm_exposed_s'])
-        ratio = f'{measured / hier:.2f}' if hier > 0 else '-'
+        ratio = f'{measured / binomial:.2f}' if binomial > 0 else '-'
         lines.append(f"| {row['model']} | {row['link_mbit']} | {row['latency_ms']} | {row['ranks']} / {row['hosts']} | "
                      f"{float(row['grad_bytes']) / 1e6:.1f} | {float(row['step_s']):.3f} | {measured:.3f} | "
-                     f"{hier:.3f} | {flat:.3f} | {ratio} |")
+                     f"{hier:.3f} | {flat:.3f} | {binomial:.3f} | {ratio} |")
     return '\n'.join(lines)
 
 

@@ -121,17 +121,20 @@ class Validate(unittest.TestCase):
     def test_example_rows(self):
         fast, slow = self.rows()
         # 2 ranks on 2 hosts, one 10 MB bucket ready when backward ends: 2*1/2 * 1e7 / 1.25e9 = 8 ms.
-        hier, flat = m.validate_row(fast, 25.0, 5.0, 0.5)
+        hier, flat, binomial = m.validate_row(fast, 25.0, 5.0, 0.5)
         self.assertAlmostEqual(hier, 0.008, places=12)
         self.assertAlmostEqual(flat, 0.008, places=12)
+        self.assertAlmostEqual(binomial, 0.016, places=12)  # reduce + broadcast: the whole message twice
         # 4 ranks on 2 hosts, 100 Mbit/s, 1 ms: backward (3 - 1) * 0.5 = 1 s, two 25 MiB buckets ready at
         # 0.5 s and 1 s. Hierarchical: 2 * 1/2*S/5e9 + S/12.5e6 + 2 hops; flat ring: 2*3/4*S/12.5e6 + 6 hops.
         s = 25 * 2 ** 20
         each = 2 * (s / 2 / 5e9) + s / 12.5e6 + 0.002
         ring = 1.5 * s / 12.5e6 + 0.006
-        hier, flat = m.validate_row(slow, 25.0, 5.0, 0.5)
+        hier, flat, binomial = m.validate_row(slow, 25.0, 5.0, 0.5)
         self.assertAlmostEqual(hier, 0.5 + 2 * each - 1.0, places=9)
         self.assertAlmostEqual(flat, 0.5 + 2 * ring - 1.0, places=9)
+        tree = 2 * 2 * (s / 12.5e6 + 0.001)  # 4 ranks: 2 rounds each way
+        self.assertAlmostEqual(binomial, 0.5 + 2 * tree - 1.0, places=9)
 
     def test_table_and_bad_columns(self):
         out = m.validate(EXAMPLE, 25.0, 5.0, 0.5)
