@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package vfm needs to build, test and benchmark, then builds (Release).
-# python3-matplotlib draws `vfm report`'s plots and `vfm attn`'s pictures (trainer/plots/).
+# python3-matplotlib draws `vfm report`'s plots and `vfm attn`'s pictures (trainer/scripts/).
 # Usage: bash setup.sh [build-dir]      (default: build)
 set -euo pipefail
 cd "$(dirname "$0")"

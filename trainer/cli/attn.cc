@@ -1,7 +1,7 @@
 // vfm attn --checkpoint CKPT --images a.jpg,b.png --out DIR: for each image, the last block's [CLS]
 // attention per head over the image (DINO's figure) and its patch features' first three principal
 // components as RGB (DINOv2's). C++ runs the model (ViT::ForwardWithLastAttention) and writes the arrays to
-// DIR/attn.safetensors; trainer/plots/attn.py (numpy, matplotlib) does the PCA and draws NAME_attn.png and
+// DIR/attn.safetensors; trainer/scripts/attn.py (numpy, matplotlib) does the PCA and draws NAME_attn.png and
 // NAME_pca.png, since matplotlib's colour maps, overlays and titled panels are what people read such
 // figures with (libpng would need all of that written by hand).
 #include <cstdio>
@@ -23,7 +23,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
-#include "trainer/cli/plot_script.h"
+#include "trainer/cli/python_script.h"
 
 ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, encoder);
@@ -119,7 +119,7 @@ int RunAttn(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vfm attn: %s\n", std::string(s.message()).c_str());
     return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  return ExecPlotScript("attn", "attn.py", {absl::GetFlag(FLAGS_out) + "/attn.safetensors"});
+  return ExecPythonScript("attn", "attn.py", {absl::GetFlag(FLAGS_out) + "/attn.safetensors"});
 }
 
 const RegisterCommand kRegister("attn", {"[CLS] attention maps and patch-feature PCA pictures of images", RunAttn});

@@ -1,12 +1,12 @@
 // vfm report RUN... --out DIR: PNG plots and summary.md from the runs' metrics.jsonl, drawn by
-// trainer/plots/report.py (matplotlib).
+// trainer/scripts/report.py (matplotlib).
 #include <cstdio>
 #include <filesystem>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "trainer/cli/command.h"
-#include "trainer/cli/plot_script.h"
+#include "trainer/cli/python_script.h"
 
 ABSL_DECLARE_FLAG(std::string, out);
 
@@ -26,7 +26,7 @@ int RunReport(const std::vector<std::string>& runs) {
     }
   std::vector<std::string> args = runs;
   args.insert(args.end(), {"--out", out});
-  return ExecPlotScript("report", "report.py", args);
+  return ExecPythonScript("report", "report.py", args);
 }
 
 const RegisterCommand kRegister("report", {"PNG plots and a Markdown summary of runs (matplotlib)", RunReport});

@@ -1,4 +1,4 @@
-#include "trainer/cli/plot_script.h"
+#include "trainer/cli/python_script.h"
 
 #include <unistd.h>
 
@@ -8,8 +8,8 @@
 
 namespace vfm::cli {
 
-int ExecPlotScript(const std::string& command, const std::string& script, const std::vector<std::string>& args) {
-  std::vector<std::string> strings{VFM_PYTHON, std::string(VFM_PLOT_SCRIPTS_DIR) + "/" + script};
+int ExecPythonScript(const std::string& command, const std::string& script, const std::vector<std::string>& args) {
+  std::vector<std::string> strings{VFM_PYTHON, std::string(VFM_SCRIPTS_DIR) + "/" + script};
   strings.insert(strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : strings) argv.push_back(s.data());
