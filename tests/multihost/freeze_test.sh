@@ -15,7 +15,7 @@ kill -STOP $(vfm_pids 1)
 sleep 3
 kill -CONT $(vfm_pids 1)
 wait $RUN_PID || fail_with_log "the run did not survive a 3 s freeze" "$RUN_LOG"
-/usr/bin/python3 "$HERE/compare_runs.py" "$WORK/one" "$WORK/short" 16
+/usr/bin/python3 "$HERE/../trainer/compare_runs.py" "$WORK/one" "$WORK/short" 16
 
 start_run long "${FLAGS[@]}" --epochs=50
 wait_for_checkpoint "$WORK/long" 4

@@ -19,5 +19,5 @@ link_down 1
 sleep 2
 link_up 1
 wait $RUN_PID || fail_with_log "the run did not survive the shaped, flapping link" "$RUN_LOG"
-/usr/bin/python3 "$HERE/compare_runs.py" "$WORK/one" "$WORK/shaped" 12 --loss
+/usr/bin/python3 "$HERE/../trainer/compare_runs.py" "$WORK/one" "$WORK/shaped" 12 --loss
 echo PASS

@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 FLAGS=("${TINY[@]}" --drop_path=0 --checkpoint_every=4 --max_steps=8 --log_every=1)
 "$VFM" pretrain "${FLAGS[@]}" --run_dir="$WORK/one" > "$WORK/one.log"
 mpi_run 4 2 "$VFM" pretrain "${FLAGS[@]}" --run_dir="$WORK/four" > "$WORK/four.log" 2>&1
-/usr/bin/python3 "$HERE/compare_runs.py" "$WORK/one" "$WORK/four" 8 --loss
+/usr/bin/python3 "$HERE/../trainer/compare_runs.py" "$WORK/one" "$WORK/four" 8 --loss
 for to in two one; do
   mkdir "$WORK/four_$to" && cp -r "$WORK/four/ckpt-00000004" "$WORK/four_$to/"
 done
@@ -14,6 +14,6 @@ mpi_run 2 2 "$VFM" pretrain "${FLAGS[@]}" --run_dir="$WORK/four_two" > "$WORK/fo
 "$VFM" pretrain "${FLAGS[@]}" --run_dir="$WORK/four_one" > "$WORK/four_one.log"
 for to in two one; do
   grep -q "written by 4 ranks, continuing on" "$WORK/four_$to.log" || { echo "FAIL: 4 -> $to did not resume"; exit 1; }
-  /usr/bin/python3 "$HERE/compare_runs.py" "$WORK/one" "$WORK/four_$to" 8
+  /usr/bin/python3 "$HERE/../trainer/compare_runs.py" "$WORK/one" "$WORK/four_$to" 8
 done
 echo PASS
