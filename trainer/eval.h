@@ -43,9 +43,6 @@ struct KnnResult {
   double top1 = 0, top5 = 0;
 };
 KnnResult Knn(const Features& train, const Features& test, int k = 20, double temperature = 0.07);
-inline double KnnTop1(const Features& train, const Features& test, int k = 20, double temperature = 0.07) {
-  return Knn(train, test, k, temperature).top1;
-}
 
 struct LinearProbeResult {
   double test_top1 = 0, val_top1 = 0, lr = 0;
