@@ -159,6 +159,7 @@ struct Wgmma {
   uint64_t desc_a = 0, desc_b = 0;
   float a[2][16];            // A from registers: rows g and g + 8 of the thread's warp (g = lane / 4)
   bool scale_d = true;       // false: D = A B, the accumulators' old values ignored
+  bool trans_a = false, trans_b = false;  // imm-trans: the operand MN-major in shared memory
   std::vector<float*> d;     // the thread's accumulator registers, written when the group lands
 };
 

@@ -50,17 +50,18 @@ PTX = {
 
 
 def add_wgmma():
-    """wgmma.mma_async m64nNk16, bf16 in, f32 accumulators, A and B K-major (imm-trans 0): A from shared memory
-    (a descriptor) or from four registers, B from a descriptor, scale-d as a predicate set from an int."""
+    """wgmma.mma_async m64nNk16, bf16 in, f32 accumulators: A from shared memory (a descriptor) or from four
+    registers, B from a descriptor, scale-d as a predicate set from an int, imm-trans-a / imm-trans-b (K-major
+    or MN-major operands in shared memory) as immediates."""
     for n in range(8, 257, 8):
         acc = n // 2
         d = '{' + ', '.join(f'%{i}' for i in range(acc)) + '}'
         op = f'wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16'
-        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 2}, 0; {op} {d}, %{acc}, %{acc + 1}, p, 1, 1, 0, 0; }}'] = (
-            'WgmmaSS', ' '.join(['+f'] * acc + ['l', 'l', 'r']), acc)
+        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 2}, 0; {op} {d}, %{acc}, %{acc + 1}, p, 1, 1, %{acc + 3}, '
+            f'%{acc + 4}; }}'] = ('WgmmaSS', ' '.join(['+f'] * acc + ['l', 'l', 'r', 'n', 'n']), acc)
         a = '{' + ', '.join(f'%{acc + i}' for i in range(4)) + '}'
-        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 5}, 0; {op} {d}, {a}, %{acc + 4}, p, 1, 1, 0; }}'] = (
-            'WgmmaRS', ' '.join(['+f'] * acc + ['r'] * 4 + ['l', 'r']), acc)
+        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 5}, 0; {op} {d}, {a}, %{acc + 4}, p, 1, 1, %{acc + 6}; }}'] = (
+            'WgmmaRS', ' '.join(['+f'] * acc + ['r'] * 4 + ['l', 'r', 'n']), acc)
 
 
 add_wgmma()

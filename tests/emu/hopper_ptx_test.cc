@@ -1,8 +1,8 @@
 // The sm_90a instructions of tests/emu/ptx.h (wgmma, mbarrier, TMA tensor copies) through kernels/cuda/hopper.cuh's
 // wrappers, in tests/emu/wgmma_gemm.cu's GEMM tile: 64 x N x K for N = 64, 128, 256 and every swizzle mode
-// (none, 32, 64, 128 bytes), A from shared memory or from registers, K over several pipeline rounds (each
-// stage's mbarriers go through several phases), against a double reference and bitwise the same under every
-// scheduling order. Then each deliberately broken variant runs in a child process and must be caught: by
+// (none, 32, 64, 128 bytes), A from shared memory or from registers, each operand K-major or MN-major
+// (imm-trans), K over several pipeline rounds (each stage's mbarriers go through several phases), against a
+// double reference and bitwise the same under every scheduling order. Then each deliberately broken variant runs in a child process and must be caught: by
 // wrong results, or by the emulator stopping the run (a DEADLOCK, a missing fence or wait, ...).
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,16 +39,22 @@ Problem MakeProblem(int n, int k, unsigned seed) {
   return p;
 }
 
+// Copies a rows x cols row-major matrix into `to`, transposed if asked (an MN-major operand: cols x rows).
+void Store(const std::vector<vfm::bf16>& m, int rows, int cols, bool transposed, vfm::bf16* to) {
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) to[transposed ? c * rows + r : r * cols + c] = m[r * cols + c];
+}
+
 // Runs one variant on p; true if every element is within its bound.
-template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false>
+template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false, bool kAMN = false, bool kBMN = false>
 bool RunOnce(const Problem& p, CUtensorMapSwizzle swizzle, std::vector<uint32_t>* bits, std::string* worst) {
   Buf<vfm::bf16> a(p.a.size()), b(p.b.size());
   Buf<float> c(64 * N);
-  std::copy(p.a.begin(), p.a.end(), a.p);
-  std::copy(p.b.begin(), p.b.end(), b.p);
+  Store(p.a, 64, p.k, kAMN, a.p);
+  Store(p.b, N, p.k, kBMN, b.p);
   std::fill(c.p, c.p + c.n, NAN);
-  GemmTile<N, kSpan, kBug, kARegs>(reinterpret_cast<const __nv_bfloat16*>(a.p),
-                                   reinterpret_cast<const __nv_bfloat16*>(b.p), c.p, p.k, swizzle);
+  GemmTile<N, kSpan, kBug, kARegs, kAMN, kBMN>(reinterpret_cast<const __nv_bfloat16*>(a.p),
+                                               reinterpret_cast<const __nv_bfloat16*>(b.p), c.p, p.k, swizzle);
   double ratio = 0;
   int at = -1;
   for (int i = 0; i < 64 * N; ++i) {
@@ -67,15 +73,16 @@ CUtensorMapSwizzle MapSwizzle(int span) {
                       : CU_TENSOR_MAP_SWIZZLE_NONE;
 }
 
-template <int N, int kSpan, bool kARegs = false>
+template <int N, int kSpan, bool kARegs = false, bool kAMN = false, bool kBMN = false>
 void Check(int k, unsigned seed) {
   const Problem p = MakeProblem(N, k, seed);
-  const std::string tag = h::Fmt("wgmma gemm 64x%dx%d swizzle %s A from %s", N, k,
-                                 kSpan == 16 ? "none" : h::Fmt("%dB", kSpan).c_str(), kARegs ? "registers" : "shared");
+  const std::string tag = h::Fmt("wgmma gemm 64x%dx%d swizzle %s A from %s, A %s-major, B %s-major", N, k,
+                                 kSpan == 16 ? "none" : h::Fmt("%dB", kSpan).c_str(), kARegs ? "registers" : "shared",
+                                 kAMN ? "M" : "K", kBMN ? "N" : "K");
   h::AllOrders(tag, [&](int order) {
     std::vector<uint32_t> bits;
     std::string worst;
-    const bool ok = RunOnce<N, kSpan, Bug::kNone, kARegs>(p, MapSwizzle(kSpan), &bits, &worst);
+    const bool ok = RunOnce<N, kSpan, Bug::kNone, kARegs, kAMN, kBMN>(p, MapSwizzle(kSpan), &bits, &worst);
     h::Report(ok, tag + h::Fmt(" order=%d: ", order) + worst);
     return bits;
   });
@@ -83,7 +90,7 @@ void Check(int k, unsigned seed) {
 
 // Runs a broken variant in a child process (the emulator may stop it): caught if the child stops or its
 // results are wrong. Reports how.
-template <int N, int kSpan, Bug kBug>
+template <int N, int kSpan, Bug kBug, bool kBMN = false>
 void CheckCaught(const char* what, int tma_span = kSpan, bool expect_caught = true) {
   const Problem p = MakeProblem(N, 256, 99);  // four chunks: each stage refilled once
   int err[2];
@@ -94,7 +101,7 @@ void CheckCaught(const char* what, int tma_span = kSpan, bool expect_caught = tr
     dup2(err[1], 2);
     close(err[0]);
     std::string worst;
-    const bool ok = RunOnce<N, kSpan, kBug>(p, MapSwizzle(tma_span), nullptr, &worst);
+    const bool ok = RunOnce<N, kSpan, kBug, false, false, kBMN>(p, MapSwizzle(tma_span), nullptr, &worst);
     std::fprintf(stderr, "%s\n", ok ? "results correct" : ("wrong results, " + worst).c_str());
     std::fflush(stderr);
     _exit(ok ? 0 : 1);
@@ -134,6 +141,17 @@ int main(int argc, char** argv) {
   Check<64, 128, true>(256, seed++);
   Check<256, 16, true>(256, seed++);
   Check<128, 64, true>(256, seed++);
+  // MN-major operands (imm-trans 1): B N-major with every swizzle mode and N, A M-major, and the P V shape of
+  // attention (A from registers, B N-major).
+  Check<64, 16, false, false, true>(256, seed++);
+  Check<64, 32, false, false, true>(256, seed++);
+  Check<128, 64, false, false, true>(256, seed++);
+  Check<256, 128, false, false, true>(256, seed++);
+  Check<128, 16, false, true, false>(256, seed++);
+  Check<64, 128, false, true, false>(256, seed++);
+  Check<128, 32, false, true, true>(256, seed++);
+  Check<64, 128, true, false, true>(256, seed++);
+  Check<128, 16, true, false, true>(256, seed++);
 
   CheckCaught<64, 128, Bug::kNone>("the correct kernel in a child process", 128, false);
   CheckCaught<64, 128, Bug::kNone>("TMA unswizzled, descriptors 128B swizzled", 16);
@@ -145,5 +163,9 @@ int main(int argc, char** argv) {
   CheckCaught<64, 128, Bug::kExpectTxLong>("expect_tx of 16 bytes too many");
   CheckCaught<64, 128, Bug::kWrongParity>("consumer waits on the wrong phase parity");
   CheckCaught<64, 128, Bug::kWarpSkipsWgmma>("warp 3 of the warpgroup skips the wgmma");
+  CheckCaught<64, 128, Bug::kNone, true>("the correct N-major kernel in a child process", 128, false);
+  CheckCaught<64, 128, Bug::kTransBMissing, true>("B N-major in shared memory, imm-trans-b 0");
+  CheckCaught<64, 16, Bug::kTransBMissing, true>("B N-major unswizzled, imm-trans-b 0");
+  CheckCaught<128, 64, Bug::kOffsetsUnswapped, true>("N-major 64B swizzled B with LBO and SBO in the unswizzled roles");
   return h::Summary("hopper_ptx");
 }

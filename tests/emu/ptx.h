@@ -149,17 +149,20 @@ inline uint32_t Swizzle(uint32_t addr, uint32_t span) {
 struct MatrixDesc {
   uint32_t start, lbo, sbo, span;  // span: the swizzle's bytes, 16 for none
 };
-inline MatrixDesc DecodeDesc(uint64_t d, const char* which) {
+inline MatrixDesc DecodeDesc(uint64_t d, const char* which, bool mn_major) {
   const uint64_t reserved = (uint64_t(3) << 14) | (uint64_t(3) << 30) | (uint64_t(7) << 46) | (uint64_t(0x3ff) << 52);
   const MatrixDesc m{uint32_t(d & 0x3fff) << 4, uint32_t((d >> 16) & 0x3fff) << 4, uint32_t((d >> 32) & 0x3fff) << 4,
                      uint32_t(d >> 62) == 0 ? 16u : 256u >> uint32_t(d >> 62)};
   // The base offset says where in its 8 T-byte pattern a swizzled matrix starts; the kernels here start theirs
-  // at a pattern boundary (plus the k offset within a row), where it is 0.
-  if ((d & reserved) || ((d >> 49) & 7) ||
-      (m.span > 16 && (m.start % (8 * m.span) >= m.span || m.start % m.span + 32 > m.span))) {
+  // at a pattern boundary, where it is 0: plus the k offset within a row when K-major, exactly there when
+  // MN-major (a k16 step is 16 whole rows).
+  const bool bad_start = m.span > 16 && (m.start % (8 * m.span) >= m.span ||
+                                         (mn_major ? m.start % m.span != 0 : m.start % m.span + 32 > m.span));
+  if ((d & reserved) || ((d >> 49) & 7) || bad_start) {
     std::fprintf(stderr, "emu: wgmma %s descriptor %#llx: reserved bits, a base offset, or a swizzled start "
-                 "address %u not at its pattern's first row (a k16 slice of 32 bytes within the %u-byte row)\n",
-                 which, static_cast<unsigned long long>(d), m.start, m.span);
+                 "address %u not at its pattern's first row (%s within the %u-byte row)\n", which,
+                 static_cast<unsigned long long>(d), m.start, mn_major ? "MN-major: at its start" :
+                 "K-major: a k16 slice of 32 bytes", m.span);
     std::abort();
   }
   return m;
@@ -172,6 +175,20 @@ inline MatrixDesc DecodeDesc(uint64_t d, const char* which) {
 inline uint32_t KMajorAddr(const MatrixDesc& m, int r, int k) {
   if (m.span == 16) return m.start + (r / 8) * m.sbo + (k / 8) * m.lbo + (r % 8) * 16 + (k % 8) * 2;
   return Swizzle(m.start + (r / 8) * m.sbo + (r % 8) * m.span + k * 2, m.span);
+}
+// The same for an MN-major operand (imm-trans 1: r contiguous), PTX ISA 9.7.15.5.1.2.1 (canonical layouts
+// ((T,1,m),(8,k)):((1,T,SBO),(1T,LBO)) unswizzled, ((T,S/16,m),(8,k)):((1,T,LBO),(S/16 T,SBO)) swizzled with
+// span S, T = 8 bf16 in 16 bytes): without swizzling, core matrices of 8 k rows (16 bytes apart) x 8 r, the
+// next 8 r SBO bytes on, the next 8 k LBO bytes on; swizzled, atoms of 8 k rows S bytes apart holding S / 2
+// r each, the next S / 2 r LBO bytes on, the next 8 k SBO bytes on (the two offsets trade roles), then
+// swizzled.
+inline uint32_t MNMajorAddr(const MatrixDesc& m, int r, int k) {
+  if (m.span == 16) return m.start + (r / 8) * m.sbo + (k / 8) * m.lbo + (k % 8) * 16 + (r % 8) * 2;
+  const int row = int(m.span / 2);  // r of one swizzle row
+  return Swizzle(m.start + (r / row) * m.lbo + (k / 8) * m.sbo + (k % 8) * m.span + (r % row) * 2, m.span);
+}
+inline uint32_t OperandAddr(const MatrixDesc& m, bool mn_major, int r, int k) {
+  return mn_major ? MNMajorAddr(m, r, k) : KMajorAddr(m, r, k);
 }
 
 inline int WarpgroupOfFullWarpgroup(const char* what) {
@@ -186,7 +203,7 @@ inline int WarpgroupOfFullWarpgroup(const char* what) {
 // A warpgroup's operands of one wgmma.mma_async: each thread writes its own, reads the others' after a barrier.
 struct WarpgroupSlots {
   uint64_t desc_a[128], desc_b[128];
-  int n[128], scale_d[128], a_in_registers[128];
+  int n[128], scale_d[128], a_in_registers[128], trans_a[128], trans_b[128];
   uint32_t a[128][4];
 };
 inline WarpgroupSlots g_warpgroup_slots[kMaxThreads / 128];
@@ -197,13 +214,13 @@ inline WarpgroupSlots g_warpgroup_slots[kMaxThreads / 128];
 inline void WgmmaFence() { Me().wgmma_fenced = true; }
 
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16 (PTX ISA 9.7.15.5.2), D = A B + (scale_d ? D : 0),
-// A 64 x 16 (from shared memory through desc_a, or from registers), B 16 x N (desc_b), both K-major: all 128
-// threads of the warpgroup issue it (a thread missing leaves the others waiting: DEADLOCK), with the same
-// descriptors, N and scale_d. It is queued in the thread's open group and computed at the wgmma.wait_group
+// A 64 x 16 (from shared memory through desc_a, or from registers), B 16 x N (desc_b), each K-major or, with
+// imm-trans 1, MN-major in shared memory: all 128 threads of the warpgroup issue it (a thread missing leaves
+// the others waiting: DEADLOCK), with the same descriptors, N, scale_d and transposes. It is queued in the thread's open group and computed at the wgmma.wait_group
 // that completes it, reading shared memory then (the latest the hardware may) and writing the accumulators
 // then: until that wait they hold their old values, as the registers of an unfinished wgmma may.
 inline void WgmmaIssue(std::initializer_list<float*> d, const uint32_t* a_regs, uint64_t desc_a, uint64_t desc_b,
-                       int scale_d) {
+                       int scale_d, int trans_a, int trans_b) {
   Fiber& f = Me();
   if (!f.wgmma_fenced) {
     std::fprintf(stderr, "emu: thread %d: wgmma.mma_async without a wgmma.fence before it (needed before the first "
@@ -213,21 +230,22 @@ inline void WgmmaIssue(std::initializer_list<float*> d, const uint32_t* a_regs, 
   const int g = WarpgroupOfFullWarpgroup("wgmma.mma_async"), i = Tid() % 128;
   WarpgroupSlots& s = g_warpgroup_slots[g];
   s.desc_a[i] = a_regs ? 0 : desc_a, s.desc_b[i] = desc_b, s.n[i] = int(2 * d.size()), s.scale_d[i] = scale_d != 0;
-  s.a_in_registers[i] = a_regs != nullptr;
+  s.a_in_registers[i] = a_regs != nullptr, s.trans_a[i] = trans_a != 0, s.trans_b[i] = trans_b != 0;
   if (a_regs) std::memcpy(s.a[i], a_regs, sizeof s.a[i]);
   g_warpgroup_bar[g].Wait();
   for (int j = 0; j < 128; ++j)
     if (s.desc_a[j] != s.desc_a[i] || s.desc_b[j] != s.desc_b[i] || s.n[j] != s.n[i] || s.scale_d[j] != s.scale_d[i] ||
-        s.a_in_registers[j] != s.a_in_registers[i]) {
+        s.a_in_registers[j] != s.a_in_registers[i] || s.trans_a[j] != s.trans_a[i] || s.trans_b[j] != s.trans_b[i]) {
       std::fprintf(stderr, "emu: threads %d and %d of a warpgroup issued different wgmma.mma_async (N %d / %d, "
-                   "descriptors %#llx %#llx / %#llx %#llx)\n", 128 * g + i, 128 * g + j, s.n[i], s.n[j],
+                   "transposes %d%d / %d%d, descriptors %#llx %#llx / %#llx %#llx)\n", 128 * g + i, 128 * g + j,
+                   s.n[i], s.n[j], s.trans_a[i], s.trans_b[i], s.trans_a[j], s.trans_b[j],
                    static_cast<unsigned long long>(s.desc_a[i]), static_cast<unsigned long long>(s.desc_b[i]),
                    static_cast<unsigned long long>(s.desc_a[j]), static_cast<unsigned long long>(s.desc_b[j]));
       std::abort();
     }
   Wgmma op;
   op.n = s.n[i], op.a_in_registers = a_regs != nullptr, op.desc_a = desc_a, op.desc_b = desc_b;
-  op.scale_d = scale_d != 0, op.d.assign(d.begin(), d.end());
+  op.scale_d = scale_d != 0, op.trans_a = trans_a != 0, op.trans_b = trans_b != 0, op.d.assign(d.begin(), d.end());
   if (a_regs) {
     // A from registers (PTX ISA 9.7.15.5.1.1.1): warp w holds rows 16w..16w+15 as mma.m16n8k16's A fragment,
     // lane 4 (r % 8) + (k % 8) / 2 holding (r, k) in register r / 8 + 2 (k / 8), half k % 2.
@@ -239,13 +257,14 @@ inline void WgmmaIssue(std::initializer_list<float*> d, const uint32_t* a_regs, 
   g_warpgroup_bar[g].Wait();  // no thread overwrites its slot before every thread has read them all
   f.wgmma_open.push_back(std::move(op));
 }
-inline void WgmmaSS(std::initializer_list<float*> d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
-  WgmmaIssue(d, nullptr, desc_a, desc_b, scale_d);
+inline void WgmmaSS(std::initializer_list<float*> d, uint64_t desc_a, uint64_t desc_b, int scale_d, int trans_a,
+                    int trans_b) {
+  WgmmaIssue(d, nullptr, desc_a, desc_b, scale_d, trans_a, trans_b);
 }
 inline void WgmmaRS(std::initializer_list<float*> d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                    uint64_t desc_b, int scale_d) {
+                    uint64_t desc_b, int scale_d, int trans_b) {
   const uint32_t a[4] = {a0, a1, a2, a3};
-  WgmmaIssue(d, a, 0, desc_b, scale_d);
+  WgmmaIssue(d, a, 0, desc_b, scale_d, 0, trans_b);
 }
 
 // The thread's accumulators of one wgmma (PTX ISA 9.7.15.5.1.1.1, accumulator D of m64nNk16): warp w of the
@@ -253,14 +272,14 @@ inline void WgmmaRS(std::initializer_list<float*> d, uint32_t a0, uint32_t a1, u
 // % 2), column 8 (i / 4) + 2t + i % 2. The bf16 products are exact in fp32, added in k order.
 inline void WgmmaLand(const Wgmma& op) {
   const int i = Tid() % 128, w = i / 32, g = (i % 32) / 4, t = i % 4;
-  const MatrixDesc b = DecodeDesc(op.desc_b, "B");
-  const MatrixDesc a = op.a_in_registers ? MatrixDesc{} : DecodeDesc(op.desc_a, "A");
+  const MatrixDesc b = DecodeDesc(op.desc_b, "B", op.trans_b);
+  const MatrixDesc a = op.a_in_registers ? MatrixDesc{} : DecodeDesc(op.desc_a, "A", op.trans_a);
   for (int e = 0; e < op.n / 2; ++e) {
     const int h = (e / 2) % 2, row = 16 * w + g + 8 * h, col = 8 * (e / 4) + 2 * t + e % 2;
     float acc = op.scale_d ? *op.d[e] : 0.f;
     for (int k = 0; k < 16; ++k) {
-      const float av = op.a_in_registers ? op.a[h][k] : Bf16Half(LoadB16(KMajorAddr(a, row, k)), 0);
-      acc += av * Bf16Half(LoadB16(KMajorAddr(b, col, k)), 0);
+      const float av = op.a_in_registers ? op.a[h][k] : Bf16Half(LoadB16(OperandAddr(a, op.trans_a, row, k)), 0);
+      acc += av * Bf16Half(LoadB16(OperandAddr(b, op.trans_b, col, k)), 0);
     }
     *op.d[e] = acc;
   }

@@ -1,7 +1,8 @@
-// A 64 x N tile of C = A B^T (A 64 x K, B N x K, bf16, row-major; C fp32, row-major) the sm_90a way: TMA
-// copies K-chunks of A and B into swizzled shared memory through a two-stage mbarrier pipeline (the first
-// thread of warpgroup 0 produces), warpgroup 1 multiplies them with wgmma (both operands from shared memory
-// through descriptors, or A from registers). Written as a kernel of kernels/cuda would be, for
+// A 64 x N tile of C = A B (A 64 x K, B K x N, bf16; C fp32, row-major) the sm_90a way: TMA copies K-chunks
+// of A and B into swizzled shared memory through a two-stage mbarrier pipeline (the first thread of warpgroup
+// 0 produces), warpgroup 1 multiplies them with wgmma (both operands from shared memory through descriptors,
+// or A from registers). Each operand is stored K-major (A as 64 x K, B as N x K, k contiguous) or MN-major
+// (A as K x 64, B as K x N, the M or N index contiguous: wgmma's imm-trans 1, as P V's V is). Written as a kernel of kernels/cuda would be, for
 // hopper_ptx_test.cc to run on the CPU emulator: it proves the wrappers of kernels/cuda/hopper.cuh and the
 // layouts they assume, and its deliberately broken variants (Bug) prove the emulator catches each mistake.
 #include <cuda.h>
@@ -27,6 +28,8 @@ enum class Bug {
   kExpectTxLong,         // expect_tx announces 16 bytes more than the stage's
   kWrongParity,          // the consumer waits on the other phase parity
   kWarpSkipsWgmma,       // warp 3 of the warpgroup does not issue the wgmma
+  kTransBMissing,        // B laid out MN-major, the wgmma told K-major (imm-trans-b 0)
+  kOffsetsUnswapped,     // an MN-major swizzled operand described with the unswizzled roles of LBO and SBO
 };
 
 constexpr int kM = 64;        // rows of the tile (wgmma's M)
@@ -34,12 +37,11 @@ constexpr int kChunk = 64;    // k of one pipeline stage
 constexpr int kStages = 2;
 constexpr int kThreads = 256; // warpgroup 0: producer (one thread); warpgroup 1: consumer
 
-// Shared memory of a stage for a swizzle span of kSpan bytes (16: none): each operand as kChunk / (kSpan / 2)
-// TMA boxes of (rows x kSpan bytes), box after box, every box 1024-byte aligned.
+// Shared memory of a stage for a swizzle span of kSpan bytes (16: none): a K-major operand as kChunk / (kSpan / 2)
+// TMA boxes of (rows x kSpan bytes), an MN-major one as rows / (kSpan / 2) boxes of (kChunk k x kSpan bytes),
+// box after box, every box 1024-byte aligned.
 template <int N, int kSpan>
 struct Layout {
-  static constexpr int kBoxK = kSpan / 2;  // k elements in one box row
-  static constexpr int kBoxes = kChunk / kBoxK;
   static constexpr int kABytes = kM * kChunk * 2;
   static constexpr int kStageBytes = kABytes + N * kChunk * 2;
   static constexpr int kBarriers = kStages * kStageBytes;           // full[kStages], then empty[kStages]
@@ -54,8 +56,18 @@ __device__ __forceinline__ uint64_t OperandDesc(uint32_t base, int rows, int k0)
   const uint32_t start = base + (k0 / (kSpan / 2)) * rows * kSpan + (k0 % (kSpan / 2)) * 2;
   return MatrixDescriptor(start, rows * 16, 8 * kSpan, kSpan);
 }
+// The same for an MN-major operand: the k16 step starts 16 rows (of kSpan bytes) into the first box; the next
+// kSpan / 2 of the M or N index lie one box on, the next 8 k 8 rows on. Unswizzled those are SBO and LBO,
+// swizzled LBO and SBO (PTX ISA 9.7.15.5.1.2.1).
+template <int kSpan, Bug kBug = Bug::kNone>
+__device__ __forceinline__ uint64_t OperandDescMN(uint32_t base, int k0) {
+  const uint32_t start = base + k0 * kSpan, next_box = kChunk * kSpan, next_8k = 8 * kSpan;
+  const bool unswizzled_roles = kSpan == 16 || kBug == Bug::kOffsetsUnswapped;
+  return unswizzled_roles ? MatrixDescriptor(start, next_8k, next_box, kSpan)
+                          : MatrixDescriptor(start, next_box, next_8k, kSpan);
+}
 
-// The shared address of A's element (r, k) of the chunk at `base`, as TMA laid it out: box k / kBoxK, row r,
+// The shared address of A's element (r, k) of the chunk at `base`, as TMA laid it out: box k / (kSpan / 2), row r,
 // then the swizzle's XOR of the 16-byte chunk with the 128-byte row (PTX ISA 9.7.15.5.1.2).
 template <int kSpan>
 __device__ __forceinline__ uint32_t ElementAddr(uint32_t base, int r, int k) {
@@ -63,7 +75,18 @@ __device__ __forceinline__ uint32_t ElementAddr(uint32_t base, int r, int k) {
   return kSpan == 16 ? a : a ^ ((a >> 3) & ((kSpan / 16 - 1) << 4));
 }
 
-template <int N, int kSpan, Bug kBug, bool kARegs>
+// The producer's copies of one operand's chunk ch into the stage at dst: its boxes, one after another.
+template <int kSpan, bool kMN>
+__device__ __forceinline__ void LoadOperand(uint32_t dst, const CUtensorMap* map, int rows, int ch, uint32_t bar) {
+  constexpr int kBox = kSpan / 2;  // elements of one box row
+  if (kMN) {
+    for (int j = 0; j < rows / kBox; ++j) TmaLoad2d(dst + j * kChunk * kSpan, map, j * kBox, ch * kChunk, bar);
+  } else {
+    for (int j = 0; j < kChunk / kBox; ++j) TmaLoad2d(dst + j * rows * kSpan, map, ch * kChunk + j * kBox, 0, bar);
+  }
+}
+
+template <int N, int kSpan, Bug kBug, bool kARegs, bool kAMN, bool kBMN>
 __global__ void __launch_bounds__(kThreads)
     GemmTileKernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, float* c,
                    int k) {
@@ -95,10 +118,8 @@ __global__ void __launch_bounds__(kThreads)
                         : kBug == Bug::kExpectTxLong ? L::kStageBytes + 16
                                                      : L::kStageBytes;
       MbarrierArriveExpectTx(full(s), bytes);
-      for (int j = 0; j < L::kBoxes; ++j) {
-        TmaLoad2d(stage_a(s) + j * kM * kSpan, &map_a, ch * kChunk + j * L::kBoxK, 0, full(s));
-        TmaLoad2d(stage_b(s) + j * N * kSpan, &map_b, ch * kChunk + j * L::kBoxK, 0, full(s));
-      }
+      LoadOperand<kSpan, kAMN>(stage_a(s), &map_a, kM, ch, full(s));
+      LoadOperand<kSpan, kBMN>(stage_b(s), &map_b, N, ch, full(s));
     }
     return;
   }
@@ -113,16 +134,19 @@ __global__ void __launch_bounds__(kThreads)
     if (kBug != Bug::kNoFence) WgmmaFence();
     for (int k0 = 0; k0 < kChunk; k0 += 16) {
       if (kBug == Bug::kWarpSkipsWgmma && warp == 3) continue;
-      const uint64_t desc_b = OperandDesc<kSpan>(stage_b(s), N, k0);
+      const uint64_t desc_b =
+          kBMN ? OperandDescMN<kSpan, kBug>(stage_b(s), k0) : OperandDesc<kSpan>(stage_b(s), N, k0);
+      constexpr int kTransB = kBMN && kBug != Bug::kTransBMissing;
       if (kARegs) {  // A as mma.m16n8k16's fragment of the warp's 16 rows
         uint32_t a[4];
         for (int r = 0; r < 4; ++r) {
           const uint32_t at = ElementAddr<kSpan>(stage_a(s), 16 * warp + g + 8 * (r % 2), k0 + 2 * t + 8 * (r / 2));
           a[r] = *reinterpret_cast<const uint32_t*>(smem + (at - base));
         }
-        WgmmaRS(acc, a, desc_b, 1);
+        WgmmaRS<kTransB>(acc, a, desc_b, 1);
       } else {
-        WgmmaSS(acc, OperandDesc<kSpan>(stage_a(s), kM, k0), desc_b, 1);
+        const uint64_t desc_a = kAMN ? OperandDescMN<kSpan>(stage_a(s), k0) : OperandDesc<kSpan>(stage_a(s), kM, k0);
+        WgmmaSS<kAMN, kTransB>(acc, desc_a, desc_b, 1);
       }
     }
     WgmmaCommit();
@@ -134,11 +158,12 @@ __global__ void __launch_bounds__(kThreads)
     c[(16 * warp + g + 8 * ((e / 2) % 2)) * N + 8 * (e / 4) + 2 * t + e % 2] = acc[e];
 }
 
-// A 2-D bf16 tensor map over a rows x k row-major matrix, boxes of (box_k x rows).
-inline CUtensorMap MapOf(const __nv_bfloat16* p, int rows, int k, int box_k, CUtensorMapSwizzle swizzle) {
+// A 2-D bf16 tensor map over a rows x cols row-major matrix, boxes of (box_cols x box_rows).
+inline CUtensorMap MapOf(const __nv_bfloat16* p, int rows, int cols, int box_cols, int box_rows,
+                         CUtensorMapSwizzle swizzle) {
   CUtensorMap map;
-  const cuuint64_t dim[2] = {cuuint64_t(k), cuuint64_t(rows)}, stride[1] = {cuuint64_t(k) * 2};
-  const cuuint32_t box[2] = {cuuint32_t(box_k), cuuint32_t(rows)}, one[2] = {1, 1};
+  const cuuint64_t dim[2] = {cuuint64_t(cols), cuuint64_t(rows)}, stride[1] = {cuuint64_t(cols) * 2};
+  const cuuint32_t box[2] = {cuuint32_t(box_cols), cuuint32_t(box_rows)}, one[2] = {1, 1};
   if (cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(p), dim, stride,
                              box, one, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
@@ -146,16 +171,25 @@ inline CUtensorMap MapOf(const __nv_bfloat16* p, int rows, int k, int box_k, CUt
   return map;
 }
 
-// c (64 x N) = a (64 x k) b (N x k)^T, k a multiple of kChunk; tma_swizzle is the maps' (kSpan's unless a test
-// breaks it on purpose).
-template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false>
+// The map of an operand of `rows` M or N indices over k: K-major (rows x k) in boxes of kSpan / 2 k, or
+// MN-major (k x rows) in boxes of kSpan / 2 of the M or N index by kChunk k.
+template <int kSpan>
+CUtensorMap OperandMap(const __nv_bfloat16* p, bool mn_major, int rows, int k, CUtensorMapSwizzle swizzle) {
+  return mn_major ? MapOf(p, k, rows, kSpan / 2, kChunk, swizzle) : MapOf(p, rows, k, kSpan / 2, rows, swizzle);
+}
+
+// c (64 x N) = A B, k a multiple of kChunk: a is A (64 x k), or A^T (k x 64) if kAMN; b is B^T (N x k), or B
+// (k x N) if kBMN. tma_swizzle is the maps' (kSpan's unless a test breaks it on purpose).
+template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false, bool kAMN = false, bool kBMN = false>
 void GemmTile(const __nv_bfloat16* a, const __nv_bfloat16* b, float* c, int k, CUtensorMapSwizzle tma_swizzle) {
-  const CUtensorMap map_a = MapOf(a, kM, k, kSpan / 2, tma_swizzle), map_b = MapOf(b, N, k, kSpan / 2, tma_swizzle);
-  if (cudaFuncSetAttribute(reinterpret_cast<const void*>(&GemmTileKernel<N, kSpan, kBug, kARegs>),
-                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+  static_assert(!(kARegs && kAMN), "A from registers is the warp's fragment, read K-major");
+  const CUtensorMap map_a = OperandMap<kSpan>(a, kAMN, kM, k, tma_swizzle);
+  const CUtensorMap map_b = OperandMap<kSpan>(b, kBMN, N, k, tma_swizzle);
+  auto* kernel = &GemmTileKernel<N, kSpan, kBug, kARegs, kAMN, kBMN>;
+  if (cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
                            Layout<N, kSpan>::kSmem) != cudaSuccess)
     throw std::runtime_error("wgmma_gemm: shared memory opt-in refused");
-  GemmTileKernel<N, kSpan, kBug, kARegs><<<1, kThreads, Layout<N, kSpan>::kSmem>>>(map_a, map_b, c, k);
+  GemmTileKernel<N, kSpan, kBug, kARegs, kAMN, kBMN><<<1, kThreads, Layout<N, kSpan>::kSmem>>>(map_a, map_b, c, k);
 }
 
 }  // namespace wgmma_gemm
