@@ -9,90 +9,54 @@
 
 #include "harness.h"
 #include "tests/emu/wgmma_gemm.cu.inc"
+#include "tests/emu/wgmma_gemm_cases.h"
 
 using h::Buf;
 using wgmma_gemm::Bug;
 using wgmma_gemm::GemmTile;
-
-struct Problem {
-  int n, k;
-  std::vector<vfm::bf16> a, b;  // 64 x k, n x k
-  std::vector<double> want, tol;
-};
-
-Problem MakeProblem(int n, int k, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.f, 1.f);
-  Problem p{n, k, {}, {}, {}, {}};
-  for (int i = 0; i < 64 * k; ++i) p.a.push_back(h::FloatToBf16(nd(rng)));
-  for (int i = 0; i < n * k; ++i) p.b.push_back(h::FloatToBf16(nd(rng)));
-  for (int r = 0; r < 64; ++r)
-    for (int c = 0; c < n; ++c) {
-      double s = 0, mag = 0;
-      for (int j = 0; j < k; ++j) {
-        const double x = double(h::F(p.a[r * k + j])) * h::F(p.b[c * k + j]);
-        s += x, mag += std::fabs(x);
-      }
-      p.want.push_back(s);
-      p.tol.push_back(k * std::ldexp(mag, -24) + 1e-30);  // fp32 sums of k exact products
-    }
-  return p;
-}
-
-// Copies a rows x cols row-major matrix into `to`, transposed if asked (an MN-major operand: cols x rows).
-void Store(const std::vector<vfm::bf16>& m, int rows, int cols, bool transposed, vfm::bf16* to) {
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) to[transposed ? c * rows + r : r * cols + c] = m[r * cols + c];
-}
+using wgmma_gemm::Problem;
 
 // Runs one variant on p; true if every element is within its bound.
 template <int N, int kSpan, Bug kBug = Bug::kNone, bool kARegs = false, bool kAMN = false, bool kBMN = false>
 bool RunOnce(const Problem& p, CUtensorMapSwizzle swizzle, std::vector<uint32_t>* bits, std::string* worst) {
   Buf<vfm::bf16> a(p.a.size()), b(p.b.size());
   Buf<float> c(64 * N);
-  Store(p.a, 64, p.k, kAMN, a.p);
-  Store(p.b, N, p.k, kBMN, b.p);
+  wgmma_gemm::Store(p.a, 64, p.k, kAMN, a.p);
+  wgmma_gemm::Store(p.b, N, p.k, kBMN, b.p);
   std::fill(c.p, c.p + c.n, NAN);
   GemmTile<N, kSpan, kBug, kARegs, kAMN, kBMN>(reinterpret_cast<const __nv_bfloat16*>(a.p),
                                                reinterpret_cast<const __nv_bfloat16*>(b.p), c.p, p.k, swizzle);
-  double ratio = 0;
-  int at = -1;
-  for (int i = 0; i < 64 * N; ++i) {
-    const double e = std::isnan(c[i]) ? INFINITY : std::fabs(c[i] - p.want[i]) / p.tol[i];
-    if (e > ratio || (std::isinf(e) && at < 0)) ratio = e, at = i;
-  }
+  const wgmma_gemm::Worst w = wgmma_gemm::WorstError(p, c.p);
   if (bits) *bits = h::BitsOf(c);
-  if (worst) *worst = h::Fmt("worst error / bound %.3g at (%d, %d)", ratio, at < 0 ? 0 : at / N, at < 0 ? 0 : at % N);
-  return ratio <= 1 && c.Guards() && a.Guards() && b.Guards();
+  if (worst) *worst = h::Fmt("worst error / bound %.3g at (%d, %d)", w.ratio, std::max(w.at, 0) / N, std::max(w.at, 0) % N);
+  return w.ratio <= 1 && c.Guards() && a.Guards() && b.Guards();
 }
 
-CUtensorMapSwizzle MapSwizzle(int span) {
-  return span == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
-         : span == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
-         : span == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
-                      : CU_TENSOR_MAP_SWIZZLE_NONE;
-}
+using wgmma_gemm::MapSwizzle;
 
-template <int N, int kSpan, bool kARegs = false, bool kAMN = false, bool kBMN = false>
-void Check(int k, unsigned seed) {
-  const Problem p = MakeProblem(N, k, seed);
-  const std::string tag = h::Fmt("wgmma gemm 64x%dx%d swizzle %s A from %s, A %s-major, B %s-major", N, k,
-                                 kSpan == 16 ? "none" : h::Fmt("%dB", kSpan).c_str(), kARegs ? "registers" : "shared",
-                                 kAMN ? "M" : "K", kBMN ? "N" : "K");
-  h::AllOrders(tag, [&](int order) {
-    std::vector<uint32_t> bits;
-    std::string worst;
-    const bool ok = RunOnce<N, kSpan, Bug::kNone, kARegs, kAMN, kBMN>(p, MapSwizzle(kSpan), &bits, &worst);
-    h::Report(ok, tag + h::Fmt(" order=%d: ", order) + worst);
-    return bits;
-  });
-}
+// A correct case (wgmma_gemm_cases.h): within its bound, and the same bits under every scheduling order.
+struct Checker {
+  template <int N, int kSpan, bool kARegs, bool kAMN, bool kBMN>
+  void Run(int k, unsigned seed) {
+    const Problem p = wgmma_gemm::MakeProblem(N, k, seed);
+    const std::string tag = h::Fmt("wgmma gemm 64x%dx%d swizzle %s A from %s, A %s-major, B %s-major", N, k,
+                                   kSpan == 16 ? "none" : h::Fmt("%dB", kSpan).c_str(),
+                                   kARegs ? "registers" : "shared", kAMN ? "M" : "K", kBMN ? "N" : "K");
+    h::AllOrders(tag, [&](int order) {
+      std::vector<uint32_t> bits;
+      std::string worst;
+      const bool ok = RunOnce<N, kSpan, Bug::kNone, kARegs, kAMN, kBMN>(p, MapSwizzle(kSpan), &bits, &worst);
+      h::Report(ok, tag + h::Fmt(" order=%d: ", order) + worst);
+      return bits;
+    });
+  }
+};
 
 // Runs a broken variant in a child process (the emulator may stop it): caught if the child stops or its
 // results are wrong. Reports how.
 template <int N, int kSpan, Bug kBug, bool kBMN = false>
 void CheckCaught(const char* what, int tma_span = kSpan, bool expect_caught = true) {
-  const Problem p = MakeProblem(N, 256, 99);  // four chunks: each stage refilled once
+  const Problem p = wgmma_gemm::MakeProblem(N, 256, 99);  // four chunks: each stage refilled once
   int err[2];
   if (pipe(err) != 0) std::abort();
   std::fflush(stdout);
@@ -122,36 +86,8 @@ void CheckCaught(const char* what, int tma_span = kSpan, bool expect_caught = tr
 
 int main(int argc, char** argv) {
   h::BigShapes(argc, argv);
-  unsigned seed = 1;
-  // Every N with every swizzle mode; K = 256: four chunks over two stages, each mbarrier through two phases of
-  // each parity.
-  Check<64, 16>(256, seed++);
-  Check<64, 32>(256, seed++);
-  Check<64, 64>(256, seed++);
-  Check<64, 128>(256, seed++);
-  Check<128, 16>(256, seed++);
-  Check<128, 32>(256, seed++);
-  Check<128, 64>(256, seed++);
-  Check<128, 128>(256, seed++);
-  Check<256, 16>(256, seed++);
-  Check<256, 32>(256, seed++);
-  Check<256, 64>(256, seed++);
-  Check<256, 128>(256, seed++);
-  Check<128, 128>(448, seed++);  // seven chunks: the stages' phases flip an odd number of times
-  Check<64, 128, true>(256, seed++);
-  Check<256, 16, true>(256, seed++);
-  Check<128, 64, true>(256, seed++);
-  // MN-major operands (imm-trans 1): B N-major with every swizzle mode and N, A M-major, and the P V shape of
-  // attention (A from registers, B N-major).
-  Check<64, 16, false, false, true>(256, seed++);
-  Check<64, 32, false, false, true>(256, seed++);
-  Check<128, 64, false, false, true>(256, seed++);
-  Check<256, 128, false, false, true>(256, seed++);
-  Check<128, 16, false, true, false>(256, seed++);
-  Check<64, 128, false, true, false>(256, seed++);
-  Check<128, 32, false, true, true>(256, seed++);
-  Check<64, 128, true, false, true>(256, seed++);
-  Check<128, 16, true, false, true>(256, seed++);
+  Checker checker;
+  wgmma_gemm::ForEachCase(checker);
 
   CheckCaught<64, 128, Bug::kNone>("the correct kernel in a child process", 128, false);
   CheckCaught<64, 128, Bug::kNone>("TMA unswizzled, descriptors 128B swizzled", 16);

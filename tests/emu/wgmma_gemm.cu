@@ -158,15 +158,34 @@ __global__ void __launch_bounds__(kThreads)
     c[(16 * warp + g + 8 * ((e / 2) % 2)) * N + 8 * (e / 4) + 2 * t + e % 2] = acc[e];
 }
 
+// The TMA swizzle of a span of kSpan bytes (16: none).
+inline CUtensorMapSwizzle MapSwizzle(int span) {
+  return span == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+         : span == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+         : span == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                      : CU_TENSOR_MAP_SWIZZLE_NONE;
+}
+
+// cuTensorMapEncodeTiled is the driver API's (libcuda); taken through the runtime, so that a binary with this
+// kernel does not link libcuda and still loads where there is no GPU driver.
+inline decltype(&cuTensorMapEncodeTiled) TensorMapEncoder() {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+          cudaSuccess || found != cudaDriverEntryPointSuccess)
+    throw std::runtime_error("wgmma_gemm: the CUDA driver offers no cuTensorMapEncodeTiled");
+  return reinterpret_cast<decltype(&cuTensorMapEncodeTiled)>(fn);
+}
+
 // A 2-D bf16 tensor map over a rows x cols row-major matrix, boxes of (box_cols x box_rows).
 inline CUtensorMap MapOf(const __nv_bfloat16* p, int rows, int cols, int box_cols, int box_rows,
                          CUtensorMapSwizzle swizzle) {
   CUtensorMap map;
   const cuuint64_t dim[2] = {cuuint64_t(cols), cuuint64_t(rows)}, stride[1] = {cuuint64_t(cols) * 2};
   const cuuint32_t box[2] = {cuuint32_t(box_cols), cuuint32_t(box_rows)}, one[2] = {1, 1};
-  if (cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(p), dim, stride,
-                             box, one, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+  if (TensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(p), dim, stride,
+                         box, one, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
     throw std::runtime_error("wgmma_gemm: cuTensorMapEncodeTiled rejected the map");
   return map;
 }

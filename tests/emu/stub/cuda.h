@@ -3,6 +3,7 @@
 // is opaque), and cuTensorMapEncodeTiled checks its arguments as the CUDA driver API documents them.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "tests/emu/emu.h"
 
@@ -55,4 +56,17 @@ inline CUresult cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType typ
     map->stride[i] = i == 0 ? elem : strides[i - 1];
   }
   return CUDA_SUCCESS;
+}
+
+// The runtime's way to the driver API (cuda_runtime_api.h), which the kernels' host code takes so that nothing
+// links libcuda: here it finds the emulated cuTensorMapEncodeTiled above.
+enum cudaDriverEntryPointQueryResult { cudaDriverEntryPointSuccess = 0, cudaDriverEntryPointSymbolNotFound = 1 };
+constexpr unsigned long long cudaEnableDefault = 0;
+inline cudaError_t cudaGetDriverEntryPointByVersion(const char* symbol, void** fn, unsigned int /*cuda_version*/,
+                                                    unsigned long long /*flags*/,
+                                                    cudaDriverEntryPointQueryResult* found) {
+  const bool known = std::string(symbol) == "cuTensorMapEncodeTiled";
+  *fn = known ? reinterpret_cast<void*>(&cuTensorMapEncodeTiled) : nullptr;
+  *found = known ? cudaDriverEntryPointSuccess : cudaDriverEntryPointSymbolNotFound;
+  return cudaSuccess;
 }
