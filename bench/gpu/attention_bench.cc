@@ -4,7 +4,8 @@
 // qkv [B, S, 3, H, D] layout the model uses (bench/gpu/attention_torch.py times PyTorch's SDPA backends
 // on the same shapes).
 // For each S it times
-//   fwd     the forward (out and lse),
+//   fwd     the forward (out and lse); on an H100/H200 also FusedAttentionForwardHopper's (hopper_fwd, and
+//           hopper_fwd_rel_diff against the fused forward's out),
 //   bwd     the backward from a saved out and lse (for the fused one: the D = rowsum(dO * O) pre-kernel,
 //           the dK/dV kernel and the dQ kernel; for the unfused one all its GEMMs and row kernels),
 //   fwdbwd  both,
@@ -145,6 +146,17 @@ int Run() {
                                        scratch.raw_data());
         });
     json += absl::StrFormat("%s\"%d\": {\"fused\": %s", si ? ", " : "", S, fused);
+
+    if (cuda::ComputeCapability() == 90 && D == 64) {  // the Hopper forward (TMA + wgmma), against the fused one
+      Tensor out_h = Tensor::Empty({B, S, C}, DType::kBF16, gpu);
+      const double ms = TimeMs(
+          [&] { cuda::FusedAttentionForwardHopper(q, out_h.data<bf16>(), lse.data<float>(), B, S, H, D, scale); },
+          min_ms, reps);
+      cuda::FusedAttentionForward(q, out.data<bf16>(), lse.data<float>(), B, S, H, D, scale);
+      cuda::Synchronize();
+      json += absl::StrFormat(", \"hopper_fwd\": %s, \"hopper_fwd_rel_diff\": %.2e",
+                              figure(ms, flop_fwd, 4 * unit_bytes), RelDiff(First(out_h), First(out)));
+    }
 
     if (unfused) {
       const cuda::AttentionShape shape{B, S, H, D};

@@ -1,5 +1,6 @@
 // Fused bf16 multi-head self-attention, forward and backward, FlashAttention-2 style, on mma.sync tensor
-// cores (m16n8k16, bf16 in, fp32 accumulate): one source for sm_80 and sm_90a.
+// cores (m16n8k16, bf16 in, fp32 accumulate): one source for sm_80 and sm_90a; and a forward for sm_90a
+// alone on TMA and wgmma ("Forward on Hopper" below).
 //
 // The math is that of kernels/cpu/attention.h (see its comment); per (batch b, head h), s = scale:
 //   S = s Q K^T,  lse_i = log sum_j exp(S_ij),  P = exp(S - lse),  O = P V
@@ -49,6 +50,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/cuda/hopper.cuh"
 #include "kernels/cuda/runtime.cuh"
 #include "kernels/error.h"
 
@@ -385,6 +387,163 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionForwardKernel(const bf
                     ldo, row0, N, lane);
 }
 
+// ---- Forward on Hopper (sm_90a): TMA + wgmma --------------------------------------------------------
+// The same math, one warpgroup per 64-row query tile (wgmma's M = 64): the first thread of warpgroup 0
+// copies the Q tile once and the K/V tiles of 64 keys through a two-stage mbarrier pipeline with TMA (one
+// 2-D tensor map over qkv as [B*N rows, 3*H*D columns], boxes of 64 rows x D, 128B-swizzled: a tile row is
+// 128 bytes); warpgroup 1 computes S = Q K^T with Q and K read K-major from shared memory (wgmma SS), the
+// online softmax in the accumulators (the same fragment layout as mma.sync's C: rows 16w + g, +8), and
+// O += P V with P from registers (RS: two adjacent 8-column accumulator tiles are one A fragment, as in
+// PackA) and V read N-major (imm-trans-b 1) from the same swizzled tile layout. Rows of the next batch
+// element that a tile's box reaches are keys masked to -inf (P = 0) or query rows not stored; past B*N rows
+// TMA reads zeros. Head dim 64 only (ViT-S/B/L): for D = 32 the mma.sync kernel above serves.
+
+constexpr int kHopperD = 64;
+constexpr int kHopperSpan = kHopperD * 2;              // bytes of a tile row: the swizzle span
+constexpr int kHopperTileBytes = kBlock * kHopperSpan;  // one 64 x D bf16 tile
+constexpr int kHopperStages = 2;
+constexpr int kHopperThreads = 256;                     // warpgroup 0: producer; warpgroup 1: consumer
+// Q, kHopperStages x (K, V), then the mbarriers: q_full, full[kHopperStages], empty[kHopperStages].
+constexpr int kHopperBarriers = (1 + 2 * kHopperStages) * kHopperTileBytes;
+constexpr int kHopperSmem = 1024 + kHopperBarriers + 8 * (1 + 2 * kHopperStages);  // 1024: room to align
+
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma and TMA exist on sm_90a only
+// The descriptor of a 64 x D tile at `tile` as a K-major operand (Q as A, K as B) for the k16 step ks of the
+// head dim (32 bytes into each swizzled row; SBO: 8 rows on; LBO unused), or as the N-major B operand V for
+// the k16 step kk of the keys (16 rows on; SBO: 8 rows on; LBO, the next 64 of N, unused with N = D = 64).
+__device__ __forceinline__ uint64_t TileKMajor(uint32_t tile, int ks) {
+  return sm90::MatrixDescriptor(tile + 32 * ks, 16, 8 * kHopperSpan, kHopperSpan);
+}
+__device__ __forceinline__ uint64_t TileNMajor(uint32_t tile, int kk) {
+  return sm90::MatrixDescriptor(tile + 16 * kk * kHopperSpan, kHopperTileBytes, 8 * kHopperSpan, kHopperSpan);
+}
+
+// The producer: Q once, then every K/V tile into stage kt % 2 once the consumer has released it.
+__device__ __forceinline__ void HopperProduce(const CUtensorMap* map, uint32_t base, int nkt, int q0, int h, int b,
+                                              int N, int H) {
+  const uint32_t q_full = base + kHopperBarriers;
+  auto full = [&](int s) { return q_full + 8 + 8 * s; };
+  auto empty = [&](int s) { return q_full + 8 + 8 * (kHopperStages + s); };
+  const int row0 = b * N, col_q = h * kHopperD, col_k = (H + h) * kHopperD, col_v = (2 * H + h) * kHopperD;
+  sm90::MbarrierArriveExpectTx(q_full, kHopperTileBytes);
+  sm90::TmaLoad2d(base, map, col_q, row0 + q0, q_full);
+  for (int kt = 0; kt < nkt; ++kt) {
+    const int s = kt % kHopperStages;
+    if (kt >= kHopperStages) sm90::MbarrierWait(empty(s), (kt / kHopperStages - 1) & 1);
+    const uint32_t k_tile = base + (1 + 2 * s) * kHopperTileBytes;
+    sm90::MbarrierArriveExpectTx(full(s), 2 * kHopperTileBytes);
+    sm90::TmaLoad2d(k_tile, map, col_k, row0 + kt * kBlock, full(s));
+    sm90::TmaLoad2d(k_tile + kHopperTileBytes, map, col_v, row0 + kt * kBlock, full(s));
+  }
+}
+
+// Online softmax of one tile's scores (the thread's accumulators of S, 8 n-tiles x 4: rows gr (e < 2) and
+// gr + 8), as the mma.sync forward does it: scaled into the log2 domain, keys >= N masked, the running max m
+// and this lane's part of the running sum l updated, and O rescaled by 2^(m_old - m_new). s becomes P.
+__device__ __forceinline__ void HopperSoftmax(float (&s)[32], float (&o)[32], float (&m)[2], float (&l)[2], int j0,
+                                              int N, int t, float scale_log2) {
+  const bool partial = j0 + kBlock > N;
+  float mx[2] = {m[0], m[1]};
+#pragma unroll
+  for (int e = 0; e < 32; ++e) {
+    s[e] *= scale_log2;
+    if (partial && j0 + (e / 4) * 8 + 2 * t + (e & 1) >= N) s[e] = -INFINITY;
+    mx[(e / 2) & 1] = fmaxf(mx[(e / 2) & 1], s[e]);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float alpha = Exp2(m[r] - mx[r]);  // 0 on the first tile (m = -inf); mx is finite: key j0 < N
+    m[r] = mx[r], l[r] *= alpha;
+#pragma unroll
+    for (int e = 0; e < 32; ++e)
+      if (((e / 2) & 1) == r) o[e] *= alpha;
+  }
+#pragma unroll
+  for (int e = 0; e < 32; ++e) {
+    s[e] = Exp2(s[e] - m[(e / 2) & 1]);
+    l[(e / 2) & 1] += s[e];
+  }
+}
+
+#endif
+
+__global__ void __launch_bounds__(kHopperThreads)
+    FusedAttentionForwardHopperKernel(const __grid_constant__ CUtensorMap map, bf16_t* __restrict__ out,
+                                      float* __restrict__ lse, int N, int H, float scale_log2) {
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const uint32_t base = (sm90::SmemAddr(smem_raw) + 1023) & ~1023u;  // the 128B swizzle's 1024-byte pattern
+  const uint32_t q_full = base + kHopperBarriers;
+  auto full = [&](int s) { return q_full + 8 + 8 * s; };
+  auto empty = [&](int s) { return q_full + 8 + 8 * (kHopperStages + s); };
+  const int q0 = blockIdx.x * kBlock, h = blockIdx.y, b = blockIdx.z, nkt = (N + kBlock - 1) / kBlock;
+  if (threadIdx.x == 0) {
+    sm90::MbarrierInit(q_full, 1);
+    for (int s = 0; s < kHopperStages; ++s) {
+      sm90::MbarrierInit(full(s), 1);
+      sm90::MbarrierInit(empty(s), 128);
+    }
+    sm90::FenceProxyAsync();
+  }
+  __syncthreads();
+  // The warpgroup index through a shuffle: ptxas then knows it is warp-uniform, and does not serialize the
+  // consumer's wgmma as if they sat in a divergent branch (its warning C7520).
+  if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
+    if (threadIdx.x == 0) HopperProduce(&map, base, nkt, q0, h, b, N, H);
+    return;
+  }
+
+  const int i = threadIdx.x - 128, warp = i / 32, gr = (i % 32) / 4, t = i % 4;
+  float o[32], s[32];
+  for (int e = 0; e < 32; ++e) o[e] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  sm90::MbarrierWait(q_full, 0);
+  for (int kt = 0; kt < nkt; ++kt) {
+    const int st = kt % kHopperStages;
+    const uint32_t k_tile = base + (1 + 2 * st) * kHopperTileBytes, v_tile = k_tile + kHopperTileBytes;
+    sm90::MbarrierWait(full(st), (kt / kHopperStages) & 1);
+    // S = Q K^T (64 x 64, k = the head dim).
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int ks = 0; ks < kHopperD / 16; ++ks)
+      sm90::WgmmaSS(s, TileKMajor(base, ks), TileKMajor(k_tile, ks), /*accumulate=*/ks > 0);
+    sm90::WgmmaCommit();
+    sm90::WgmmaWait<0>();
+    HopperSoftmax(s, o, m, l, kt * kBlock, N, t, scale_log2);
+    // O += P V (k = the 64 keys): P's accumulator tiles 2kk, 2kk + 1 are the A fragment of k-step kk.
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kBlock / 16; ++kk) {
+      const uint32_t a[4] = {PackBf16(s[8 * kk], s[8 * kk + 1]), PackBf16(s[8 * kk + 2], s[8 * kk + 3]),
+                             PackBf16(s[8 * kk + 4], s[8 * kk + 5]), PackBf16(s[8 * kk + 6], s[8 * kk + 7])};
+      sm90::WgmmaRS</*kTransB=*/1>(o, a, TileNMajor(v_tile, kk), 1);
+    }
+    sm90::WgmmaCommit();
+    sm90::WgmmaWait<0>();
+    sm90::MbarrierArrive(empty(st));  // the stage may be refilled
+  }
+
+  // Finish as the mma.sync forward: row sums over the quad, lse = (m + log2 l) ln 2, O / l stored as bf16.
+  const int64_t ldo = int64_t(H) * kHopperD;
+  bf16_t* o_g = out + int64_t(b) * N * ldo + int64_t(h) * kHopperD;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    const int row = q0 + 16 * warp + gr + 8 * r;
+    if (row >= N) continue;
+    if (t == 0) lse[(int64_t(b) * H + h) * N + row] = (m[r] + log2f(l[r])) * kLn2;
+    const float inv = 1.f / l[r];
+#pragma unroll
+    for (int dt = 0; dt < kHopperD / 8; ++dt)
+      *reinterpret_cast<uint32_t*>(o_g + row * ldo + 8 * dt + 2 * t) =
+          PackBf16(o[4 * dt + 2 * r] * inv, o[4 * dt + 2 * r + 1] * inv);
+  }
+#endif
+}
+
 // ---- Backward ---------------------------------------------------------------------------------------
 
 // dvec[b, h, i] = sum_d dout[b, i, h, d] * out[b, i, h, d]: kD/8 lanes per row r = (b*N + i)*H + h, each
@@ -673,6 +832,22 @@ void LaunchForward(const bf16* qkv, bf16* out, float* lse, int64_t B, int64_t N,
   VFM_CUDA_LAUNCHED("FusedAttentionForwardKernel");
 }
 
+void LaunchForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t B, int64_t N, int64_t H, float scale) {
+  CUtensorMap map;
+  // qkv as [B*N rows, 3*H*D columns]: boxes of 64 rows x D (one tile), 128B-swizzled.
+  const cuuint64_t dim[2] = {cuuint64_t(3 * H * kHopperD), cuuint64_t(B * N)};
+  const cuuint64_t stride[1] = {cuuint64_t(3 * H * kHopperD * 2)};
+  const cuuint32_t box[2] = {cuuint32_t(kHopperD), cuuint32_t(kBlock)}, one[2] = {1, 1};
+  if (sm90::TensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(qkv), dim, stride, box,
+                               one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                               CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+    throw Error("FusedAttentionForwardHopper: cuTensorMapEncodeTiled rejected the map of qkv");
+  AllowSmem(reinterpret_cast<const void*>(&FusedAttentionForwardHopperKernel), kHopperSmem);
+  FusedAttentionForwardHopperKernel<<<GridFor(B, N, H), kHopperThreads, kHopperSmem, Compute()>>>(
+      map, Dev(out), lse, int(N), int(H), scale * kLog2e);
+  VFM_CUDA_LAUNCHED("FusedAttentionForwardHopperKernel");
+}
+
 template <int kD>
 void LaunchBackward(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv, int64_t B,
                     int64_t N, int64_t H, float scale, float* dvec) {
@@ -706,6 +881,18 @@ void FusedAttentionForward(const bf16* qkv, bf16* out, float* lse, int64_t batch
     LaunchForward<64>(qkv, out, lse, batch, tokens, heads, scale);
   else
     LaunchForward<32>(qkv, out, lse, batch, tokens, heads, scale);
+}
+
+void FusedAttentionForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t batch, int64_t tokens,
+                                 int64_t heads, int64_t head_dim, float scale) {
+  if (batch <= 0 || tokens <= 0 || heads <= 0) return;
+  if (head_dim != kHopperD)
+    throw Error("FusedAttentionForwardHopper: head dim " + std::to_string(head_dim) + " (only 64 is compiled)");
+  if (ComputeCapability() != 90)
+    throw Error("FusedAttentionForwardHopper: needs an sm_90 device (H100/H200), this one is sm_" +
+                std::to_string(ComputeCapability()));
+  CheckArgs("FusedAttentionForwardHopper", batch, tokens, heads, head_dim, {qkv, out}, {lse});
+  LaunchForwardHopper(qkv, out, lse, batch, tokens, heads, scale);
 }
 
 size_t FusedAttentionBackwardScratchBytes(int64_t batch, int64_t tokens, int64_t heads) {

@@ -21,6 +21,13 @@ bool FusedAttentionSupported(int64_t head_dim);
 void FusedAttentionForward(const bf16* qkv, bf16* out, float* lse, int64_t batch, int64_t tokens, int64_t heads,
                            int64_t head_dim, float scale);
 
+// The same forward for Hopper (sm_90a: TMA and wgmma), head dim 64 only, on an sm_90 device (else it throws);
+// same results within rounding (the order of the fp32 sums differs). Checked on the CPU emulator (tests/emu);
+// not yet run on a GPU (tests/gpu/fused_attention_test.cc and bench_attention's hopper_fwd will), so nothing
+// calls it in training until it has been, measured against FusedAttentionForward.
+void FusedAttentionForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t batch, int64_t tokens,
+                                 int64_t heads, int64_t head_dim, float scale);
+
 // Device scratch the backward needs (the fp32 D_i = rowsum(dO * O) of every row, [B, H, N]).
 size_t FusedAttentionBackwardScratchBytes(int64_t batch, int64_t tokens, int64_t heads);
 

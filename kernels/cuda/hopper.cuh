@@ -23,7 +23,20 @@
 
 #include <cstdint>
 
+#include "kernels/error.h"
+
 namespace vfm::cuda::sm90 {
+
+// cuTensorMapEncodeTiled belongs to the driver API (libcuda); taken through the runtime, so that vfm and its
+// tests do not link libcuda and still load where there is no GPU driver.
+inline decltype(&cuTensorMapEncodeTiled) TensorMapEncoder() {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult found{};
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+          cudaSuccess || found != cudaDriverEntryPointSuccess)
+    throw Error("the CUDA driver offers no cuTensorMapEncodeTiled (TMA needs CUDA 12 or newer)");
+  return reinterpret_cast<decltype(&cuTensorMapEncodeTiled)>(fn);
+}
 
 __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));

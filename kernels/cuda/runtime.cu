@@ -53,6 +53,14 @@ int CurrentDevice() {
   return device;
 }
 
+int ComputeCapability() {
+  const int device = CurrentDevice();
+  int major = 0, minor = 0;
+  VFM_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  VFM_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return 10 * major + minor;
+}
+
 Stream ComputeStream() { return StreamsOfCurrent().compute; }
 Stream CopyStream() { return StreamsOfCurrent().copy; }
 

@@ -17,6 +17,9 @@ using Event = void*;   // cudaEvent_t
 // Makes `index` this thread's device (one GPU per rank, chosen by local rank).
 void SetDevice(int index);
 int CurrentDevice();
+// The current device's compute capability as 10 major + minor (90: H100/H200, whose sm_90a kernels run only
+// there).
+int ComputeCapability();
 // The current device's compute stream, created on first use and kept for the life of the process.
 Stream ComputeStream();
 // The current device's copy stream (host->device uploads that run beside the compute stream's work).

@@ -589,15 +589,28 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) {
   }
   emu::g_warp_bar[w].Wait();
 }
-inline float __shfl_xor_sync(unsigned mask, float v, int off) {
-  const int w = emu::Tid() / 32, l = emu::Tid() % 32;
-  if (mask != 0xffffffffu || emu::g_warp_bar[w].n != 32) {
-    std::fprintf(stderr, "__shfl_xor_sync: mask %x with %d lanes\n", mask, emu::g_warp_bar[w].n);
+namespace emu {
+// A shuffle of the whole warp: every lane publishes v and reads lane `from`'s (its 4 bytes, whatever type).
+inline float WarpExchange(const char* what, unsigned mask, float v, int from) {
+  const int w = Tid() / 32, l = Tid() % 32;
+  if (mask != 0xffffffffu || g_warp_bar[w].n != 32) {
+    std::fprintf(stderr, "%s: mask %x with %d lanes\n", what, mask, g_warp_bar[w].n);
     std::abort();
   }
-  emu::g_slots[w].v[l] = v;
-  emu::g_warp_bar[w].Wait();
-  const float r = emu::g_slots[w].v[(l ^ off) & 31];
-  emu::g_warp_bar[w].Wait();
+  g_slots[w].v[l] = v;
+  g_warp_bar[w].Wait();
+  const float r = g_slots[w].v[from & 31];
+  g_warp_bar[w].Wait();
   return r;
+}
+}  // namespace emu
+inline float __shfl_xor_sync(unsigned mask, float v, int off) {
+  return emu::WarpExchange("__shfl_xor_sync", mask, v, (emu::Tid() % 32) ^ off);
+}
+inline int __shfl_sync(unsigned mask, int v, int src_lane) {
+  float f;
+  std::memcpy(&f, &v, 4);
+  f = emu::WarpExchange("__shfl_sync", mask, f, src_lane);
+  std::memcpy(&v, &f, 4);
+  return v;
 }

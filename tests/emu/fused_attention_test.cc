@@ -26,6 +26,8 @@ struct Inputs {
 struct Outputs {
   std::vector<bf16> out, dqkv;
   std::vector<float> lse, dvec;  // dvec: the backward's scratch, D_i = rowsum(dO * O) as [B, H, N]
+  std::vector<bf16> out_hopper;  // FusedAttentionForwardHopper's (head dim 64)
+  std::vector<float> lse_hopper;
   bool guards = true;
 };
 
@@ -59,9 +61,16 @@ Outputs Run(const Shape& s, const Inputs& in) {
   std::fill(dqkv.p, dqkv.p + nq, nan);
   std::fill(lse.p, lse.p + rows, NAN);
   std::fill(scratch.p, scratch.p + scratch.n, NAN);
+  Outputs r;
+  if (s.D == 64) {  // the Hopper forward first, into the same (NaN) outputs
+    FusedAttentionForwardHopper(qkv.p, out.p, lse.p, s.B, s.N, s.H, s.D, s.scale);
+    r.out_hopper.assign(out.p, out.p + no);
+    r.lse_hopper.assign(lse.p, lse.p + rows);
+    std::fill(out.p, out.p + no, nan);
+    std::fill(lse.p, lse.p + rows, NAN);
+  }
   FusedAttentionForward(qkv.p, out.p, lse.p, s.B, s.N, s.H, s.D, s.scale);
   FusedAttentionBackward(qkv.p, out.p, dout.p, lse.p, dqkv.p, s.B, s.N, s.H, s.D, s.scale, scratch.p);
-  Outputs r;
   r.out.assign(out.p, out.p + no);
   r.dqkv.assign(dqkv.p, dqkv.p + nq);
   r.lse.assign(lse.p, lse.p + rows);
@@ -206,6 +215,13 @@ void Check(const Shape& s, unsigned seed) {
   };
   line("out", out);
   line("lse", lse);
+  if (s.D == 64) {
+    Worst hout, hlse;
+    for (size_t i = 0; i < r.out_hopper.size(); ++i) hout.Add(F(r.out_hopper[i]), ref.out[i], ref.out_tol[i], i);
+    for (size_t i = 0; i < r.lse_hopper.size(); ++i) hlse.Add(r.lse_hopper[i], ref.lse[i], ref.lse_tol[i], i);
+    line("out (Hopper forward: TMA + wgmma)", hout);
+    line("lse (Hopper forward)", hlse);
+  }
   line("D = rowsum(dO * O)", dvec);
   line("dQ", grad[0]);
   line("dK", grad[1]);
@@ -214,6 +230,7 @@ void Check(const Shape& s, unsigned seed) {
   bool same = true;
   for (int k = 1; k < 3; ++k)
     same = same && SameBits(r.out, runs[k].out) && SameBits(r.lse, runs[k].lse) &&
+           SameBits(r.out_hopper, runs[k].out_hopper) && SameBits(r.lse_hopper, runs[k].lse_hopper) &&
            SameBits(r.dvec, runs[k].dvec) && SameBits(r.dqkv, runs[k].dqkv);
   h::Report(same, tag + " bitwise identical under forward/reverse/random thread+block orders");
 }
@@ -236,6 +253,10 @@ void HostChecks() {
   };
   const long launches = emu::g_launches;
   h::Report(throws([&] { FusedAttentionForward(qkv.p, out.p, lse.p, 1, 1, 1, 48, 1.f); }), "head dim 48 throws");
+  h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p, lse.p, 1, 1, 1, 32, 1.f); }),
+            "Hopper forward: head dim 32 throws");
+  h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
+            "Hopper forward: a misaligned bf16 pointer throws");
   h::Report(throws([&] { FusedAttentionForward(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
             "forward: a misaligned bf16 pointer throws");
   h::Report(throws([&] {

@@ -23,6 +23,7 @@ namespace vfm::cuda {
 // The emulator has one device and one stream; kernels run to completion at their launch.
 Stream ComputeStream() { return nullptr; }
 int CurrentDevice() { return 0; }
+int ComputeCapability() { return 90; }  // the emulator runs sm_90a's wgmma, mbarrier and TMA too
 [[noreturn]] void FailCuda(cudaError_t err, const char* what, const char* file, int line) {
   std::fprintf(stderr, "CUDA error %d from %s at %s:%d\n", int(err), what, file, line);
   std::abort();

@@ -28,7 +28,8 @@ bool RunOnce(const Problem& p, CUtensorMapSwizzle swizzle, std::vector<uint32_t>
                                                reinterpret_cast<const __nv_bfloat16*>(b.p), c.p, p.k, swizzle);
   const wgmma_gemm::Worst w = wgmma_gemm::WorstError(p, c.p);
   if (bits) *bits = h::BitsOf(c);
-  if (worst) *worst = h::Fmt("worst error / bound %.3g at (%d, %d)", w.ratio, std::max(w.at, 0) / N, std::max(w.at, 0) % N);
+  const int at = std::max(w.at, 0);
+  if (worst) *worst = h::Fmt("worst error / bound %.3g at (%d, %d)", w.ratio, at / N, at % N);
   return w.ratio <= 1 && c.Guards() && a.Guards() && b.Guards();
 }
 
@@ -102,6 +103,6 @@ int main(int argc, char** argv) {
   CheckCaught<64, 128, Bug::kNone, true>("the correct N-major kernel in a child process", 128, false);
   CheckCaught<64, 128, Bug::kTransBMissing, true>("B N-major in shared memory, imm-trans-b 0");
   CheckCaught<64, 16, Bug::kTransBMissing, true>("B N-major unswizzled, imm-trans-b 0");
-  CheckCaught<128, 64, Bug::kOffsetsUnswapped, true>("N-major 64B swizzled B with LBO and SBO in the unswizzled roles");
+  CheckCaught<128, 64, Bug::kOffsetsUnswapped, true>("N-major 64B swizzled B, LBO and SBO in the unswizzled roles");
   return h::Summary("hopper_ptx");
 }

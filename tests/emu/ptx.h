@@ -216,9 +216,10 @@ inline void WgmmaFence() { Me().wgmma_fenced = true; }
 // wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16 (PTX ISA 9.7.15.5.2), D = A B + (scale_d ? D : 0),
 // A 64 x 16 (from shared memory through desc_a, or from registers), B 16 x N (desc_b), each K-major or, with
 // imm-trans 1, MN-major in shared memory: all 128 threads of the warpgroup issue it (a thread missing leaves
-// the others waiting: DEADLOCK), with the same descriptors, N, scale_d and transposes. It is queued in the thread's open group and computed at the wgmma.wait_group
-// that completes it, reading shared memory then (the latest the hardware may) and writing the accumulators
-// then: until that wait they hold their old values, as the registers of an unfinished wgmma may.
+// the others waiting: DEADLOCK), with the same descriptors, N, scale_d and transposes. It is queued in the
+// thread's open group and computed at the wgmma.wait_group that completes it, reading shared memory then (the
+// latest the hardware may) and writing the accumulators then: until that wait they hold their old values, as
+// the registers of an unfinished wgmma may.
 inline void WgmmaIssue(std::initializer_list<float*> d, const uint32_t* a_regs, uint64_t desc_a, uint64_t desc_b,
                        int scale_d, int trans_a, int trans_b) {
   Fiber& f = Me();

@@ -166,17 +166,6 @@ inline CUtensorMapSwizzle MapSwizzle(int span) {
                       : CU_TENSOR_MAP_SWIZZLE_NONE;
 }
 
-// cuTensorMapEncodeTiled is the driver API's (libcuda); taken through the runtime, so that a binary with this
-// kernel does not link libcuda and still loads where there is no GPU driver.
-inline decltype(&cuTensorMapEncodeTiled) TensorMapEncoder() {
-  void* fn = nullptr;
-  cudaDriverEntryPointQueryResult found{};
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
-          cudaSuccess || found != cudaDriverEntryPointSuccess)
-    throw std::runtime_error("wgmma_gemm: the CUDA driver offers no cuTensorMapEncodeTiled");
-  return reinterpret_cast<decltype(&cuTensorMapEncodeTiled)>(fn);
-}
-
 // A 2-D bf16 tensor map over a rows x cols row-major matrix, boxes of (box_cols x box_rows).
 inline CUtensorMap MapOf(const __nv_bfloat16* p, int rows, int cols, int box_cols, int box_rows,
                          CUtensorMapSwizzle swizzle) {

@@ -143,6 +143,23 @@ TEST_F(FusedAttentionGpu, ForwardMatchesCpu) {
   }
 }
 
+// The Hopper forward (TMA + wgmma) on an H100/H200, with the same tolerances.
+TEST_F(FusedAttentionGpu, HopperForwardMatchesCpu) {
+  if (cuda::ComputeCapability() != 90) GTEST_SKIP() << "the Hopper forward runs on sm_90 only";
+  for (const Case& c : Cases()) {
+    if (c.D != 64) continue;
+    SCOPED_TRACE(c.Name());
+    const Reference r = RunCpu(c, 100 + c.N + c.H + c.D);
+    Tensor out = Tensor::Full({c.B, c.N, c.H * c.D}, NAN, DType::kBF16, Gpu());
+    Tensor lse = Tensor::Full({c.B, c.H, c.N}, NAN, DType::kF32, Gpu());
+    const Tensor qkv = Bf16OnGpu(r.qkv);
+    cuda::FusedAttentionForwardHopper(qkv.data<bf16>(), out.data<bf16>(), lse.data<float>(), c.B, c.N, c.H, c.D,
+                                      c.Scale());
+    EXPECT_GPU_CLOSE(OnHost(out), r.out, 4 * kBf16Unit);
+    EXPECT_GPU_CLOSE(OnHost(lse), r.lse, 1e-5);
+  }
+}
+
 TEST_F(FusedAttentionGpu, BackwardMatchesCpu) {
   for (const Case& c : Cases()) {
     SCOPED_TRACE(c.Name());
