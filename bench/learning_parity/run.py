@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Learning parity: vfm's iBOT recipe and the same recipe in PyTorch (ibot_torch_train.py), trained on the
 same Fashion-MNIST shards for the same steps over several seeds, compared by one kNN (`vfm eval knn`).
 
@@ -6,7 +6,7 @@ same Fashion-MNIST shards for the same steps over several seeds, compared by one
   run.py train SIDE SEED      one training run (SIDE vfm or torch) and its kNN; skipped when its knn.json exists
   run.py baseline             kNN of the untrained ViT (vfm eval --init=random), for scale
   run.py report               curves CSV, Markdown verdict and figure under --results
-`run.py all` does all of them in order. Every step is a separate process, so each can be run under the
+`run.py all` does all of them in order. Run it with Debian's /usr/bin/python3 (matplotlib, torch, h5py). Every step is a separate process, so each can be run under the
 project's build lock on its own (bench/README.md). Run from the repository root.
 """
 import argparse
@@ -120,7 +120,8 @@ def report(a):
     seeds = [int(s) for s in a.seeds.split(",")]
     top1 = {side: [json.load(open(os.path.join(a.work, f"{side}-seed{s}", "knn.json")))["top1"] for s in seeds]
             for side in SIDES}
-    random_init = json.load(open(os.path.join(a.work, "random-init", "knn.json")))["top1"]
+    baseline_json = os.path.join(a.work, "random-init", "knn.json")
+    random_init = json.load(open(baseline_json))["top1"] if os.path.exists(baseline_json) else None
     run_curves = {(side, s): curves(a, side, s) for side in SIDES for s in seeds}
     os.makedirs(a.results, exist_ok=True)
     with open(os.path.join(a.results, "learning_parity_curves.csv"), "w", newline="") as f:
@@ -167,19 +168,20 @@ def report(a):
         f"{statistics.mean(last10['vfm']):.3f} ± {statistics.stdev(last10['vfm']):.3f} | "
         f"{statistics.mean(last10['torch']):.3f} ± {statistics.stdev(last10['torch']):.3f} |",
         "",
-        f"The untrained ViT (`--init=random`) scores {random_init:.2f}% on the same kNN.",
+        f"The untrained ViT (`--init=random`) scores {random_init:.2f}% on the same kNN." if random_init is not None
+        else "The untrained ViT was not scored (`run.py baseline` did not run).",
         "",
         "**Criterion.** The two means agree when |mean_vfm − mean_torch| ≤ 2·sqrt(s_vfm²/n + s_torch²/n), "
         "n = seeds per side: two standard errors of the difference of means, each side's seed-to-seed standard "
-        "deviation s measured here. (About a 95% band for normally spread seeds; with n = 3 a t-test's 95% band "
-        "would be about 2.8 standard errors, so 2 is the stricter of the two.)",
+        "deviation s measured here: about a 95% band for normally spread seeds. A two-sample t-test's 95% band is "
+        f"wider with {n} seeds per side (t = 2.78 at 4 degrees of freedom for 3 seeds), so 2 is the stricter band.",
         "",
         f"**Result.** Difference {diff:+.2f} points, tolerance ±{tol:.2f} points: "
         + ("**the criterion holds**." if holds else "**the criterion does not hold**."),
         "",
         f"Time per run (training only, {a.steps} steps): vfm {statistics.mean(seconds['vfm']):.0f} s, "
-        f"PyTorch {statistics.mean(seconds['torch']):.0f} s (mean over seeds; the CPU was shared with other "
-        "work outside the runs, so these are not speed figures).",
+        f"PyTorch {statistics.mean(seconds['torch']):.0f} s (mean over seeds; the machine was shared with "
+        "other work, so these are not speed figures).",
         "",
         "Curves per step: `learning_parity_curves.csv`; figure: `learning_parity.png`.",
     ]
@@ -201,8 +203,13 @@ def plot(a, seeds, run_curves, top1, random_init):
             for s in seeds:
                 rows = run_curves[(side, s)]
                 label = f"{names[side]} (seeds {','.join(map(str, seeds))})" if s == seeds[0] else None
-                axes[k].plot([r[0] for r in rows], [r[key] for r in rows], color=colours[side], alpha=0.55,
-                             lw=0.9, label=label)
+                axes[k].plot([r[0] for r in rows], [r[key] for r in rows], color=colours[side], alpha=0.3,
+                             lw=0.8, label=label)
+            # The mean over seeds of a 10-step running mean: the trend under the per-batch noise.
+            steps = [r[0] for r in run_curves[(side, seeds[0])]]
+            smooth = [statistics.mean(statistics.mean(r[key] for r in run_curves[(side, s)][max(0, i - 9):i + 1])
+                                      for s in seeds) for i in range(len(steps))]
+            axes[k].plot(steps, smooth, color=colours[side], lw=2.2, label=f"{names[side]}, mean of seeds, 10-step mean")
     axes[0].set_title("iBOT loss (total) per step")
     axes[1].set_title("patch (MIM) part of the loss")
     for ax in axes[:2]:
@@ -213,11 +220,12 @@ def plot(a, seeds, run_curves, top1, random_init):
         axes[2].scatter(xs, top1[side], color=colours[side], zorder=3)
         m, sd = statistics.mean(top1[side]), statistics.stdev(top1[side])
         axes[2].errorbar([i + 0.3], [m], yerr=[sd], fmt="o", color="black", capsize=4)
-    axes[2].axhline(random_init, color="grey", ls="--", lw=1, label="untrained ViT")
+    if random_init is not None:
+        axes[2].axhline(random_init, color="grey", ls="--", lw=1, label="untrained ViT")
+        axes[2].legend(loc="lower right")
     axes[2].set_xticks([0, 1], [names[s] for s in SIDES])
     axes[2].set_xlim(-0.5, 1.6)
     axes[2].set_title(f"kNN top-1 after {a.steps} steps (%)")
-    axes[2].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(os.path.join(a.results, "learning_parity.png"), dpi=110)
 
