@@ -174,7 +174,8 @@ def report(a):
         "**Criterion.** The two means agree when |mean_vfm − mean_torch| ≤ 2·sqrt(s_vfm²/n + s_torch²/n), "
         "n = seeds per side: two standard errors of the difference of means, each side's seed-to-seed standard "
         "deviation s measured here: about a 95% band for normally spread seeds. A two-sample t-test's 95% band is "
-        f"wider with {n} seeds per side (t = 2.78 at 4 degrees of freedom for 3 seeds), so 2 is the stricter band.",
+        "wider with this few seeds (2.78 standard errors for 3 seeds per side, 4 degrees of freedom; 4.30 for 2 "
+        "per side), so 2 is the stricter band.",
         "",
         f"**Result.** Difference {diff:+.2f} points, tolerance ±{tol:.2f} points: "
         + ("**the criterion holds**." if holds else "**the criterion does not hold**."),
