@@ -65,8 +65,9 @@ ABSL_FLAG(double, budget_flops, 0,
           "pretrain: the run is this many model FLOPs (forward + backward, trainer/flops.h; steps from the "
           "expected FLOPs of a step); the schedules span it (0: none)");
 ABSL_FLAG(double, budget_minutes, 0,
-          "pretrain: the run is this many wall-clock minutes (steps fixed once from the throughput measured after "
-          "the first steps, kept on resume); the schedules span it (0: none)");
+          "pretrain: the run is this many wall-clock minutes of training (steps fixed once from the throughput "
+          "measured after the first steps, kept on resume; --eval_every's evaluations come on top); the "
+          "schedules span it (0: none)");
 ABSL_FLAG(std::string, lr_schedule, "cosine",
           "pretrain: cosine (lr, weight decay and EMA momentum over the run, DINO's) | constant (held after the "
           "warm-up, cooled over the last --cooldown_fraction)");
