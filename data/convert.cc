@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/decode.h"
+#include "data/modality_stats.h"
 #include "data/shard_writer.h"
 
 namespace vfm::data {
@@ -36,6 +37,7 @@ struct Input {
 struct Checked {
   std::string bytes, error;
   SampleMeta meta;
+  ImageMoments moments;  // of the decoded pixels, for the modality's statistics
 };
 
 Checked Fail(absl::string_view why) {
@@ -94,10 +96,12 @@ Checked ReadAndCheck(const Input& input) {
   if (!codec.ok()) return Fail(codec.status().message());
   absl::StatusOr<ImageHeader> header = ProbeImage(data, c.bytes.size(), *codec);
   if (!header.ok()) return Fail(header.status().message());
-  // A full decode (JPEG at 1/8 scale: still reads every entropy-coded bit) catches truncated files.
+  // A full decode catches truncated files and gives the pixels the modality statistics are taken over
+  // (modality_stats.h: full size).
   Image image;
-  if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 8, &image); !s.ok())
+  if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 1, &image); !s.ok())
     return Fail(s.message());
+  c.moments = MomentsOf(image.pixels.data(), int64_t(image.height) * image.width, image.channels);
   c.meta.codec = *codec;
   c.meta.height = uint32_t(header->height);
   c.meta.width = uint32_t(header->width);
@@ -142,6 +146,7 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
   if (modalities.size() > 256)
     return absl::InvalidArgumentError(absl::StrCat(source, ": more than 256 modalities (codes are uint8)"));
   DatasetWriter writer(options.output, modalities, std::move(labels), options.target_shard_bytes);
+  std::map<std::string, StatsAccumulator> stats;
   int64_t accepted = 0;
   const int64_t total = int64_t(inputs.size()), chunk = 256;
   std::vector<Checked> checked(static_cast<size_t>(chunk));
@@ -160,6 +165,7 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
                                 modalities.begin());
       report.bytes_per_modality[input.modality] += int64_t(c.bytes.size());
       report.bytes += int64_t(c.bytes.size());
+      stats[input.modality].Add(c.moments);
       ++accepted;
       if (absl::Status s = writer.Add(std::move(c.meta), c.bytes, input.synthetic); !s.ok()) return s;
       c = Checked();
@@ -169,6 +175,9 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
   if (accepted == 0)  // nothing was written yet: a shard is only written once it holds samples
     return absl::InvalidArgumentError(absl::StrCat(source, ": none of the ", total, " inputs is a readable image",
                                                    RejectedSummary(report.rejected)));
+  std::map<std::string, ModalityStats> results;
+  for (const auto& [name, sum] : stats) results[name] = sum.Result();
+  writer.set_modality_stats(std::move(results));
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
   report.index = *std::move(index);
@@ -379,6 +388,7 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
 
   const std::string modality = options.modality.empty() ? "idx" : options.modality;
   DatasetWriter writer(options.output, {modality}, {}, options.target_shard_bytes);
+  StatsAccumulator stats;
   const std::string name = fs::path(images).filename().string();
   for (uint32_t i = 0; i < n; ++i) {
     SampleMeta meta;
@@ -389,10 +399,12 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
     meta.codec = Codec::kRaw;
     meta.source = absl::StrCat(name, "#", i);
     std::string_view bytes(image_bytes->data() + 16 + size_t(i) * pixels, pixels);
+    stats.Add(MomentsOf(reinterpret_cast<const uint8_t*>(bytes.data()), int64_t(pixels), 1));
     if (absl::Status s = writer.Add(std::move(meta), bytes, options.synthetic); !s.ok()) return s;
     if (options.progress && ((i + 1) % 10000 == 0 || i + 1 == n))
       options.progress(i + 1, n, int64_t(i + 1) * int64_t(pixels));
   }
+  writer.set_modality_stats({{modality, stats.Result()}});
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
   ConvertReport report;
