@@ -250,6 +250,66 @@ uint32_t BigEndian32(const std::string& s, size_t at) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
 
+struct CsvField {
+  std::string text;
+  bool quoted = false;
+};
+
+// Takes one RFC 4180 record off the front of `text`: fields separated by commas, the record ended by LF or
+// CRLF (or the end of the text). A field in double quotes keeps everything up to the closing quote as is
+// (commas, line breaks, spaces; "" is one quote); an unquoted field is taken with surrounding whitespace
+// stripped. `line` counts the line breaks consumed. Text after a closing quote is an error (the rest of
+// the line is consumed), as is an unterminated quote (the rest of the text is).
+absl::StatusOr<std::vector<CsvField>> NextCsvRecord(absl::string_view* text, int* line) {
+  std::vector<CsvField> fields(1);
+  absl::string_view& t = *text;
+  size_t i = 0;
+  while (true) {
+    CsvField& field = fields.back();
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\t')) ++i;
+    if (i < t.size() && t[i] == '"') {
+      field.quoted = true;
+      for (++i;; ++i) {
+        if (i == t.size()) {
+          t = {};
+          return absl::InvalidArgumentError("a quoted field has no closing quote");
+        }
+        if (t[i] == '"' && i + 1 < t.size() && t[i + 1] == '"') {
+          field.text += '"';
+          ++i;
+        } else if (t[i] == '"') {
+          break;
+        } else {
+          if (t[i] == '\n') ++*line;
+          field.text += t[i];
+        }
+      }
+      for (++i; i < t.size() && (t[i] == ' ' || t[i] == '\t'); ++i) {
+      }
+      if (i < t.size() && t[i] != ',' && t[i] != '\n' && t[i] != '\r') {  // skip the rest of the line
+        const size_t end = t.find('\n', i);
+        t.remove_prefix(end == absl::string_view::npos ? t.size() : end + 1);
+        ++*line;
+        return absl::InvalidArgumentError("text after a quoted field's closing quote");
+      }
+    } else {
+      const size_t begin = i;
+      while (i < t.size() && t[i] != ',' && t[i] != '\n') ++i;
+      field.text = std::string(absl::StripAsciiWhitespace(t.substr(begin, i - begin)));  // also a CR before LF
+    }
+    if (i < t.size() && t[i] == ',') {
+      ++i;
+      fields.emplace_back();
+      continue;
+    }
+    while (i < t.size() && t[i] == '\r') ++i;
+    if (i < t.size() && t[i] == '\n') ++i;
+    ++*line;
+    t.remove_prefix(i);
+    return fields;
+  }
+}
+
 absl::Status CheckModalityOption(const ConvertOptions& options) {
   if (!IsValidUtf8(options.modality))
     return absl::InvalidArgumentError(absl::StrCat("modality name '", options.modality, "' is not valid UTF-8"));
@@ -324,37 +384,42 @@ absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOp
     return absl::NotFoundError(absl::StrCat(csv, ": cannot open: ", std::strerror(errno)));
   if (!S_ISREG(st.st_mode))
     return absl::InvalidArgumentError(absl::StrCat(csv, ": not a regular file (", KindOf(st.st_mode), ")"));
-  std::ifstream in(csv, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(csv, ": cannot open"));
+  absl::StatusOr<std::string> text = ReadRegularFile(csv);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(csv, ": ", text.status().message()));
   const fs::path base = fs::path(csv).parent_path();
   std::vector<Input> inputs;
   ConvertReport report;
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (line_no == 1 && absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty() || (line_no == 1 && absl::StartsWithIgnoreCase(text, "path"))) continue;
-    std::vector<std::string> f = absl::StrSplit(text, ',');
-    for (std::string& field : f) field = std::string(absl::StripAsciiWhitespace(field));
+  absl::string_view rest = *text;
+  if (absl::StartsWith(rest, "\xEF\xBB\xBF")) rest.remove_prefix(3);  // a UTF-8 byte order mark
+  bool first = true;
+  for (int line_no = 1; !rest.empty(); first = false) {
     const std::string where = absl::StrCat(csv, ":", line_no);
-    if (f.size() < 2 || f.size() > 5 || f[0].empty() || f[1].empty()) {
+    absl::StatusOr<std::vector<CsvField>> record = NextCsvRecord(&rest, &line_no);
+    if (!record.ok()) {  // the rest of its line is skipped (of the file: an unterminated quote)
+      report.rejected.push_back({where, std::string(record.status().message())});
+      continue;
+    }
+    std::vector<CsvField>& f = *record;
+    if (f.size() == 1 && f[0].text.empty() && !f[0].quoted) continue;  // a blank line
+    if (first && !f[0].quoted && absl::StartsWithIgnoreCase(f[0].text, "path")) continue;  // the header
+    if (f.size() < 2 || f.size() > 5 || f[0].text.empty() || f[1].text.empty()) {
       report.rejected.push_back({where, "expected path,modality[,label[,subject[,synthetic]]]"});
       continue;
     }
-    if (!IsValidUtf8(f[1])) {
+    if (!IsValidUtf8(f[1].text)) {
       report.rejected.push_back({where, "the modality is not valid UTF-8"});
       continue;
     }
     Input input;
-    input.path = fs::path(f[0]).is_absolute() ? f[0] : (base / f[0]).string();
-    input.modality = f[1];
+    input.path = fs::path(f[0].text).is_absolute() ? f[0].text : (base / f[0].text).string();
+    input.modality = f[1].text;
     input.synthetic = options.synthetic;
-    if (f.size() > 2 && !f[2].empty() && (!absl::SimpleAtoi(f[2], &input.label) || input.label < -1)) {
-      report.rejected.push_back({where, absl::StrCat("label '", f[2], "' is not an integer >= -1")});
+    if (f.size() > 2 && !f[2].text.empty() && (!absl::SimpleAtoi(f[2].text, &input.label) || input.label < -1)) {
+      report.rejected.push_back({where, absl::StrCat("label '", f[2].text, "' is not an integer >= -1")});
       continue;
     }
-    if (f.size() > 3) input.subject = f[3];
-    if (f.size() > 4) input.synthetic = f[4] == "1" || absl::EqualsIgnoreCase(f[4], "true");
+    if (f.size() > 3) input.subject = f[3].text;
+    if (f.size() > 4) input.synthetic = f[4].text == "1" || absl::EqualsIgnoreCase(f[4].text, "true");
     inputs.push_back(std::move(input));
   }
   return WriteInputs(csv, inputs, std::move(report), {}, options);
