@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "data/crc32c.h"
+#include "data/normalization.h"
 #include "autograd/caching_allocator.h"
 #include "kernels/cpu/normalize_images.h"
 #include "kernels/cuda/nonfinite.h"
@@ -149,6 +150,8 @@ class PretrainRun {
   absl::Status Initialise();
   // Refuses a resume whose seed, data or run-defining flags differ from the checkpoint's.
   absl::Status CheckSameRun(const TrainingState& saved, const std::string& checkpoint) const;
+  // The per-modality normalisation (--norm) into the loader's options and the state checkpoints record.
+  absl::Status ChooseNormalization(data::LoaderOptions* options);
   IBotCrops Crops(const data::Batch& batch);
   IBotStepSettings SettingsAt(int64_t step) const;
   // Reads the step's loss (on a GPU only when it is logged or saved) and fails on a non-finite one.
@@ -314,6 +317,7 @@ absl::Status PretrainRun::StartLoader() {
   lo.crops = o_.crops;
   lo.crops.masking.patch_size = o_.patch;
   lo.uint8_output = !o_.device.is_cpu();
+  if (absl::Status s = ChooseNormalization(&lo); !s.ok()) return s;
   auto loader = data::Loader::Create(dataset_, lo, state_.loader);
   if (!loader.ok()) return loader.status();
   loader_ = std::move(*loader);
@@ -337,6 +341,21 @@ absl::Status PretrainRun::StartLoader() {
                 (long long)o_.global_batch, process_.world, (long long)length_.stop);
     std::fflush(stdout);
     metrics_.open(o_.run_dir + "/metrics.jsonl", std::ios::app);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PretrainRun::ChooseNormalization(data::LoaderOptions* options) {
+  std::vector<std::string> notes;
+  auto table = data::ResolveNormalization(o_.norm, dataset_->index(), &notes);
+  if (!table.ok()) return table.status();
+  options->normalization = *table;
+  state_.normalization = data::NormalizationToJson(*table);
+  if (lead_) {
+    for (const std::string& note : notes) std::printf("note: %s\n", note.c_str());
+    for (const auto& [name, n] : *table)
+      std::printf("normalising %s with mean %.4f %.4f %.4f, std %.4f %.4f %.4f (--norm=%s)\n", name.c_str(), n.mean[0],
+                  n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2], o_.norm.c_str());
   }
   return absl::OkStatus();
 }

@@ -46,6 +46,7 @@ struct PretrainOptions {
   int warmup_teacher_temp_epochs = 30;
   double lambda1 = 1.0, lambda2 = 1.0;
   // Data and runtime.
+  std::string norm = "dataset";  // data/normalization.h: dataset | imagenet | values
   uint64_t seed = 0;
   int data_threads = 4, prefetch = 2;
   int log_every = 10, checkpoint_every = 500, keep_checkpoints = 3;

@@ -6,14 +6,17 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "autograd/safetensors.h"
+#include "data/normalization.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/eval.h"
+#include "trainer/export.h"
 
 ABSL_DECLARE_FLAG(std::string, data);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, init);
+ABSL_DECLARE_FLAG(std::string, norm);
 ABSL_FLAG(std::string, checkpoint, "", "eval/export: a checkpoint folder, or a run folder (its newest checkpoint)");
 ABSL_FLAG(std::string, test_data, "", "eval: labelled test shards (--data: the labelled training shards)");
 ABSL_FLAG(std::string, encoder, "teacher", "eval: teacher | student | pixels (raw-pixel baseline)");
@@ -39,6 +42,26 @@ Progress PrintProgress(const std::string& what) {
   };
 }
 
+// --norm for eval: "dataset" normalises as pretraining did (the table the checkpoint recorded; checkpoints
+// from before it was recorded used ImageNet's), modalities the checkpoint has no entry for (and the pixel
+// baseline) with --data's statistics; "imagenet" and values as in pretraining.
+absl::StatusOr<data::NormalizationTable> EvalNormalization(const data::DatasetIndex& train, const LoadedNetworks* nets) {
+  const std::string spec = absl::GetFlag(FLAGS_norm);
+  std::vector<std::string> notes;
+  auto table = data::ResolveNormalization(spec, train, &notes);
+  if (!table.ok() || spec != "dataset" || nets == nullptr) {
+    for (const std::string& note : notes) std::fprintf(stderr, "vfm eval: note: %s\n", note.c_str());
+    return table;
+  }
+  auto trained = data::NormalizationFromJson(NormalizationOf(nets->state));
+  if (!trained.ok()) return trained.status();
+  for (auto& [name, n] : *table) {
+    const auto it = trained->count(name) ? trained->find(name) : trained->find("*");
+    if (it != trained->end()) n = it->second;
+  }
+  return table;
+}
+
 absl::Status Evaluate(const std::string& mode) {
   if (mode != "knn" && mode != "linear") return absl::InvalidArgumentError("usage: vfm eval knn|linear --flags");
   const std::string encoder_name = absl::GetFlag(FLAGS_encoder);
@@ -58,6 +81,8 @@ absl::Status Evaluate(const std::string& mode) {
   const int k = f.Get(FLAGS_knn_k, 1, 100000);
   const double temperature = f.GetAbove(FLAGS_knn_temperature, 0, 100);
   const int probe_epochs = f.Get(FLAGS_probe_epochs, 1, 100000);
+  const absl::Status norm_spec = data::CheckNormalizationSpec(absl::GetFlag(FLAGS_norm));
+  f.Require(norm_spec.ok(), std::string(norm_spec.message()));
   const std::string train_path = absl::GetFlag(FLAGS_data), test_path = absl::GetFlag(FLAGS_test_data);
   f.Require(!train_path.empty() && !test_path.empty(), "--data and --test_data (labelled datasets) are required");
   if (!f.status().ok()) return f.status();
@@ -95,6 +120,12 @@ absl::Status Evaluate(const std::string& mode) {
       encoder = (encoder_name == "student" ? nets.student : nets.teacher)->backbone;
     }
   }
+  auto norm = EvalNormalization((*train_ds)->index(), encoder_name == "pixels" ? nullptr : &nets);
+  if (!norm.ok()) return norm.status();
+  eo.normalization = *norm;
+  for (const auto& [name, n] : eo.normalization)
+    std::fprintf(stderr, "vfm eval: normalising %s with mean %.4f %.4f %.4f, std %.4f %.4f %.4f\n", name.c_str(),
+                 n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
   const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (random_init ? " (random init)" : "");
   std::fprintf(stderr, "vfm eval: %s of %lld training and %lld test samples at %dx%d px (shorter side resized to %d, "
                "centre crop)\n", label.c_str(), (long long)(*train_ds)->size(), (long long)(*test_ds)->size(), eo.size,

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
+#include "data/normalization.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #if VFM_WITH_CUDA
@@ -74,6 +75,10 @@ ABSL_FLAG(double, warmup_teacher_patch_temp, 0.04, "teacher patch temperature at
 ABSL_FLAG(int, warmup_teacher_temp_epochs, 30, "teacher temperature warm-up, epochs");
 ABSL_FLAG(double, lambda1, 1.0, "weight of the [CLS] loss");
 ABSL_FLAG(double, lambda2, 1.0, "weight of the patch (MIM) loss");
+ABSL_FLAG(std::string, norm, "dataset",
+          "per-modality normalisation: dataset (each modality's mean/std from index.json, ImageNet's where it "
+          "has none) | imagenet | MEAN,STD | MEAN_R,MEAN_G,MEAN_B,STD_R,STD_G,STD_B (in [0, 1] units); eval: "
+          "dataset means the statistics the checkpoint was pretrained with");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the data order, augmentation, masks, init and drop path");
 ABSL_FLAG(int, data_threads, 4, "loader threads (decode + augmentation)");
 ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
@@ -171,6 +176,9 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->warmup_teacher_temp_epochs = f.Get(FLAGS_warmup_teacher_temp_epochs, 0, 1000000);
   o->lambda1 = f.Get(FLAGS_lambda1, 0, kNoLimit);
   o->lambda2 = f.Get(FLAGS_lambda2, 0, kNoLimit);
+  o->norm = absl::GetFlag(FLAGS_norm);
+  const absl::Status norm = data::CheckNormalizationSpec(o->norm);
+  f.Require(norm.ok(), std::string(norm.message()));
   o->seed = absl::GetFlag(FLAGS_seed);
   o->data_threads = f.Get(FLAGS_data_threads, 1, kMaxThreads);
   o->prefetch = f.Get(FLAGS_prefetch, 0, 64);
