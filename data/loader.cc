@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(std::shared_ptr<const Dat
   if (absl::Status s = ValidateMultiCropOptions(options.crops); !s.ok()) return s;
   SamplerOptions so;
   so.seed = options.seed;
+  so.modalities = options.modalities;
   so.modality_weights = options.modality_weights;
   so.synthetic_ratio = options.synthetic_ratio;
   so.epoch_size = options.epoch_size;

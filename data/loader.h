@@ -44,6 +44,7 @@ struct LoaderOptions {
   MultiCropOptions crops;
   std::map<std::string, Normalization> normalization;  // per modality name; others use the default
   bool uint8_output = false;  // planar uint8 crops instead of normalised float32
+  std::vector<std::string> modalities;            // see sampler.h: empty = all
   std::map<std::string, float> modality_weights;  // see sampler.h
   float synthetic_ratio = -1;
   int64_t epoch_size = 0;

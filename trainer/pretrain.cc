@@ -317,6 +317,9 @@ absl::Status PretrainRun::StartLoader() {
   lo.crops = o_.crops;
   lo.crops.masking.patch_size = o_.patch;
   lo.uint8_output = !o_.device.is_cpu();
+  lo.modalities = o_.modalities;
+  lo.modality_weights = o_.modality_weights;
+  lo.synthetic_ratio = float(o_.synthetic_ratio);
   if (absl::Status s = ChooseNormalization(&lo); !s.ok()) return s;
   auto loader = data::Loader::Create(dataset_, lo, state_.loader);
   if (!loader.ok()) return loader.status();

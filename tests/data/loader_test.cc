@@ -315,6 +315,47 @@ TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
   EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
 }
 
+// --modalities: only the selected modalities' samples, every one once per epoch in plain mode (the epoch
+// is their count), or drawn by weight; weights for a left-out modality and unknown names are refused.
+TEST(Loader, SelectedModalitiesOnly) {
+  Fixture f;
+  LoaderOptions o = SmallOptions();
+  o.crops.local_crops = 0;
+  o.crops.global.size = 16;
+  o.crops.global_crops = 1;
+  o.global_batch = 5;
+  o.modalities = {"oct"};
+  auto loader = Make(f, o);
+  EXPECT_EQ(loader->steps_per_epoch(), 2);  // the 10 oct samples of 40
+  std::set<uint64_t> seen;
+  for (int step = 0; step < 2; ++step) {
+    auto b = NextBatch(*loader);
+    for (uint64_t id : b->ids) {
+      EXPECT_EQ(f.dataset->modality(int64_t(id)), 1);
+      seen.insert(id);
+    }
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  o.modalities = {"oct", "fundus"};  // all of them: the plain order over every id, as without a selection
+  loader = Make(f, o);
+  LoaderOptions all = o;
+  all.modalities.clear();
+  auto plain = Make(f, all);
+  EXPECT_EQ(loader->steps_per_epoch(), plain->steps_per_epoch());
+  EXPECT_EQ(NextBatch(*loader)->ids, NextBatch(*plain)->ids);
+  o.modalities = {"fundus"};
+  o.epoch_size = 100;
+  o.synthetic_ratio = 0.5f;
+  loader = Make(f, o);
+  const auto drawn = NextBatch(*loader);
+  for (uint64_t id : drawn->ids) EXPECT_EQ(f.dataset->modality(int64_t(id)), 0);
+  o.modality_weights = {{"oct", 1.0f}};
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
+  o.modality_weights.clear();
+  o.modalities = {"slit-lamp"};
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
+}
+
 TEST(Loader, MasksFollowTheRatioDistribution) {
   Fixture f;
   LoaderOptions o = SmallOptions();

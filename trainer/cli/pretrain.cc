@@ -2,10 +2,13 @@
 // recipes). See trainer/pretrain.h.
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "data/normalization.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
@@ -79,6 +82,14 @@ ABSL_FLAG(std::string, norm, "dataset",
           "per-modality normalisation: dataset (each modality's mean/std from index.json, ImageNet's where it "
           "has none) | imagenet | MEAN,STD | MEAN_R,MEAN_G,MEAN_B,STD_R,STD_G,STD_B (in [0, 1] units); eval: "
           "dataset means the statistics the checkpoint was pretrained with");
+ABSL_FLAG(std::vector<std::string>, modalities, {},
+          "train on these modalities of --data only, e.g. fundus,oct (default: all)");
+ABSL_FLAG(std::vector<std::string>, modality_weights, {},
+          "sampling weights per modality, e.g. fundus:2,oct:1 (unlisted modalities are not drawn; default: "
+          "natural proportions); with weights or --synthetic_ratio an epoch draws as many samples as the "
+          "selected modalities hold");
+ABSL_FLAG(double, synthetic_ratio, -1,
+          "share of synthetic samples drawn, in [0, 1] (-1: their natural proportion)");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the data order, augmentation, masks, init and drop path");
 ABSL_FLAG(int, data_threads, 4, "loader threads (decode + augmentation)");
 ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
@@ -120,6 +131,30 @@ nlohmann::json ResolvedFlags() {
   for (const auto& [name, flag] : absl::GetAllFlags())
     if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos) j[std::string(name)] = flag->CurrentValue();
   return j;
+}
+
+// --modalities, --modality_weights (NAME:WEIGHT, each weight finite and >= 0, some > 0), --synthetic_ratio.
+void ReadSamplingFlags(FlagChecker* f, PretrainOptions* o) {
+  o->modalities = absl::GetFlag(FLAGS_modalities);
+  const std::set<std::string> selected(o->modalities.begin(), o->modalities.end());
+  f->Require(selected.size() == o->modalities.size(), "--modalities lists a modality twice");
+  double total = 0;
+  for (const std::string& item : absl::GetFlag(FLAGS_modality_weights)) {
+    const std::vector<std::string> parts = absl::StrSplit(item, ':');
+    float weight = 0;
+    const bool ok = parts.size() == 2 && !parts[0].empty() && absl::SimpleAtof(parts[1], &weight) && weight >= 0 &&
+                    weight < 1e30f;
+    f->Require(ok, absl::StrCat("--modality_weights must be NAME:WEIGHT,... with weights in [0, 1e30), got '", item, "'"));
+    f->Require(!ok || o->modality_weights.count(parts[0]) == 0,
+               absl::StrCat("--modality_weights names ", parts[0], " twice"));
+    f->Require(!ok || selected.empty() || selected.count(parts[0]),
+               absl::StrCat("--modality_weights names ", parts[0], ", which --modalities leaves out"));
+    if (ok) o->modality_weights[parts[0]] = weight, total += weight;
+  }
+  f->Require(o->modality_weights.empty() || total > 0, "--modality_weights are all 0: nothing would be drawn");
+  o->synthetic_ratio = f->Get(FLAGS_synthetic_ratio, -1, 1);
+  f->Require(o->synthetic_ratio == -1 || o->synthetic_ratio >= 0,
+             absl::StrCat("--synthetic_ratio must be in [0, 1] or -1 (natural), got ", o->synthetic_ratio));
 }
 
 // Every flag of the run, each checked against its range where it is read.
@@ -176,6 +211,7 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->warmup_teacher_temp_epochs = f.Get(FLAGS_warmup_teacher_temp_epochs, 0, 1000000);
   o->lambda1 = f.Get(FLAGS_lambda1, 0, kNoLimit);
   o->lambda2 = f.Get(FLAGS_lambda2, 0, kNoLimit);
+  ReadSamplingFlags(&f, o);
   o->norm = absl::GetFlag(FLAGS_norm);
   const absl::Status norm = data::CheckNormalizationSpec(o->norm);
   f.Require(norm.ok(), std::string(norm.message()));
