@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package vfm needs to build, test and benchmark, then builds (Release).
+# python3-matplotlib draws `vfm report`'s plots and `vfm attn`'s pictures (trainer/scripts/).
 # Usage: bash setup.sh [build-dir]      (default: build)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,9 +10,9 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-openmp-dev libabsl-dev libgtest-dev nlohmann-json3-dev
   libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin iproute2
   python3 python3-pip python3-numpy python3-torch python3-torchvision python3-h5py python3-pil
-  python3-skimage dataset-fashion-mnist
+  python3-skimage python3-matplotlib dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do

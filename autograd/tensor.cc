@@ -241,6 +241,17 @@ Tensor Tensor::ToDevice(Device target) const {
   return out;
 }
 
+void Tensor::MoveInto(Tensor home) {
+  VFM_CHECK(home.shape() == shape() && home.dtype() == dtype() && home.is_contiguous())
+      << "MoveInto: a " << (home.is_contiguous() ? "" : "non-") << "contiguous " << DTypeName(home.dtype()) << " "
+      << ShapeToString(home.shape()) << " home for a " << DTypeName(dtype()) << " " << ShapeToString(shape())
+      << " tensor";
+  home.CopyFrom(*this);
+  impl_->storage = home.storage();
+  impl_->offset = home.offset();
+  impl_->strides = home.strides();
+}
+
 void Tensor::Fill(double value) {
   if (!device().is_cpu()) {
 #if VFM_WITH_CUDA

@@ -99,6 +99,10 @@ class Tensor {
   // In-place fill/copy without autograd (for optimizers, initialisation, EMA).
   void Fill(double value);
   void CopyFrom(const Tensor& src);
+  // Copies this tensor's values into `home` (contiguous, of its shape and dtype, on any device) and makes
+  // this tensor a view of it: every handle to it follows (Module::MoveTo; the EMA's flat parameters,
+  // trainer/ema.h). Its gradient and gradient home stay.
+  void MoveInto(Tensor home);
 
   // Autograd.
   bool requires_grad() const { return impl_->requires_grad; }

@@ -87,15 +87,12 @@ int Run() {
   Rng mask_rng(7);
   int64_t masked = 0;
   const float mask_ratio = float(absl::GetFlag(FLAGS_mask_ratio));
-  for (int i = 0; i < 2; ++i) {
-    crops.global.push_back(Tensor::Randn({B, 3, vit->img_size, vit->img_size}, 100 + i).ToDevice(device).To(dtype));
-    Tensor m = Tensor::Empty({B, grid * grid}, DType::kU8);  // masks stay on the host
-    for (int64_t k = 0; k < m.numel(); ++k) masked += m.data<uint8_t>()[k] = mask_rng.Uniform() < mask_ratio;
-    crops.masks.push_back(m);
-  }
+  crops.global = Tensor::Randn({2 * B, 3, vit->img_size, vit->img_size}, 100).ToDevice(device).To(dtype);
+  crops.masks = Tensor::Empty({2 * B, grid * grid}, DType::kU8);  // masks stay on the host
+  for (int64_t k = 0; k < crops.masks.numel(); ++k)
+    masked += crops.masks.data<uint8_t>()[k] = mask_rng.Uniform() < mask_ratio;
   const int local = absl::GetFlag(FLAGS_local_img);
-  for (int i = 0; i < n_local; ++i)
-    crops.local.push_back(Tensor::Randn({B, 3, local, local}, 200 + i).ToDevice(device).To(dtype));
+  if (n_local > 0) crops.local = Tensor::Randn({n_local * B, 3, local, local}, 200).ToDevice(device).To(dtype);
 
   const IBotStepSettings settings{1e-4, 0.04, 0.996, 0.04, 0.07};
   auto step = [&] {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "data/resize.h"
+#include "kernels/cpu/normalize_images.h"
 #include "kernels/random.h"
 
 namespace vfm::data {
@@ -19,16 +20,32 @@ const Normalization& NormalizationFor(const std::map<std::string, Normalization>
   return it == table.end() ? kDefault : it->second;
 }
 
-}  // namespace
-
-const Normalization& Loader::normalization(uint8_t modality) const {
-  return NormalizationFor(options_.normalization, *dataset_, modality);
-}
-
-namespace {
-
 ImageHeader ShapeOf(const Dataset& dataset, int64_t id) {
   return {int(dataset.height(id)), int(dataset.width(id)), int(dataset.channels(id))};
+}
+
+CropGroup NewCropGroup(int64_t rows, int side) {
+  CropGroup g;
+  g.rows = rows;
+  g.side = side;
+  g.pixels.resize(size_t(rows) * 3 * side * side);
+  g.norms.resize(size_t(rows) * 3 * 2);
+  return g;
+}
+
+// Writes `images` (a sample's crops of one size) as rows slot, B + slot, 2B + slot, ... of `group`, each
+// with the sample's normalisation.
+void WriteCrops(const std::vector<Image>& images, const Normalization& norm, int64_t B, int slot, CropGroup* group) {
+  const size_t per_row = size_t(3) * group->side * group->side;
+  for (size_t v = 0; v < images.size(); ++v) {
+    const size_t row = v * size_t(B) + size_t(slot);
+    CopyToPlanar(images[v], group->pixels.data() + row * per_row);
+    for (size_t c = 0; c < 3; ++c) {
+      const cpu::PlaneNorm plane = cpu::PlaneNormFor(norm.mean[c], norm.std[c]);
+      group->norms[(row * 3 + c) * 2] = plane.scale;
+      group->norms[(row * 3 + c) * 2 + 1] = plane.shift;
+    }
+  }
 }
 
 }  // namespace
@@ -92,17 +109,10 @@ std::unique_ptr<Batch> Loader::NewBatch() const {
   auto b = std::make_unique<Batch>();
   b->size = per_rank_;
   const auto& c = options_.crops;
-  const size_t g = size_t(per_rank_) * 3 * c.global.size * c.global.size;
-  const size_t l = size_t(per_rank_) * 3 * c.local.size * c.local.size;
-  if (options_.uint8_output) {
-    b->global_crops_u8.assign(size_t(c.global_crops), std::vector<uint8_t>(g));
-    b->local_crops_u8.assign(size_t(c.local_crops), std::vector<uint8_t>(l));
-  } else {
-    b->global_crops.assign(size_t(c.global_crops), std::vector<float>(g));
-    b->local_crops.assign(size_t(c.local_crops), std::vector<float>(l));
-  }
+  b->global = NewCropGroup(c.global_crops * per_rank_, c.global.size);
+  b->local = NewCropGroup(c.local_crops * per_rank_, c.local.size);
   const int grid = c.global.size / c.masking.patch_size;
-  b->masks.assign(c.mask ? size_t(c.global_crops) : 0, std::vector<uint8_t>(size_t(per_rank_) * grid * grid));
+  b->masks.resize(c.mask ? size_t(b->global.rows) * grid * grid : 0);
   b->labels.resize(size_t(per_rank_));
   b->modalities.resize(size_t(per_rank_));
   b->ids.resize(size_t(per_rank_));
@@ -232,20 +242,12 @@ bool Loader::Fill(Batch& b, const std::vector<int64_t>& order, int slot, std::ve
   b.labels[size_t(slot)] = dataset_->label(id);
   b.modalities[size_t(slot)] = modality;
   const Normalization& norm = NormalizationFor(options_.normalization, *dataset_, modality);
-  auto emit = [&](const std::vector<Image>& images, std::vector<std::vector<float>>& f,
-                  std::vector<std::vector<uint8_t>>& u8) {
-    for (size_t v = 0; v < images.size(); ++v) {
-      const size_t per_sample = size_t(3) * images[v].height * images[v].width;
-      if (options_.uint8_output)
-        CopyToPlanar(images[v], u8[v].data() + slot * per_sample);
-      else
-        NormalizeToPlanar(images[v], norm.mean, norm.std, f[v].data() + slot * per_sample);
-    }
-  };
-  emit(views.global, b.global_crops, b.global_crops_u8);
-  emit(views.local, b.local_crops, b.local_crops_u8);
-  for (size_t v = 0; v < b.masks.size(); ++v)
-    std::memcpy(b.masks[v].data() + slot * views.masks[v].size(), views.masks[v].data(), views.masks[v].size());
+  WriteCrops(views.global, norm, per_rank_, slot, &b.global);
+  WriteCrops(views.local, norm, per_rank_, slot, &b.local);
+  for (size_t v = 0; v < views.masks.size(); ++v) {
+    const size_t row = v * size_t(per_rank_) + size_t(slot), n = views.masks[v].size();
+    std::memcpy(b.masks.data() + row * n, views.masks[v].data(), n);
+  }
   return true;
 }
 

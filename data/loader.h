@@ -1,5 +1,6 @@
 // The training loader: reads, decodes and augments samples in a thread pool ahead of the trainer and hands
-// out batches in contiguous buffers. What a batch holds is a pure function of (seed, epoch, position):
+// out batches in the step's layout (one crop-major uint8 buffer per crop size, with a per-row normalisation
+// table; see CropGroup). What a batch holds is a pure function of (seed, epoch, position):
 //   - epoch order from EpochSampler; global batch k of an epoch is positions [k*G, (k+1)*G), G = global batch;
 //   - rank r of R gets positions [k*G + r*G/R, k*G + (r+1)*G/R), so ranks 0..R-1 together are the 1-rank batch;
 //   - the sample at position p with id i draws its views from key MixKey({seed, epoch, p, i});
@@ -43,7 +44,6 @@ struct LoaderOptions {
   int prefetch = 2;  // batches prepared ahead of the one being consumed
   MultiCropOptions crops;
   std::map<std::string, Normalization> normalization;  // per modality name; others use the default
-  bool uint8_output = false;  // planar uint8 crops instead of normalised float32
   std::vector<std::string> modalities;            // see sampler.h: empty = all
   std::map<std::string, float> modality_weights;  // see sampler.h
   float synthetic_ratio = -1;
@@ -59,13 +59,21 @@ struct LoaderState {
   int64_t consumed = 0;  // samples of this epoch already handed out, across all ranks
 };
 
+// One resolution's crops of a batch in the layout the step consumes: crop-major, row v * B + i is crop v
+// of sample i (B = samples on this rank), so the rows go to the patch embedding as they are.
+struct CropGroup {
+  int64_t rows = 0, side = 0;  // crops per sample x B; height = width in pixels
+  std::vector<uint8_t> pixels;  // [rows, 3, side, side], planar RGB
+  // [rows, 3, 2]: each row's (scale, shift) per channel from its sample's modality's mean/std
+  // (cpu::PlaneNormFor), the table ops::NormalizeImages turns the pixels into the step's input with.
+  std::vector<float> norms;
+};
+
 struct Batch {
-  int64_t size = 0;  // samples on this rank
+  int64_t size = 0;  // samples on this rank (B)
   int64_t epoch = 0, position = 0;  // the global batch starts at this position of the epoch's order
-  // Per global / local crop: [size, 3, S, S] float32 (or uint8 when uint8_output), planar RGB.
-  std::vector<std::vector<float>> global_crops, local_crops;
-  std::vector<std::vector<uint8_t>> global_crops_u8, local_crops_u8;
-  std::vector<std::vector<uint8_t>> masks;  // per global crop: [size, S/p, S/p], 1 = masked
+  CropGroup global, local;  // local.rows = 0 without local crops
+  std::vector<uint8_t> masks;  // [global.rows, (S/p)^2], rows as global's, 1 = masked; empty without masks
   std::vector<int32_t> labels;
   std::vector<uint8_t> modalities;
   std::vector<uint64_t> ids;
@@ -88,9 +96,6 @@ class Loader {
   LoaderState state() const { return state_; }
   int64_t steps_per_epoch() const { return sampler_.epoch_size() / options_.global_batch; }
   int64_t bad_samples() const { return bad_count_.load(); }
-  // The mean/std the loader normalises samples of `modality` with (for normalising uint8 crops later,
-  // e.g. on the GPU).
-  const Normalization& normalization(uint8_t modality) const;
 
  private:
   // A sample that failed while filling a slot: its id and why.

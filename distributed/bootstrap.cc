@@ -2,10 +2,12 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace vfm::dist {
 
@@ -58,6 +60,32 @@ absl::StatusOr<ProcessInfo> InitProcess(int* argc, char*** argv) {
   MPI_Comm_size(host, &process.local_world);
   MPI_Comm_free(&host);
   return process;
+}
+
+absl::Status BroadcastFromRankZero(void* data, int bytes, double timeout_s, absl::string_view what) {
+  if (!process.mpi) return absl::OkStatus();
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  MPI_Request request;
+  if (absl::Status s = MpiStatus(MPI_Ibcast(data, bytes, MPI_BYTE, 0, MPI_COMM_WORLD, &request), what); !s.ok())
+    return s;
+  for (int complete = 0; !complete;) {
+    if (absl::Status s = MpiStatus(MPI_Test(&request, &complete, MPI_STATUS_IGNORE), what); !s.ok()) return s;
+    if (!complete && Clock::now() > deadline)
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "rank %d of %d on %s: %s did not complete within %g s (--comm_timeout_s): a host is unreachable or a "
+          "rank did not start",
+          process.rank, process.world, HostName(), what, timeout_s));
+  }
+  return absl::OkStatus();
+}
+
+std::string HostName() {
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int len = 0;
+  if (!process.mpi || MPI_Get_processor_name(name, &len) != MPI_SUCCESS) return "this host";
+  return std::string(name, size_t(len));
 }
 
 const ProcessInfo& Process() { return process; }

@@ -3,6 +3,8 @@
 // processes, which picks the GPU). Outside a launcher the process runs alone and MPI is never touched:
 // Open MPI's singleton initialisation would start an orted daemon.
 #pragma once
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -24,6 +26,14 @@ void FinalizeProcess();
 // Prints "vfm rank R/W: <status>" on stderr and ends the job with a non-zero status: MPI_Abort under a
 // launcher (which takes the other ranks down too), exit(1) alone.
 [[noreturn]] void AbortProcess(const absl::Status& status);
+
+// Copies rank 0's `bytes` at `data` to every rank (over MPI_COMM_WORLD; nothing to do alone), failing past
+// `timeout_s` with an error naming this rank: how ranks on other hosts learn the NCCL id before NCCL
+// itself can connect them (a host cut off at start-up must not hang the job).
+absl::Status BroadcastFromRankZero(void* data, int bytes, double timeout_s, absl::string_view what);
+
+// This host's name as MPI reports it (MPI_Get_processor_name), for errors naming a rank's host.
+std::string HostName();
 
 // An MPI return code as a Status naming this rank and what failed (OK for MPI_SUCCESS).
 absl::Status MpiStatus(int code, absl::string_view what);

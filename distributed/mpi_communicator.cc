@@ -58,17 +58,34 @@ class MpiWork : public Work {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Communicator>> MpiCommunicator::Create(const CommOptions& options) {
-  MPI_Comm comm;
+  MPI_Comm comm, probe;
   if (absl::Status s = MpiStatus(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "duplicating MPI_COMM_WORLD"); !s.ok()) return s;
+  if (absl::Status s = MpiStatus(MPI_Comm_dup(MPI_COMM_WORLD, &probe), "duplicating MPI_COMM_WORLD"); !s.ok()) return s;
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  MPI_Comm_set_errhandler(probe, MPI_ERRORS_RETURN);
   int rank = 0, world = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &world);
-  return std::unique_ptr<Communicator>(new MpiCommunicator(comm, rank, world, options));
+  std::vector<char> names(size_t(world) * MPI_MAX_PROCESSOR_NAME), mine(MPI_MAX_PROCESSOR_NAME);
+  HostName().copy(mine.data(), MPI_MAX_PROCESSOR_NAME - 1);
+  if (absl::Status s = MpiStatus(MPI_Allgather(mine.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, names.data(),
+                                               MPI_MAX_PROCESSOR_NAME, MPI_CHAR, comm),
+                                 "gathering the ranks' host names");
+      !s.ok())
+    return s;
+  std::vector<std::string> hosts;
+  for (int r = 0; r < world; ++r) hosts.emplace_back(&names[size_t(r) * MPI_MAX_PROCESSOR_NAME]);
+  return std::unique_ptr<Communicator>(new MpiCommunicator(comm, probe, rank, std::move(hosts), options));
 }
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm, int rank, int world, const CommOptions& options)
-    : Communicator(rank, world), comm_(comm), options_(options), worker_([this] { Run(); }) {}
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, MPI_Comm probe, int rank, std::vector<std::string> hosts,
+                                 const CommOptions& options)
+    : Communicator(rank, int(hosts.size())),
+      comm_(comm),
+      probe_(probe),
+      hosts_(std::move(hosts)),
+      options_(options),
+      worker_([this] { Run(); }) {}
 
 MpiCommunicator::~MpiCommunicator() {
   {
@@ -77,6 +94,7 @@ MpiCommunicator::~MpiCommunicator() {
   }
   wake_.notify_one();
   worker_.join();
+  MPI_Comm_free(&probe_);
   MPI_Comm_free(&comm_);
 }
 
@@ -123,10 +141,10 @@ absl::Status MpiCommunicator::Execute(const Op& op) {
     if (absl::Status s = MpiStatus(MPI_Test(&request, &complete, MPI_STATUS_IGNORE), op.what); !s.ok()) return s;
     if (complete) break;
     if (Clock::now() > deadline)
-      return absl::DeadlineExceededError(
-          absl::StrFormat("rank %d of %d: %s did not complete within %g s (--comm_timeout_s): another rank has "
-                          "died or hangs",
-                          rank(), world(), op.what, options_.timeout_s));
+      return absl::DeadlineExceededError(absl::StrFormat("rank %d of %d on %s: %s did not complete within %g s "
+                                                         "(--comm_timeout_s): %s",
+                                                         rank(), world(), hosts_[rank()], op.what,
+                                                         options_.timeout_s, SilentRanks()));
     // Open MPI advances a non-blocking collective only inside MPI calls. While a thread waits for a
     // collective its core is free: poll flat out. Otherwise (backward is running) poll gently, leaving the
     // cores to the compute threads in between.
@@ -138,6 +156,46 @@ absl::Status MpiCommunicator::Execute(const Op& op) {
   }
   if (op.finish) op.finish();
   return absl::OkStatus();
+}
+
+std::string MpiCommunicator::SilentRanks() {
+  // Every live rank is stuck in the same collective, so it times out too, within the ranks' skew of a
+  // step: each sends one byte to every other rank and waits for one from each. A rank that is dead,
+  // hung, frozen or cut off sends nothing.
+  using Clock = std::chrono::steady_clock;
+  const double window_s = options_.timeout_s / 4;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
+  static const char kPing = 1;
+  const size_t n = static_cast<size_t>(world());
+  std::vector<char> answers(n);
+  std::vector<MPI_Request> received(n, MPI_REQUEST_NULL);
+  for (int r = 0; r < world(); ++r) {
+    if (r == rank()) continue;
+    MPI_Request sent;
+    MPI_Isend(&kPing, 1, MPI_CHAR, r, 0, probe_, &sent);
+    MPI_Request_free(&sent);
+    MPI_Irecv(&answers[size_t(r)], 1, MPI_CHAR, r, 0, probe_, &received[size_t(r)]);
+  }
+  std::vector<int> silent;
+  for (;;) {
+    silent.clear();
+    for (int r = 0; r < world(); ++r) {
+      int done = 1;
+      if (received[size_t(r)] != MPI_REQUEST_NULL) MPI_Test(&received[size_t(r)], &done, MPI_STATUS_IGNORE);
+      if (!done) silent.push_back(r);
+    }
+    if (silent.empty() || Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (int r : silent) {  // a late answer must not land in `answers` once it is gone
+    MPI_Cancel(&received[size_t(r)]);
+    MPI_Request_free(&received[size_t(r)]);
+  }
+  if (silent.empty()) return "every rank still answers (a collective slower than the time-out?)";
+  std::string names;
+  for (int r : silent) absl::StrAppendFormat(&names, "%srank %d on %s", names.empty() ? "" : ", ", r, hosts_[size_t(r)]);
+  return absl::StrFormat("no answer within %g s from %s (dead, hung or unreachable)", window_s, names);
 }
 
 std::unique_ptr<Work> MpiCommunicator::AllReduce(const Tensor& t, ReduceOp op) {

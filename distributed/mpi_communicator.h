@@ -1,7 +1,9 @@
 // The MPI backend, for CPU tensors. Collectives run on one worker thread, in call order: it starts each
 // as a non-blocking MPI call and polls it to completion, so that a collective launched during backward
 // progresses while the main thread computes, and so that none can wait forever: past the time-out it
-// fails with the rank and the collective named, and so does every later one.
+// fails with the rank and the collective named, and so does every later one. The error also names the
+// ranks (and their hosts) that have stopped answering, found by a short exchange among the ranks that
+// time out: a dead, hung, frozen or unreachable rank stays silent.
 #pragma once
 #include <mpi.h>
 
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "distributed/communicator.h"
 
@@ -39,13 +42,19 @@ class MpiCommunicator : public Communicator {
     std::shared_ptr<MpiCompletion> done;
   };
 
-  MpiCommunicator(MPI_Comm comm, int rank, int world, const CommOptions& options);
+  MpiCommunicator(MPI_Comm comm, MPI_Comm probe, int rank, std::vector<std::string> hosts,
+                  const CommOptions& options);
   std::unique_ptr<Work> Enqueue(const char* name, const Tensor& t, std::function<int(MPI_Request*)> start,
                                 std::function<void()> finish = nullptr);
   void Run();
   absl::Status Execute(const Op& op);
+  // After a time-out: the ranks that do not answer a probe within a quarter of the time-out, with their
+  // hosts ("rank 2 on node07, rank 3 on node07"), or a line saying that every rank answers.
+  std::string SilentRanks();
 
   MPI_Comm comm_;
+  MPI_Comm probe_;                  // for SilentRanks only, so that probes never match a collective
+  std::vector<std::string> hosts_;  // of every rank
   CommOptions options_;
   int64_t sequence_ = 0;  // collectives issued, for the names in errors
   std::mutex mu_;

@@ -1,7 +1,5 @@
 #include "distributed/nccl_communicator.h"
 
-#include <mpi.h>
-
 #include <chrono>
 #include <thread>
 
@@ -96,10 +94,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclCommunicator::Create(const Pro
   ncclUniqueId id;
   if (process.rank == 0)
     if (absl::Status s = NcclStatus(ncclGetUniqueId(&id), "ncclGetUniqueId"); !s.ok()) return s;
-  if (process.mpi)
-    if (absl::Status s = MpiStatus(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD), "broadcasting the NCCL id");
-        !s.ok())
-      return s;
+  // Over MPI, which reaches every host already: NCCL's own sockets connect the ranks only with the id.
+  if (absl::Status s = BroadcastFromRankZero(&id, sizeof(id), options.timeout_s, "broadcasting the NCCL id"); !s.ok())
+    return s;
   ncclComm_t comm;
   if (absl::Status s = NcclStatus(ncclCommInitRank(&comm, process.world, id, process.rank), "ncclCommInitRank");
       !s.ok())

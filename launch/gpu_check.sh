@@ -70,9 +70,9 @@ run() {
   } > "$out/machine.txt" 2>&1
   cat "$out/machine.txt"
 
-  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step matmul nccl attention
+  # VFM_GPU_CHECK_PARTS selects parts (default all): pretrain tests vfm_step matmul nccl nccl_net attention
   # torch_attention torch_step.
-  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step matmul nccl attention torch_attention torch_step} "
+  local parts=" ${VFM_GPU_CHECK_PARTS:-pretrain tests vfm_step matmul nccl nccl_net attention torch_attention torch_step} "
   part() { [[ "$parts" == *" $1 "* ]]; }
   if part tests; then
   echo "== GPU tests"
@@ -104,6 +104,17 @@ run() {
     --patch=16 --img=224 --local_img=96 --n_local=10 --batch=64 --out_dim=8192 --warmup=2 --steps=5 --profile_kernels
   part matmul && run_json vfm_matmul_vitb16 60 "${vfm[@]}" "$stage/bin/bench_matmul"
   part nccl && run_json vfm_nccl_allreduce 60 "${vfm[@]}" "$stage/bin/bench_nccl"
+  # NCCL between hosts, as far as one machine can show it: 2 ranks on 2 GPUs with NCCL's shared-memory and
+  # peer-to-peer transports off use its socket transport (NET/Socket) over loopback, as ranks on two
+  # Ethernet hosts would over NCCL_SOCKET_IFNAME (launch/README.md). Needs 2 GPUs and mpirun.
+  if part nccl_net; then
+    if [ "$(nvidia-smi -L 2> /dev/null | grep -c '^GPU')" -ge 2 ] && command -v mpirun > /dev/null; then
+      run_json vfm_nccl_allreduce_socket 90 "${vfm[@]}" NCCL_P2P_DISABLE=1 NCCL_SHM_DISABLE=1 NCCL_IB_DISABLE=1 \
+        NCCL_SOCKET_IFNAME=lo NCCL_DEBUG=INFO "$ROOT/launch/mpirun.sh" -n 2 -- "$stage/bin/bench_nccl"
+    else
+      echo "-- vfm_nccl_allreduce_socket: skipped (needs 2 GPUs and mpirun)"
+    fi
+  fi
   part attention && run_json vfm_attention 90 "${vfm[@]}" "$stage/bin/bench_attention"
   part torch_attention && run_json torch_attention 90 "$py" "$ROOT/bench/gpu/attention_torch.py"
   part torch_step && run_json torch_ibot_step_vitb16 180 "$py" "$ROOT/bench/gpu/ibot_step_torch.py" --batch 64 \

@@ -11,12 +11,13 @@
 # A hostfile lists one host per line with its slots: "node01 slots=8". RANKS defaults to the GPUs of
 # this host (1 without GPUs); RANKS_PER_HOST to RANKS on one host, the GPUs per host with a hostfile.
 # Environment passed to every rank (set them before calling to override): OMP_NUM_THREADS (CPU ranks:
-# cores / ranks per host; GPU ranks: 4), NCCL_DEBUG (WARN), and when set NCCL_SOCKET_IFNAME,
-# NCCL_IB_HCA, NCCL_IB_DISABLE, NCCL_NET_GDR_LEVEL, UCX_NET_DEVICES, CUDA_VISIBLE_DEVICES.
+# cores / ranks per host; GPU ranks: 4), NCCL_DEBUG (WARN), PATH, and when set LD_LIBRARY_PATH,
+# NCCL_SOCKET_IFNAME, NCCL_IB_HCA, NCCL_IB_DISABLE, NCCL_NET_GDR_LEVEL, UCX_NET_DEVICES,
+# CUDA_VISIBLE_DEVICES; mpirun itself passes every OMPI_MCA_* variable (tests/multihost/env_test.sh).
 # See launch/README.md.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 ranks="" per_host="" hostfile="" cpu=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -52,9 +53,9 @@ else
 fi
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 
-args=(-np "$ranks" --map-by "ppr:${per_host}:node" --bind-to none -x OMP_NUM_THREADS -x NCCL_DEBUG -x PATH
-      -x LD_LIBRARY_PATH)
-for var in NCCL_SOCKET_IFNAME NCCL_IB_HCA NCCL_IB_DISABLE NCCL_NET_GDR_LEVEL UCX_NET_DEVICES CUDA_VISIBLE_DEVICES; do
+args=(-np "$ranks" --map-by "ppr:${per_host}:node" --bind-to none -x OMP_NUM_THREADS -x NCCL_DEBUG -x PATH)
+for var in LD_LIBRARY_PATH NCCL_SOCKET_IFNAME NCCL_IB_HCA NCCL_IB_DISABLE NCCL_NET_GDR_LEVEL UCX_NET_DEVICES \
+           CUDA_VISIBLE_DEVICES; do
   if [ -n "${!var:-}" ]; then args+=(-x "$var"); fi
 done
 [ -z "$hostfile" ] || args+=(--hostfile "$hostfile")

@@ -107,7 +107,9 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const CheckpointFiles&
                              {"model", state.model},
                              {"dataset", state.dataset},
                              {"normalization", state.normalization},
-                             {"flags", state.flags}};
+                             {"flags", state.flags},
+                             {"compute", state.compute.ToJson()},
+                             {"budget_steps", state.budget_steps}};
   if (absl::Status s = WriteFile(dir + "/state.json", JsonText(st)); !s.ok()) return s;
   if (absl::Status s = add_to_manifest("state.json"); !s.ok()) return s;
   if (absl::Status s = WriteFile(dir + "/MANIFEST.json", JsonText(manifest)); !s.ok()) return s;
@@ -229,11 +231,18 @@ absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
     state.model = j.value("model", nlohmann::json::object());
     state.dataset = j.value("dataset", std::string());
     state.normalization = j.value("normalization", nlohmann::json::object());
+    state.budget_steps = j.value("budget_steps", int64_t(0));
+    if (j.contains("compute")) {
+      auto compute = ComputeAccount::FromJson(j["compute"]);
+      if (!compute.ok()) return absl::DataLossError(absl::StrCat(dir, "/state.json: ", compute.status().message()));
+      state.compute = *compute;
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(dir, "/state.json: ", e.what()));
   }
   if (state.step < 0 || state.world_size < 1 || state.loader.epoch < 0 || state.loader.consumed < 0 ||
-      !state.flags.is_object() || !state.model.is_object() || !data::NormalizationFromJson(state.normalization).ok())
+      state.budget_steps < 0 || !state.flags.is_object() || !state.model.is_object() ||
+      !data::NormalizationFromJson(state.normalization).ok())
     return absl::DataLossError(absl::StrCat(dir, "/state.json: step ", state.step, ", world_size ", state.world_size,
                                             ", epoch ", state.loader.epoch, ", consumed ", state.loader.consumed,
                                             " (or its flags/model/normalization) out of range"));

@@ -2,7 +2,8 @@
 //   student.safetensors, teacher.safetensors   parameters by timm-style name
 //   optimizer.safetensors                      AdamW exp_avg.<name>, exp_avg_sq.<name>; step counts in metadata
 //   loss.safetensors                           the iBOT centres
-//   state.json                                 format version, step, loader state, model config, flags, world size
+//   state.json                                 format version, step, loader state, model config, flags, world size,
+//                                              compute account (compute_account.h), budget_steps
 //   MANIFEST.json                              size and crc32c of every other file (written last)
 // There is no RNG state to save: every random draw (augmentation, masks, drop path) comes from a
 // counter-based generator keyed by (seed, epoch or step, sample, ...), so the loader state and the step
@@ -17,6 +18,7 @@
 #include "data/loader.h"
 #include "nlohmann/json.hpp"
 #include "trainer/adamw.h"
+#include "trainer/compute_account.h"
 #include "trainer/ibot_loss.h"
 
 namespace vfm {
@@ -33,6 +35,9 @@ struct TrainingState {
   // Per modality, the mean/std samples were normalised with (data/normalization.h); empty in checkpoints
   // written before it was kept (they were all normalised with ImageNet's).
   nlohmann::json normalization = nlohmann::json::object();
+  ComputeAccount compute;  // zeros in checkpoints written before it was kept
+  // The run's step count when a --budget_minutes fixed it from the measured throughput (0: not fixed).
+  int64_t budget_steps = 0;
 };
 
 // The networks' shapes as JSON (stored in checkpoints and in exported safetensors metadata), and back.

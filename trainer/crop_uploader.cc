@@ -32,11 +32,11 @@ void CropUploader::BeginStep() {
   next_ = 0;
 }
 
-Tensor CropUploader::Upload(const std::vector<uint8_t>& pixels, int64_t batch, int64_t size, const Tensor& norms,
-                            DType dtype) {
-  const Shape shape{batch, 3, size, size};
-  VFM_CHECK(int64_t(pixels.size()) == NumElements(shape))
-      << "crop upload: " << pixels.size() << " bytes for " << ShapeToString(shape);
+Tensor CropUploader::Upload(const data::CropGroup& crops, DType dtype) {
+  const Shape shape{crops.rows, 3, crops.side, crops.side};
+  VFM_CHECK(int64_t(crops.pixels.size()) == NumElements(shape) && int64_t(crops.norms.size()) == crops.rows * 6)
+      << "crop upload: " << crops.pixels.size() << " bytes and " << crops.norms.size() << " norms for "
+      << ShapeToString(shape);
 #if VFM_WITH_CUDA
   std::vector<Slot>& set = slots_[parity_];
   if (next_ == set.size()) set.emplace_back();
@@ -49,7 +49,7 @@ Tensor CropUploader::Upload(const std::vector<uint8_t>& pixels, int64_t batch, i
     slot.read_done = cuda::RecordEvent(cuda::ComputeStream());
   }
   Tensor staged = Tensor::EmptyPinned(shape, DType::kU8);
-  std::memcpy(staged.raw_data(), pixels.data(), pixels.size());
+  std::memcpy(staged.raw_data(), crops.pixels.data(), crops.pixels.size());
 
   cuda::StreamWaitEvent(cuda::CopyStream(), slot.read_done);
   cuda::CopyAsync(slot.buffer.raw_data(), staged.raw_data(), staged.nbytes(), cuda::CopyStream());
@@ -58,12 +58,13 @@ Tensor CropUploader::Upload(const std::vector<uint8_t>& pixels, int64_t batch, i
   cuda::StreamWaitEvent(cuda::ComputeStream(), uploaded);
   cuda::DestroyEvent(uploaded);  // released once it has completed; the wait above stays in force
 
+  const Tensor norms = Tensor::FromVector(crops.norms, {crops.rows, 3, 2}).ToDevice(device_);
   Tensor normalised = ops::NormalizeImages(slot.buffer, norms, dtype);
   cuda::DestroyEvent(slot.read_done);
   slot.read_done = cuda::RecordEvent(cuda::ComputeStream());
   return normalised;
 #else
-  (void)norms, (void)dtype;
+  (void)dtype;
   return Tensor();  // not reached: the constructor refuses builds without CUDA
 #endif
 }

@@ -1,6 +1,7 @@
 // Input crops for a training step on a GPU, uploaded on the copy stream so the transfer overlaps the
 // previous step's compute (on the compute stream it would wait behind it: ~37 MB of uint8 crops per
-// ViT-B step, about a millisecond over PCIe).
+// ViT-B step, about a millisecond over PCIe). One upload per crop size: the loader's crop-major groups
+// (data::CropGroup) are already the step's input layout.
 //
 // Each upload of a step has a device buffer of its own per step parity (two sets, used in turn), so an
 // upload never overwrites a buffer that a queued step may still read: the upload into a buffer waits (on
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "data/loader.h"
 
 namespace vfm {
 
@@ -24,9 +26,9 @@ class CropUploader {
 
   // Starts a step: its uploads take the buffers of the step before last.
   void BeginStep();
-  // uint8 crops [batch, 3, size, size] (pixels in that order) on the device, normalised per sample and
-  // channel by `norms` (ops::NormalizeImages) into `dtype`: the step's next upload.
-  Tensor Upload(const std::vector<uint8_t>& pixels, int64_t batch, int64_t size, const Tensor& norms, DType dtype);
+  // A group's uint8 crops [rows, 3, side, side] on the device, normalised per row and channel by its
+  // table (ops::NormalizeImages) into `dtype`: the step's next upload.
+  Tensor Upload(const data::CropGroup& crops, DType dtype);
 
  private:
   struct Slot {

@@ -1,7 +1,5 @@
 #include "trainer/data_parallel.h"
 
-#include "absl/flags/flag.h"
-#include "distributed/flags.h"
 #include "distributed/zero1.h"
 
 namespace vfm {
@@ -32,25 +30,22 @@ IBotStepHooks DataParallelHooks(dist::GradientReducer& reducer) {
 }
 
 absl::StatusOr<std::unique_ptr<DataParallel>> DataParallel::Create(const dist::ProcessInfo& process,
+                                                                   const DataParallelOptions& options,
                                                                    nn::IBotNetwork& student, nn::IBotNetwork& teacher) {
   auto dp = std::unique_ptr<DataParallel>(new DataParallel());
   dp->process_ = process;
-  auto options = dist::CommOptionsFromFlags();
-  if (!options.ok()) return options.status();
-  auto bucket_bytes = dist::BucketBytesFromFlags();
-  if (!bucket_bytes.ok()) return bucket_bytes.status();
   // Collectives run where the parameters live: MPI for host tensors, NCCL for GPU ones.
   const Device device = student.NamedParameters().front().second.device();
   dp->device_ = device;
-  dp->zero1_ = absl::GetFlag(FLAGS_zero1) && process.world > 1;
-  auto comm = dist::CreateCommunicator(process, device, *options);
+  dp->zero1_ = options.zero1 && process.world > 1;
+  auto comm = dist::CreateCommunicator(process, device, options.comm);
   if (!comm.ok()) return comm.status();
   dp->comm_ = std::move(*comm);
-  dp->grads_ = std::make_unique<GradBuckets>(student.NamedParameters(), *bucket_bytes, dp->zero1_ ? process.world : 1);
+  dp->grads_ = std::make_unique<GradBuckets>(student.NamedParameters(), options.bucket_bytes, dp->zero1_ ? process.world : 1);
   if (process.world == 1) return dp;
   if (absl::Status s = dist::BroadcastParameters(student.NamedParameters(), *dp->comm_); !s.ok()) return s;
   if (absl::Status s = dist::BroadcastParameters(teacher.NamedParameters(), *dp->comm_); !s.ok()) return s;
-  dp->reducer_ = std::make_unique<dist::GradientReducer>(*dp->grads_, *dp->comm_, dist::ReducerOptionsFromFlags());
+  dp->reducer_ = std::make_unique<dist::GradientReducer>(*dp->grads_, *dp->comm_, dist::ReducerOptions{dp->zero1_});
   dp->hooks_ = DataParallelHooks(*dp->reducer_);
   return dp;
 }
@@ -74,6 +69,21 @@ std::vector<double> DataParallel::MeanOverRanks(const std::vector<double>& value
   std::vector<double> mean(values.size());
   for (size_t i = 0; i < values.size(); ++i) mean[i] = double(sums[i]) / process_.world;
   return mean;
+}
+
+std::vector<double> DataParallel::SumOverRanks(const std::vector<double>& values) {
+  if (process_.world == 1) return values;
+  Tensor t = Tensor::FromVector(values, {int64_t(values.size())}).ToDevice(device_);
+  WaitForHost(*comm_, t, comm_->AllReduce(t, dist::ReduceOp::kSum));
+  const Tensor sums = t.ToDevice(Device::CPU());
+  return std::vector<double>(sums.data<double>(), sums.data<double>() + sums.numel());
+}
+
+void DataParallel::SumOverRanks(Tensor* t) {
+  if (process_.world == 1) return;
+  Tensor on_device = t->ToDevice(device_);
+  WaitForHost(*comm_, on_device, comm_->AllReduce(on_device, dist::ReduceOp::kSum));
+  *t = on_device.ToDevice(Device::CPU());
 }
 
 bool DataParallel::AnyRank(bool value) {

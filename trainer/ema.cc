@@ -1,37 +1,49 @@
 #include "trainer/ema.h"
 
-#include <vector>
-
 #include "kernels/cpu/adamw.h"
 #include "kernels/cuda/adamw.h"
 
 namespace vfm {
 
+Tensor FlatParameters(const nn::NamedTensors& params) {
+  VFM_CHECK(!params.empty()) << "flat parameters: none given";
+  const Tensor& first = params[0].second;
+  int64_t total = 0;
+  bool at_home = true;  // each parameter where the previous one ends, in one storage
+  for (const auto& [name, p] : params) {
+    VFM_CHECK(p.dtype() == DType::kF32 && p.is_contiguous() && p.device() == first.device())
+        << "flat parameters: " << name << " must be contiguous f32 on " << first.device().ToString();
+    at_home = at_home && p.storage() == first.storage() && p.offset() == total;
+    total += p.numel();
+  }
+  if (at_home && first.storage()->nbytes() == size_t(total) * sizeof(float)) return first.View({total}, {1}, 0);
+  const Tensor flat = Tensor::Empty({total}, DType::kF32, first.device());
+  int64_t offset = 0;
+  for (auto [name, p] : params) {
+    p.MoveInto(flat.View(p.shape(), ContiguousStrides(p.shape()), offset));
+    offset += p.numel();
+  }
+  return flat;
+}
+
 void EmaUpdate(const nn::NamedTensors& teacher, const nn::NamedTensors& student, double momentum) {
-#if VFM_WITH_CUDA
-  std::vector<cuda::EmaTensor> on_gpu;  // updated together at the end (batched launches)
-#endif
   VFM_CHECK(teacher.size() == student.size()) << "EMA: teacher has " << teacher.size() << " parameters, student "
                                               << student.size();
-  for (size_t i = 0; i < teacher.size(); ++i) {
-    const auto& [tname, t] = teacher[i];
-    const auto& [sname, s] = student[i];
-    VFM_CHECK(tname == sname && t.shape() == s.shape()) << "EMA: teacher " << tname << " vs student " << sname;
-    if (t.device().is_cpu()) {
-      cpu::EmaUpdate(t.data<float>(), s.data<float>(), t.numel(), momentum);
-      continue;
-    }
-#if VFM_WITH_CUDA
-    VFM_CHECK(s.device() == t.device() && t.is_contiguous() && s.is_contiguous())
-        << "EMA: teacher " << tname << " on " << t.device().ToString() << ", student on " << s.device().ToString()
-        << " (both must be contiguous, on one device)";
-    on_gpu.push_back({t.data<float>(), s.data<float>(), t.numel()});
-#else
-    VFM_CHECK(false) << "EMA: teacher " << tname << " on " << t.device().ToString() << " in a build without CUDA";
-#endif
+  for (size_t i = 0; i < teacher.size(); ++i)
+    VFM_CHECK(teacher[i].first == student[i].first && teacher[i].second.shape() == student[i].second.shape())
+        << "EMA: teacher " << teacher[i].first << " vs student " << student[i].first;
+  const Tensor t = FlatParameters(teacher), s = FlatParameters(student);
+  VFM_CHECK(t.device() == s.device()) << "EMA: teacher on " << t.device().ToString() << ", student on "
+                                      << s.device().ToString();
+  if (t.device().is_cpu()) {
+    cpu::EmaUpdate(t.data<float>(), s.data<float>(), t.numel(), momentum);
+    return;
   }
 #if VFM_WITH_CUDA
-  if (!on_gpu.empty()) cuda::EmaUpdate(on_gpu.data(), int(on_gpu.size()), momentum);
+  const cuda::EmaTensor whole{t.data<float>(), s.data<float>(), t.numel()};
+  cuda::EmaUpdate(&whole, 1, momentum);
+#else
+  VFM_CHECK(false) << "EMA: teacher on " << t.device().ToString() << " in a build without CUDA";
 #endif
 }
 

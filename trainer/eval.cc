@@ -9,9 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "autograd/check.h"
 #include "autograd/safetensors.h"
-#include "kernels/cpu/adamw.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/random.h"
+#include "trainer/adamw.h"
 
 namespace vfm {
 
@@ -38,6 +37,7 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
   while ((*loader)->Next(&batch)) {
     const int64_t B = batch.size, S = options.size;
     Tensor images = Tensor::FromVector(batch.images, {B, 3, S, S});
+    if (encoder && !encoder->cls_token.device().is_cpu()) images = images.ToDevice(encoder->cls_token.device());
     Tensor f = encoder ? encoder->ClsFeatures(images, n_last_blocks) : ops::Reshape(images, {B, 3 * S * S});
     width = f.size(1);
     const std::vector<float> v = f.ToVector();
@@ -58,20 +58,21 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
   return out;
 }
 
-double KnnTop1(const Features& train, const Features& test, int k, double temperature) {
+KnnResult Knn(const Features& train, const Features& test, int k, double temperature) {
   VFM_CHECK(k >= 1 && temperature > 0) << "kNN with k " << k << " and temperature " << temperature;
-  const std::vector<float> a = ops::L2Normalize(train.values).ToVector(), b = ops::L2Normalize(test.values).ToVector();
-  const int64_t n = train.values.size(0), m = test.values.size(0), d = train.values.size(1);
+  const Tensor a = ops::L2Normalize(train.values), b = ops::L2Normalize(test.values);
+  const int64_t n = train.values.size(0), m = test.values.size(0);
   k = int(std::min<int64_t>(k, n));
-  int64_t correct = 0;
+  int64_t correct = 0, correct5 = 0;
   const int64_t chunk = 256;
-  std::vector<float> sim(static_cast<size_t>(chunk * n));
   for (int64_t start = 0; start < m; start += chunk) {
     const int64_t rows = std::min(chunk, m - start);
-    cpu::Gemm<float>(false, true, rows, n, d, 1.0f, b.data() + start * d, d, a.data(), d, 0.0f, sim.data(), n);
-#pragma omp parallel for reduction(+ : correct) schedule(static)
+    // Cosine similarities [rows, n]: the test rows times the training rows transposed, i.e. a bias-free
+    // Linear whose weight is the training features.
+    const Tensor sim = ops::Linear(ops::Slice(b, 0, start, start + rows), a);
+#pragma omp parallel for reduction(+ : correct, correct5) schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
-      const float* s = sim.data() + r * n;
+      const float* s = sim.data<float>() + r * n;
       std::vector<int64_t> idx(static_cast<size_t>(n));
       std::iota(idx.begin(), idx.end(), 0);
       std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
@@ -79,77 +80,78 @@ double KnnTop1(const Features& train, const Features& test, int k, double temper
       });
       std::map<int32_t, double> votes;
       for (int j = 0; j < k; ++j) votes[train.labels[idx[j]]] += std::exp(double(s[idx[j]]) / temperature);
-      const auto best = std::max_element(votes.begin(), votes.end(),
-                                         [](const auto& x, const auto& y) { return x.second < y.second; });
-      correct += best->first == test.labels[start + r];
+      // Classes by vote weight, ties to the smaller label (the map's order, kept by the stable sort).
+      std::vector<std::pair<int32_t, double>> ranked(votes.begin(), votes.end());
+      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      const int32_t truth = test.labels[start + r];
+      correct += ranked[0].first == truth;
+      for (size_t j = 0; j < std::min<size_t>(5, ranked.size()); ++j) correct5 += ranked[j].first == truth;
     }
   }
-  return 100.0 * double(correct) / double(m);
+  return {100.0 * double(correct) / double(m), 100.0 * double(correct5) / double(m)};
 }
 
 namespace {
-// A softmax classifier on standardised features, trained with AdamW (full-batch gradient per epoch over
-// mini-batches of 256), evaluated as top-1 on `eval_rows`.
-struct Probe {
-  int64_t d, classes;
-  std::vector<float> w, b;  // [classes, d], [classes]
+// Rows `rows` of x [N, D], as a [rows, D] tensor.
+Tensor Rows(const Tensor& x, const std::vector<int64_t>& rows) {
+  Tensor index = Tensor::Empty({1, int64_t(rows.size())}, DType::kI64);
+  std::copy(rows.begin(), rows.end(), index.data<int64_t>());
+  const Tensor picked = ops::GatherTokens(ops::Reshape(x, {1, x.size(0), x.size(1)}), index);
+  return ops::Reshape(picked, {int64_t(rows.size()), x.size(1)});
+}
+
+// The one-hot targets [rows, classes] of the class indices y at `rows`.
+Tensor OneHot(const std::vector<int32_t>& y, const std::vector<int64_t>& rows, int64_t classes) {
+  Tensor t = Tensor::Zeros({int64_t(rows.size()), classes});
+  for (size_t i = 0; i < rows.size(); ++i) t.data<float>()[int64_t(i) * classes + y[rows[i]]] = 1.0f;
+  return t;
+}
+
+// A softmax classifier on standardised features: vfm's Linear module trained from zero weights on the
+// mean cross-entropy of its log-softmax, backward through the engine, the trainer's AdamW (weight decay on
+// the weight only) over mini-batches of 256 reshuffled every epoch; evaluated as top-1 on `rows`.
+class Probe {
+ public:
+  Probe(int64_t d, int64_t classes) : linear_(d, classes, /*bias=*/true, /*seed=*/0), classes_(classes) {}
 
   // y: class indices in [0, classes).
-  void Train(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows, int epochs,
-             double lr, double wd, uint64_t seed, const std::function<void()>& epoch_done) {
-    w.assign(size_t(classes * d), 0.0f);
-    b.assign(size_t(classes), 0.0f);
-    std::vector<float> mw(w.size(), 0), vw(w.size(), 0), mb(b.size(), 0), vb(b.size(), 0);
-    std::vector<int64_t> order = rows;
-    int64_t t = 0;
-    const int64_t mb_size = 256;
-    std::vector<float> logits, gw(w.size()), gb(b.size()), xb;
+  void Train(const Tensor& x, const std::vector<int32_t>& y, std::vector<int64_t> order, int epochs, double lr,
+             double wd, uint64_t seed, const std::function<void()>& epoch_done) {
+    linear_.weight.Fill(0);
+    linear_.bias.Fill(0);
+    const GradBuckets grads(linear_.NamedParameters());
+    AdamW optimizer(grads);
+    const int64_t n = int64_t(order.size()), kBatch = 256;
     for (int e = 0; e < epochs; ++e) {
       Rng rng(MixKey({seed, uint64_t(e)}));
-      for (int64_t i = int64_t(order.size()) - 1; i > 0; --i) std::swap(order[i], order[rng.Below(uint64_t(i + 1))]);
-      for (int64_t s = 0; s < int64_t(order.size()); s += mb_size) {
-        const int64_t n = std::min<int64_t>(mb_size, int64_t(order.size()) - s);
-        xb.resize(size_t(n * d));
-        for (int64_t i = 0; i < n; ++i) std::copy_n(x.data() + order[s + i] * d, d, xb.data() + i * d);
-        logits.assign(size_t(n * classes), 0);
-        cpu::Gemm<float>(false, true, n, classes, d, 1.0f, xb.data(), d, w.data(), d, 0.0f, logits.data(), classes);
-        // softmax cross-entropy gradient: (p - onehot) / n
-        for (int64_t i = 0; i < n; ++i) {
-          float* l = logits.data() + i * classes;
-          float mx = -1e30f;
-          for (int64_t c = 0; c < classes; ++c) mx = std::max(mx, l[c] += b[c]);
-          double z = 0;
-          for (int64_t c = 0; c < classes; ++c) z += std::exp(l[c] - mx);
-          for (int64_t c = 0; c < classes; ++c) l[c] = float(std::exp(l[c] - mx) / z) / float(n);
-          l[y[order[s + i]]] -= 1.0f / float(n);
-        }
-        cpu::Gemm<float>(true, false, classes, d, n, 1.0f, logits.data(), classes, xb.data(), d, 0.0f, gw.data(), d);
-        std::fill(gb.begin(), gb.end(), 0.0f);
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t c = 0; c < classes; ++c) gb[c] += logits[i * classes + c];
-        ++t;
-        cpu::AdamWUpdate(w.data(), gw.data(), mw.data(), vw.data(), int64_t(w.size()), {lr, wd, 0.9, 0.999, 1e-8, t});
-        cpu::AdamWUpdate(b.data(), gb.data(), mb.data(), vb.data(), int64_t(b.size()), {lr, 0.0, 0.9, 0.999, 1e-8, t});
+      for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng.Below(uint64_t(i + 1))]);
+      for (int64_t s = 0; s < n; s += kBatch) {
+        const std::vector<int64_t> batch(order.begin() + s, order.begin() + std::min(s + kBatch, n));
+        const Tensor log_p = ops::LogSoftmax(linear_.Forward(Rows(x, batch)));
+        const Tensor loss = ops::Scale(ops::Sum(ops::Mul(log_p, OneHot(y, batch, classes_))), -1.0 / double(batch.size()));
+        linear_.ZeroGrad();
+        loss.Backward();
+        optimizer.Step(lr, wd);
       }
       epoch_done();
     }
   }
 
   // y: class indices, -1 for a class the probe was not trained on (never right).
-  double Top1(const std::vector<float>& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows) const {
+  double Top1(const Tensor& x, const std::vector<int32_t>& y, const std::vector<int64_t>& rows) const {
+    NoGradGuard no_grad;
+    const Tensor logits = linear_.Forward(Rows(x, rows));
     int64_t correct = 0;
-    for (int64_t r : rows) {
-      int64_t best = 0;
-      double best_v = -1e300;
-      for (int64_t c = 0; c < classes; ++c) {
-        double v = b[c];
-        for (int64_t j = 0; j < d; ++j) v += double(w[c * d + j]) * x[r * d + j];
-        if (v > best_v) best_v = v, best = c;
-      }
-      correct += best == y[r];
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const float* l = logits.data<float>() + int64_t(i) * classes_;
+      correct += std::max_element(l, l + classes_) - l == y[rows[i]];
     }
     return 100.0 * double(correct) / double(rows.size());
   }
+
+ private:
+  nn::Linear linear_;
+  int64_t classes_;
 };
 
 // The index of each label in `classes` (sorted), or -1.
@@ -184,7 +186,8 @@ LinearProbeResult LinearProbe(const Features& train, const Features& test, int e
   std::sort(classes.begin(), classes.end());
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
   const std::vector<int32_t> ytr = ClassIndices(train.labels, classes), yte = ClassIndices(test.labels, classes);
-  Probe probe{d, int64_t(classes.size()), {}, {}};
+  const Tensor train_x = Tensor::FromVector(xtr, train.values.shape());
+  Probe probe(d, int64_t(classes.size()));
   const double kLearningRates[] = {1e-3, 3e-3, 1e-2};
   int64_t epochs_done = 0;
   const auto epoch_done = [&] {  // one fit per learning rate, then the refit
@@ -200,15 +203,15 @@ LinearProbeResult LinearProbe(const Features& train, const Features& test, int e
   LinearProbeResult best;
   best.val_top1 = -1;
   for (double lr : kLearningRates) {
-    probe.Train(xtr, ytr, fit, epochs, lr, 1e-4, seed, epoch_done);
-    const double v = probe.Top1(xtr, ytr, val);
+    probe.Train(train_x, ytr, fit, epochs, lr, 1e-4, seed, epoch_done);
+    const double v = probe.Top1(train_x, ytr, val);
     if (v > best.val_top1) best = {0, v, lr};
   }
   // Refit on all training rows at the chosen learning rate, then test.
-  probe.Train(xtr, ytr, rows, epochs, best.lr, 1e-4, seed, epoch_done);
+  probe.Train(train_x, ytr, rows, epochs, best.lr, 1e-4, seed, epoch_done);
   std::vector<int64_t> test_rows(static_cast<size_t>(test.values.size(0)));
   std::iota(test_rows.begin(), test_rows.end(), 0);
-  best.test_top1 = probe.Top1(xte, yte, test_rows);
+  best.test_top1 = probe.Top1(Tensor::FromVector(xte, test.values.shape()), yte, test_rows);
   return best;
 }
 

@@ -1,9 +1,10 @@
 // Frozen-feature evaluation: features of labelled shards from an encoder, then
 //   - weighted kNN (DINO's): cosine similarity to every training feature, the k nearest vote for their
 //     class with weight exp(sim / T); top-1 accuracy;
-//   - a linear probe: features standardised with the training mean/std, a softmax classifier trained with
-//     AdamW on all but a held-out tenth of the training set, the learning rate picked on that tenth, then
-//     top-1 on the test set; the classes are the distinct training labels (any int32 >= 0).
+//   - a linear probe: features standardised with the training mean/std, a softmax classifier (nn::Linear,
+//     cross-entropy of ops::LogSoftmax, the trainer's AdamW) trained on all but a held-out tenth of the
+//     training set, the learning rate picked on that tenth, then top-1 on the test set; the classes are
+//     the distinct training labels (any int32 >= 0).
 // Both need labelled data: CheckLabelled refuses a dataset with unlabelled samples before features are
 // extracted.
 #pragma once
@@ -36,8 +37,12 @@ absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, s
                                          const data::EvalOptions& options, int n_last_blocks,
                                          const Progress& progress = nullptr);
 
-// Labels >= 0, k >= 1 (at most the training set is used), temperature > 0.
-double KnnTop1(const Features& train, const Features& test, int k = 20, double temperature = 0.07);
+// Labels >= 0, k >= 1 (at most the training set is used), temperature > 0. Top-5: the test label is among
+// the five classes with the most vote weight (ties to the smaller label, as for top-1).
+struct KnnResult {
+  double top1 = 0, top5 = 0;
+};
+KnnResult Knn(const Features& train, const Features& test, int k = 20, double temperature = 0.07);
 
 struct LinearProbeResult {
   double test_top1 = 0, val_top1 = 0, lr = 0;

@@ -25,4 +25,9 @@ double IBotStepFlops(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, c
   return 3 * student_fwd + teacher_fwd;
 }
 
+int64_t StudentTokens(const nn::ViTConfig& vit, const IBotStepShape& s) {
+  const auto tokens = [&](int64_t size) { return (size / vit.patch) * (size / vit.patch) + 1; };
+  return s.batch * (s.n_global * tokens(s.global_size) + s.n_local * tokens(s.local_size));
+}
+
 }  // namespace vfm

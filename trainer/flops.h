@@ -25,5 +25,7 @@ struct IBotStepShape {
 double ViTForwardFlops(const nn::ViTConfig& vit, int64_t images, int64_t img_size);
 double HeadForwardFlops(const nn::IBotHeadConfig& head, int64_t dim, int64_t rows);
 double IBotStepFlops(const nn::ViTConfig& vit, const nn::IBotHeadConfig& head, const IBotStepShape& shape);
+// The tokens ([CLS] + patches) the student's backbone processes in the step, global and local crops.
+int64_t StudentTokens(const nn::ViTConfig& vit, const IBotStepShape& shape);
 
 }  // namespace vfm

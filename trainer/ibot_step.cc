@@ -9,10 +9,10 @@ using namespace ops;
 IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetwork& teacher, const IBotLoss& loss,
                               const IBotCrops& crops, double teacher_temp, double teacher_patch_temp,
                               Rng* drop_path_rng) {
-  VFM_CHECK(!crops.global.empty() && crops.masks.size() == crops.global.size())
-      << crops.global.size() << " global crops with " << crops.masks.size() << " masks";
-  const Tensor globals = Concat(crops.global, 0);
-  const Tensor masks = Concat(crops.masks, 0);  // on the host (the loss reads them there)
+  const Tensor& globals = crops.global;
+  const Tensor& masks = crops.masks;  // on the host (the loss reads them there)
+  VFM_CHECK(globals.defined() && masks.defined() && masks.size(0) == globals.size(0))
+      << "IBotForward: the global crops and their masks need the same rows";
   const Tensor device_masks = masks.device() == globals.device() ? masks : masks.ToDevice(globals.device());
   const int64_t rows = globals.size(0), N = masks.size(1), D = student.backbone->config().dim;
 
@@ -33,12 +33,12 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   const Tensor idx = MaskedIndices(masks).ToDevice(globals.device());
   const Tensor patches = Reshape(Slice(s_tokens, 1, 1, 1 + N), {1, rows * N, D});
   head_rows.push_back(Reshape(GatherTokens(patches, idx), {idx.size(1), D}));  // masked patches
-  if (!crops.local.empty()) {
-    const Tensor l_tokens = student.backbone->Forward(Concat(crops.local, 0), Tensor(), drop_path_rng);
+  if (crops.local.defined()) {
+    const Tensor l_tokens = student.backbone->Forward(crops.local, Tensor(), drop_path_rng);
     head_rows.push_back(Select(l_tokens, 1, 0));  // local [CLS]
   }
   const Tensor out = student.head->Forward(Concat(head_rows, 0));
-  const int64_t n_local_rows = crops.local.empty() ? 0 : head_rows[2].size(0), M = idx.size(1);
+  const int64_t n_local_rows = crops.local.defined() ? head_rows[2].size(0) : 0, M = idx.size(1);
   const Tensor student_cls = n_local_rows ? Concat({Slice(out, 0, 0, rows), Slice(out, 0, rows + M, rows + M + n_local_rows)}, 0)
                                           : Slice(out, 0, 0, rows);
   const Tensor student_masked = Slice(out, 0, rows, rows + M);

@@ -12,10 +12,12 @@
 
 namespace vfm {
 
+// A step's input, crop-major as the loader lays it out (data::CropGroup): row v * B + i is crop v of
+// sample i, so each crop size goes through the backbone in one forward as it is.
 struct IBotCrops {
-  std::vector<Tensor> global;  // n_global x [B, C, S, S]
-  std::vector<Tensor> local;   // n_local x [B, C, s, s]
-  std::vector<Tensor> masks;   // n_global x [B, (S/p)^2] u8
+  Tensor global;  // [n_global * B, C, S, S]
+  Tensor local;   // [n_local * B, C, s, s]; undefined without local crops
+  Tensor masks;   // [n_global * B, (S/p)^2] u8, on the host
 };
 
 struct IBotForwardResult {

@@ -15,9 +15,10 @@
 #include "data/crc32c.h"
 #include "data/normalization.h"
 #include "autograd/caching_allocator.h"
-#include "kernels/cpu/normalize_images.h"
+#include "autograd/ops.h"
 #include "kernels/cuda/nonfinite.h"
 #include "trainer/checkpoint.h"
+#include "trainer/compute_account.h"
 #include "trainer/crop_uploader.h"
 #include "trainer/data_parallel.h"
 #include "trainer/flops.h"
@@ -32,30 +33,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Tensor ImagesToTensor(const std::vector<float>& pixels, int64_t batch, int64_t size) {
-  return Tensor::FromVector(pixels, {batch, 3, size, size});
-}
-
-// (scale, shift) per sample and channel for ops::NormalizeImages, on `device`.
-Tensor SampleNorms(const data::Loader& loader, const std::vector<uint8_t>& modalities, Device device) {
-  Tensor norms = Tensor::Empty({int64_t(modalities.size()), 3, 2}, DType::kF32);
-  float* p = norms.data<float>();
-  for (uint8_t m : modalities) {
-    const data::Normalization& n = loader.normalization(m);
-    for (int c = 0; c < 3; ++c) {
-      const cpu::PlaneNorm plane = cpu::PlaneNormFor(n.mean[size_t(c)], n.std[size_t(c)]);
-      *p++ = plane.scale;
-      *p++ = plane.shift;
-    }
-  }
-  return norms.ToDevice(device);
-}
-
 // Masks stay on the host: the step uploads what the GPU needs of them.
-Tensor MaskToTensor(const std::vector<uint8_t>& mask, int64_t batch) {
-  Tensor t = Tensor::Empty({batch, int64_t(mask.size()) / batch}, DType::kU8);
+Tensor MaskToTensor(const std::vector<uint8_t>& mask, int64_t rows) {
+  Tensor t = Tensor::Empty({rows, int64_t(mask.size()) / rows}, DType::kU8);
   std::memcpy(t.raw_data(), mask.data(), mask.size());
   return t;
+}
+
+// A group of the loader's crops as the CPU step's input: normalised per row by the group's table.
+Tensor NormalizeOnHost(const data::CropGroup& crops) {
+  Tensor pixels = Tensor::Empty({crops.rows, 3, crops.side, crops.side}, DType::kU8);
+  std::memcpy(pixels.raw_data(), crops.pixels.data(), crops.pixels.size());
+  return ops::NormalizeImages(pixels, Tensor::FromVector(crops.norms, {crops.rows, 3, 2}), DType::kF32);
 }
 
 std::string FormatDuration(double seconds) {
@@ -77,11 +66,24 @@ int64_t CountParameters(const nn::Module& m) {
   return n;
 }
 
-// Flags that change how a run executes, not what it computes: free to differ on resume.
+// Flags that change how a run executes, not what it computes: free to differ on resume. The data-parallel
+// ones split the same step across ranks and buckets (as the rank count, which may change too): --zero1
+// on 2 ranks gives the hashes of plain data parallel (bench/results/golden_hashes.md), a bucket size
+// changes no sum on one rank, and --comm_timeout_s only acts on a failure.
 const std::set<std::string> kRuntimeFlags = {
     "data",       "run_dir",        "resume",           "init",          "max_steps",  "max_minutes",
     "log_every",  "checkpoint_every", "keep_checkpoints", "data_threads",  "prefetch",   "peak_tflops",
-    "device",     "precision",      "allow_changed_flags"};
+    "device",     "precision",      "allow_changed_flags", "branch_from", "eval_every", "eval_data",
+    "eval_test_data", "eval_linear", "eval_probe_epochs",
+    "zero1",      "bucket_mb",      "comm_timeout_s"};
+// Flags a --branch_from run may set apart from its trunk's: its length and its schedule's end.
+const std::set<std::string> kBranchFlags = {"epochs",         "budget_images", "budget_flops", "budget_minutes",
+                                            "lr_schedule",    "cooldown_fraction", "cooldown"};
+
+// A checkpoint folder, or a run folder's newest complete checkpoint.
+absl::StatusOr<std::string> CheckpointIn(const std::string& path) {
+  return fs::exists(path + "/MANIFEST.json") ? path : LatestCheckpoint(path);
+}
 
 std::string FlagText(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
@@ -114,15 +116,6 @@ absl::Status CutMetricsAfter(const std::string& path, int64_t step) {
   return absl::OkStatus();
 }
 
-// The run's length in steps and the schedules' anchors, from the dataset size and the flags.
-struct RunLength {
-  int64_t steps_per_epoch = 0;
-  int64_t total = 0;   // the schedules span this many steps (--epochs)
-  int64_t stop = 0;    // the run stops here (--max_steps)
-  int64_t warmup = 0;  // learning-rate warm-up steps
-  double base_lr = 0;  // --lr scaled by batch / 256
-};
-
 // Images per second and FLOPs over the steps since the last progress line.
 struct Throughput {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), window_start = start;
@@ -148,8 +141,11 @@ class PretrainRun {
  private:
   // Loads --init's networks (a fresh run started from vfm import's output or another run).
   absl::Status Initialise();
-  // Refuses a resume whose seed, data or run-defining flags differ from the checkpoint's.
-  absl::Status CheckSameRun(const TrainingState& saved, const std::string& checkpoint) const;
+  // Restores `checkpoint`'s whole state: a resume, or a branch (which may change kBranchFlags).
+  absl::Status ContinueFrom(const std::string& checkpoint, bool branch);
+  // Refuses a resume whose seed, data or run-defining flags differ from the checkpoint's (but `allowed`).
+  absl::Status CheckSameRun(const TrainingState& saved, const std::string& checkpoint,
+                            std::set<std::string> allowed) const;
   // The per-modality normalisation (--norm) into the loader's options and the state checkpoints record.
   absl::Status ChooseNormalization(data::LoaderOptions* options);
   IBotCrops Crops(const data::Batch& batch);
@@ -160,6 +156,10 @@ class PretrainRun {
   // calls it: the figures are averaged across ranks; the lead rank writes them).
   void Log(const IBotForwardResult& r, const IBotStepSettings& settings, int64_t first_step);
   void PrintMemoryOnce(int64_t first_step) const;
+  // Fixes a --budget_minutes run's step count once the step timer has measured the throughput.
+  void FixMinutesBudget();
+  // Evaluates the teacher (trainer/periodic_eval.h) and logs the figures (every rank calls it).
+  absl::Status Evaluate();
 
   const PretrainOptions& o_;
   const dist::ProcessInfo& process_;
@@ -175,9 +175,13 @@ class PretrainRun {
   std::unique_ptr<data::Loader> loader_;
   RunLength length_;
   Throughput throughput_;
+  std::unique_ptr<ComputeMeter> meter_;
+  StepTimer step_timer_;  // --budget_minutes
+  std::unique_ptr<PeriodicEval> eval_;  // --eval_every
+  bool branched_ = false;  // this process started a --branch_from run
   std::ofstream metrics_;
-  // On a GPU the loader hands out uint8 crops (a quarter of the f32 bytes): uploaded on the copy stream,
-  // beside the previous step's compute, and normalised there per sample's modality in the compute dtype.
+  // On a GPU the loader's uint8 crops (a quarter of the f32 bytes) are uploaded on the copy stream, beside
+  // the previous step's compute, and normalised there by the batch's table in the compute dtype.
   std::unique_ptr<CropUploader> uploader_;
   // On a GPU, the first step whose loss was not finite, recorded on the device every step (-1: none yet).
   Tensor first_nonfinite_;
@@ -223,7 +227,7 @@ absl::Status PretrainRun::Setup() {
   for (auto [name, p] : teacher_->NamedParameters()) p.set_requires_grad(false);
   student_->MoveTo(o_.device);  // initialised on the host (deterministic), trained on the device
   teacher_->MoveTo(o_.device);
-  auto dp = DataParallel::Create(process_, *student_, *teacher_);
+  auto dp = DataParallel::Create(process_, o_.parallel, *student_, *teacher_);
   if (!dp.ok()) return dp.status();
   dp_ = std::move(*dp);
   optimizer_ = std::make_unique<AdamW>(dp_->grads(), dp_->optimizer_block());
@@ -251,47 +255,61 @@ absl::Status PretrainRun::Resume() {
     return absl::FailedPreconditionError(absl::StrCat(
         "--resume=false but --run_dir ", o_.run_dir, " holds checkpoints (newest ", *latest,
         "): a new run there would mix with them; use an empty --run_dir"));
+  if (!latest.ok() && !o_.branch_from.empty()) {
+    auto trunk = CheckpointIn(o_.branch_from);
+    if (!trunk.ok()) return absl::Status(trunk.status().code(), absl::StrCat("--branch_from: ", trunk.status().message()));
+    return ContinueFrom(*trunk, /*branch=*/true);
+  }
   if (!latest.ok()) return o_.init.empty() ? absl::OkStatus() : Initialise();
+  if (absl::Status s = ContinueFrom(*latest, /*branch=*/false); !s.ok()) return s;
+  return lead_ ? CutMetricsAfter(o_.run_dir + "/metrics.jsonl", state_.step) : absl::OkStatus();
+}
 
-  auto saved = ReadTrainingState(*latest);
+absl::Status PretrainRun::ContinueFrom(const std::string& checkpoint, bool branch) {
+  auto saved = ReadTrainingState(checkpoint);
   if (!saved.ok()) return saved.status();
   if (saved->model != state_.model)
     return absl::FailedPreconditionError(absl::StrCat(
-        "the model flags differ from the checkpoint's in ", *latest, " (saved ", saved->model.dump(), ", now ",
+        "the model flags differ from the checkpoint's in ", checkpoint, " (saved ", saved->model.dump(), ", now ",
         state_.model.dump(), "): use another --run_dir or the same flags"));
-  if (absl::Status s = CheckSameRun(*saved, *latest); !s.ok()) return s;
+  if (absl::Status s = CheckSameRun(*saved, checkpoint, branch ? kBranchFlags : std::set<std::string>()); !s.ok())
+    return s;
+  const std::string dataset = state_.dataset;
   AdamW::States saved_optimizer;
-  if (absl::Status s = LoadCheckpoint(*latest, parts(&saved_optimizer), &state_); !s.ok()) return s;
+  if (absl::Status s = LoadCheckpoint(checkpoint, parts(&saved_optimizer), &state_); !s.ok()) return s;
   // Each rank keeps its spans of the whole state (all of it without ZeRO-1), whatever ranks wrote it.
   if (absl::Status s = optimizer_->LoadState(saved_optimizer); !s.ok())
-    return absl::Status(s.code(), absl::StrCat(*latest, "/optimizer.safetensors ", s.message()));
+    return absl::Status(s.code(), absl::StrCat(checkpoint, "/optimizer.safetensors ", s.message()));
   const int saved_world = state_.world_size;
   state_.flags = o_.flags;
   state_.world_size = process_.world;
-  state_.dataset = *dataset;
+  state_.dataset = dataset;
+  branched_ = branch;
+  if (branch) state_.budget_steps = 0;  // a branch's --budget_minutes is measured anew
   if (lead_ && saved_world != process_.world)
     std::printf("the checkpoint was written by %d ranks, continuing on %d (same global batch order)\n", saved_world,
                 process_.world);
   if (lead_)
-    std::printf("resuming from %s (step %lld, epoch %lld, %lld samples of the epoch consumed)\n", latest->c_str(),
-                (long long)state_.step, (long long)state_.loader.epoch, (long long)state_.loader.consumed);
-  return lead_ ? CutMetricsAfter(o_.run_dir + "/metrics.jsonl", state_.step) : absl::OkStatus();
+    std::printf("%s %s (step %lld, epoch %lld, %lld samples of the epoch consumed)\n",
+                branch ? "branching from" : "resuming from", checkpoint.c_str(), (long long)state_.step,
+                (long long)state_.loader.epoch, (long long)state_.loader.consumed);
+  return absl::OkStatus();
 }
 
 absl::Status PretrainRun::Initialise() {
-  const std::string init =
-      fs::exists(o_.init + "/MANIFEST.json") ? o_.init : LatestCheckpoint(o_.init).value_or(o_.init);
+  const std::string init = CheckpointIn(o_.init).value_or(o_.init);
   if (absl::Status s = LoadCheckpoint(init, {student_.get(), teacher_.get(), nullptr, nullptr}, nullptr); !s.ok())
     return s;
   if (lead_) std::printf("initialised from %s\n", init.c_str());
   return absl::OkStatus();
 }
 
-absl::Status PretrainRun::CheckSameRun(const TrainingState& saved, const std::string& checkpoint) const {
+absl::Status PretrainRun::CheckSameRun(const TrainingState& saved, const std::string& checkpoint,
+                                       std::set<std::string> allowed) const {
   if (saved.loader.seed != o_.seed)
     return absl::FailedPreconditionError(
         absl::StrCat("--seed ", o_.seed, " differs from the checkpoint's ", saved.loader.seed));
-  const std::set<std::string> allowed(o_.allow_changed_flags.begin(), o_.allow_changed_flags.end());
+  allowed.insert(o_.allow_changed_flags.begin(), o_.allow_changed_flags.end());
   std::vector<std::string> changed;
   for (const auto& [name, value] : o_.flags.items()) {
     if (kRuntimeFlags.count(name) || allowed.count(name) || !saved.flags.contains(name)) continue;
@@ -316,7 +334,6 @@ absl::Status PretrainRun::StartLoader() {
   lo.prefetch = o_.prefetch;
   lo.crops = o_.crops;
   lo.crops.masking.patch_size = o_.patch;
-  lo.uint8_output = !o_.device.is_cpu();
   lo.modalities = o_.modalities;
   lo.modality_weights = o_.modality_weights;
   lo.synthetic_ratio = float(o_.synthetic_ratio);
@@ -328,20 +345,32 @@ absl::Status PretrainRun::StartLoader() {
   if (length_.steps_per_epoch <= 0)
     return absl::InvalidArgumentError(absl::StrCat("--data has ", dataset_->size(),
                                                    " samples, fewer than one --batch of ", o_.global_batch));
-  length_.total = length_.steps_per_epoch * o_.epochs;
-  length_.stop = o_.max_steps > 0 ? std::min(length_.total, o_.max_steps) : length_.total;
-  length_.warmup = int64_t(o_.warmup_epochs * double(length_.steps_per_epoch));
-  length_.base_lr = o_.lr * double(o_.global_batch) / 256.0;
+  length_ = SizeRun(o_, vit_, length_.steps_per_epoch, state_.budget_steps);
+  if (branched_ && state_.step >= length_.total)
+    return absl::InvalidArgumentError(absl::StrCat("--branch_from's checkpoint is at step ", state_.step,
+                                                   ", not before the end of this run's budget (step ", length_.total,
+                                                   "): branch from an earlier checkpoint or raise the budget"));
+  meter_ = std::make_unique<ComputeMeter>(state_.compute, dataset_->index().modalities, process_.world);
+  if (o_.eval.every > 0) {
+    auto eval = PeriodicEval::Create(o_.eval, process_.world);
+    if (!eval.ok()) return eval.status();
+    eval_ = std::move(*eval);
+  }
 
   if (lead_) {
     std::ofstream flags_file(o_.run_dir + "/flags.json");
     flags_file << o_.flags.dump(2) << "\n";
     const int64_t n_params = CountParameters(*student_);
+    const std::string length =
+        o_.budget.defines_run() ? DescribeBudget(o_, vit_, length_)
+                                : absl::StrFormat("%d epochs (%lld steps)", o_.epochs, (long long)length_.total);
     std::printf("vfm pretrain: %s/%d depth %lld (%.1fM parameters, student+teacher+AdamW %.0f MB fp32), %lld samples, "
-                "%lld steps/epoch, %d epochs (%lld steps), batch %lld on %d rank(s), stopping at step %lld\n",
+                "%lld steps/epoch, %s, batch %lld on %d rank(s), stopping at %s\n",
                 o_.arch.c_str(), o_.patch, (long long)vit_.depth, n_params / 1e6, n_params * 16.0 / 1e6,
-                (long long)dataset_->size(), (long long)length_.steps_per_epoch, o_.epochs, (long long)length_.total,
-                (long long)o_.global_batch, process_.world, (long long)length_.stop);
+                (long long)dataset_->size(), (long long)length_.steps_per_epoch, length.c_str(),
+                (long long)o_.global_batch, process_.world,
+                length_.stop == RunLength::kNotFixed ? "the budget's end"
+                                                     : absl::StrCat("step ", length_.stop).c_str());
     std::fflush(stdout);
     metrics_.open(o_.run_dir + "/metrics.jsonl", std::ios::app);
   }
@@ -364,41 +393,24 @@ absl::Status PretrainRun::ChooseNormalization(data::LoaderOptions* options) {
 }
 
 IBotCrops PretrainRun::Crops(const data::Batch& batch) {
-  const int64_t B = batch.size;
   IBotCrops crops;
-  if (o_.device.is_cpu()) {
-    for (const auto& global : batch.global_crops) crops.global.push_back(ImagesToTensor(global, B, o_.crops.global.size));
-    for (const auto& local : batch.local_crops) crops.local.push_back(ImagesToTensor(local, B, o_.crops.local.size));
-  } else {
-    const Tensor norms = SampleNorms(*loader_, batch.modalities, o_.device);
-    uploader_->BeginStep();
-    for (const auto& global : batch.global_crops_u8)
-      crops.global.push_back(uploader_->Upload(global, B, o_.crops.global.size, norms, o_.precision));
-    for (const auto& local : batch.local_crops_u8)
-      crops.local.push_back(uploader_->Upload(local, B, o_.crops.local.size, norms, o_.precision));
-  }
-  for (const auto& mask : batch.masks) crops.masks.push_back(MaskToTensor(mask, B));
+  auto input = [&](const data::CropGroup& group) {
+    return uploader_ ? uploader_->Upload(group, o_.precision) : NormalizeOnHost(group);
+  };
+  if (uploader_) uploader_->BeginStep();
+  crops.global = input(batch.global);
+  if (batch.local.rows > 0) crops.local = input(batch.local);
+  crops.masks = MaskToTensor(batch.masks, batch.global.rows);
   int64_t masked = 0;
-  for (const auto& m : batch.masks)
-    for (uint8_t v : m) masked += v != 0;
-  throughput_.window_flops += IBotStepFlops(vit_, o_.head, {B, o_.crops.global_crops, o_.crops.local_crops,
-                                                            o_.crops.global.size, o_.crops.local.size, masked});
+  for (uint8_t v : batch.masks) masked += v != 0;
+  const double flops = IBotStepFlops(vit_, o_.head, {batch.size, o_.crops.global_crops, o_.crops.local_crops,
+                                                     o_.crops.global.size, o_.crops.local.size, masked});
+  throughput_.window_flops += flops;
+  meter_->AddStep(batch.modalities, flops);
   return crops;
 }
 
-IBotStepSettings PretrainRun::SettingsAt(int64_t step) const {
-  const int64_t whole_epoch = step / length_.steps_per_epoch;
-  IBotStepSettings s;
-  s.lr = CosineSchedule(step, length_.total, length_.warmup, length_.base_lr, o_.min_lr);
-  s.weight_decay = CosineSchedule(step, length_.total, 0, o_.weight_decay, o_.weight_decay_end);
-  s.ema_momentum = CosineSchedule(step, length_.total, 0, o_.momentum_teacher, 1.0);
-  s.teacher_temp = LinearWarmup(whole_epoch, o_.warmup_teacher_temp_epochs, o_.warmup_teacher_temp, o_.teacher_temp);
-  s.teacher_patch_temp =
-      LinearWarmup(whole_epoch, o_.warmup_teacher_temp_epochs, o_.warmup_teacher_patch_temp, o_.teacher_patch_temp);
-  s.clip_grad = o_.clip_grad;
-  s.freeze_last_layer = double(step) / double(length_.steps_per_epoch) < o_.freeze_last_layer;
-  return s;
-}
+IBotStepSettings PretrainRun::SettingsAt(int64_t step) const { return ScheduledSettings(o_, length_, step); }
 
 absl::Status PretrainRun::CheckLoss(const IBotForwardResult& r, int64_t step, bool read_now) {
 #if VFM_WITH_CUDA
@@ -451,7 +463,11 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
               (long long)state_.step, (long long)length_.stop, epoch, loss, cls_loss, patch_loss, settings.lr, settings.weight_decay, img_s, tflops, mfu.c_str(),
               FormatDuration(per_step * double(length_.stop - state_.step)).c_str());
   std::fflush(stdout);
-  const nlohmann::json m = {{"step", state_.step},
+  const ComputeAccount& c = meter_->account();
+  const double tokens_per_image = double(StudentTokens(vit_, {1, o_.crops.global_crops, o_.crops.local_crops,
+                                                              o_.crops.global.size, o_.crops.local.size, 0}));
+  const nlohmann::json m = {{"kind", "train"},
+                            {"step", state_.step},
                             {"epoch", epoch},
                             {"loss", loss},
                             {"cls_loss", cls_loss},
@@ -463,12 +479,51 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
                             {"img_per_s", img_s},
                             {"tflop_per_s_per_rank", tflops},
                             {"mfu", o_.peak_tflops > 0 ? tflops / o_.peak_tflops : 0.0},
-                            {"images_seen", state_.step * o_.global_batch},
+                            {"images_seen", c.images_seen},
+                            {"samples_per_modality", c.samples_per_modality},
+                            {"flops", c.flops},
+                            {"wall_s", c.wall_s},
+                            {"device_s", c.device_s},
+                            {"tokens_per_s", img_s * tokens_per_image},
                             {"elapsed_s", t.Elapsed()}};
   metrics_ << m.dump() << "\n" << std::flush;
   t.window_start = now;
   t.window_steps = 0;
   t.window_flops = 0;
+}
+
+void PretrainRun::FixMinutesBudget() {
+  const std::optional<double> seconds_per_step = step_timer_.AfterStep(meter_->WallSeconds());
+  if (!seconds_per_step) return;
+  // The lead rank's figure, for every rank (the others add 0).
+  const double steps =
+      lead_ ? double(MinutesBudgetSteps(o_.budget.minutes, state_.step, meter_->WallSeconds(), *seconds_per_step)) : 0;
+  state_.budget_steps = int64_t(dp_->SumOverRanks({steps})[0]);
+  length_ = SizeRun(o_, vit_, length_.steps_per_epoch, state_.budget_steps);
+  if (lead_)
+    std::printf("--budget_minutes %g: %.3f s per step measured, the run is %lld steps\n", o_.budget.minutes,
+                *seconds_per_step, (long long)length_.total);
+}
+
+absl::Status PretrainRun::Evaluate() {
+  const auto start = std::chrono::steady_clock::now();
+  auto figures = eval_->Run(*teacher_->backbone, *dp_);
+  if (!figures.ok()) return figures.status();
+  // The evaluation's time is left out of the throughput figures.
+  const auto spent = std::chrono::steady_clock::now() - start;
+  throughput_.start += spent;
+  throughput_.window_start += spent;
+  if (!lead_) return absl::OkStatus();
+  nlohmann::json m = {{"kind", "eval"}, {"step", state_.step}, {"images_seen", state_.compute.images_seen},
+                      {"flops", state_.compute.flops}};
+  m.update(*figures);
+  metrics_ << m.dump() << "\n" << std::flush;
+  const std::string linear =
+      figures->contains("linear_top1") ? absl::StrFormat(" | linear top-1 %.2f%%", double((*figures)["linear_top1"])) : "";
+  std::printf("eval at step %lld | kNN top-1 %.2f%% top-5 %.2f%%%s\n", (long long)state_.step,
+              double((*figures)["knn_top1"]), double((*figures)["knn_top5"]), linear.c_str());
+  std::fflush(stdout);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PretrainEnd> PretrainRun::Train() {
@@ -488,15 +543,20 @@ absl::StatusOr<PretrainEnd> PretrainRun::Train() {
     state_.step = step + 1;
     state_.loader = loader_->state();
     ++throughput_.window_steps;
+    if (!length_.fixed()) FixMinutesBudget();
     const bool out_of_time =
         o_.max_minutes > 0 && dp_->AnyRank(throughput_.Elapsed() > o_.max_minutes * 60.0);
     const bool stop = dp_->AnyRank(StopSignal() != 0);  // a signal on any rank stops them all here
     const bool log_now = state_.step % o_.log_every == 0 || state_.step == length_.stop || out_of_time || stop;
     const bool save_now =
         state_.step % o_.checkpoint_every == 0 || state_.step == length_.stop || out_of_time || stop;
+    const bool eval_now = eval_ && eval_->Due(state_.step, length_.stop);
     if (absl::Status s = CheckLoss(r, step, log_now || save_now); !s.ok()) return s;
     PrintMemoryOnce(first_step);
+    if (log_now || save_now || eval_now) state_.compute = meter_->Fold(*dp_);  // collective
     if (log_now) Log(r, settings, first_step);
+    if (eval_now)
+      if (absl::Status s = Evaluate(); !s.ok()) return s;
     if (save_now) {
       auto optimizer_state = dp_->OptimizerState(*optimizer_);  // collective
       if (!optimizer_state.ok()) return optimizer_state.status();

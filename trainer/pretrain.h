@@ -11,6 +11,9 @@
 #include "data/loader.h"
 #include "distributed/bootstrap.h"
 #include "nlohmann/json.hpp"
+#include "trainer/data_parallel.h"
+#include "trainer/budget.h"
+#include "trainer/periodic_eval.h"
 
 namespace vfm {
 
@@ -25,6 +28,9 @@ struct PretrainOptions {
   // except these (and "data" for another dataset).
   std::vector<std::string> allow_changed_flags;
   std::string init;  // checkpoint folder to start from (vfm import's output), when not resuming
+  // A checkpoint to continue from into an empty --run_dir, with its whole state (weights, optimizer,
+  // centres, data order, step, compute account) but this run's schedule and budget (a cooldown branch).
+  std::string branch_from;
   // Model.
   std::string arch = "vit_base";
   int patch = 16, depth = 0;  // depth 0: the architecture's own
@@ -36,6 +42,7 @@ struct PretrainOptions {
   int64_t global_batch = 128;
   int epochs = 100;
   int64_t max_steps = 0;    // stop after this many steps in total (0: all); schedules still span `epochs`
+  BudgetOptions budget;     // a budget defines the run instead of `epochs` (trainer/budget.h)
   double max_minutes = 0;   // stop (with a checkpoint) after this wall time (0: no limit)
   double lr = 7.5e-5, min_lr = 2e-6, warmup_epochs = 50;  // lr is per 256 images: scaled by batch / 256
   double weight_decay = 0.04, weight_decay_end = 0.4;
@@ -56,9 +63,11 @@ struct PretrainOptions {
   uint64_t seed = 0;
   int data_threads = 4, prefetch = 2;
   int log_every = 10, checkpoint_every = 500, keep_checkpoints = 3;
+  DataParallelOptions parallel;  // ZeRO-1, bucket size, collectives' time-out (several ranks)
   // The chip's dense peak in TFLOP/s (H100/H200 SXM bf16: 989.4): progress lines then show MFU, the
   // step's FLOPs (trainer/flops.h) per second over that peak. 0: TFLOP/s only.
   double peak_tflops = 0;
+  PeriodicEvalOptions eval;  // evaluations during training (trainer/periodic_eval.h)
   nlohmann::json flags = nlohmann::json::object();  // the resolved flags, stored with the run
 };
 

@@ -32,13 +32,9 @@ void Module::LoadFrom(const NamedTensors& source) {
 void Module::MoveTo(Device device) {
   for (auto& [name, p] : NamedParameters()) {
     if (p.device() == device) continue;
-    const Tensor moved = p.ToDevice(device);
-    TensorImpl* impl = p.impl();
-    impl->storage = moved.storage();
-    impl->offset = 0;
-    impl->strides = moved.strides();
-    impl->grad.reset();
-    impl->grad_home.reset();
+    p.MoveInto(Tensor::Empty(p.shape(), p.dtype(), device));
+    p.ZeroGrad();
+    p.set_grad_home(Tensor());
   }
 }
 

@@ -52,6 +52,37 @@ Tensor Attention::Forward(const Tensor& x) const {
   return proj->Forward(ops::Attention(qkv->Forward(x), heads_, 1.0 / std::sqrt(double(head_dim))));
 }
 
+Tensor Attention::Probabilities(const Tensor& x) const {
+  const int64_t B = x.size(0), N = x.size(1), H = heads_, Dh = x.size(2) / heads_;
+  const std::vector<float> packed = qkv->Forward(x).ToVector();  // [B, N, 3, H, Dh]
+  auto row = [&](int64_t b, int64_t n, int64_t which, int64_t h) {
+    return &packed[size_t((((b * N + n) * 3 + which) * H + h) * Dh)];
+  };
+  const double scale = 1.0 / std::sqrt(double(Dh));
+  std::vector<float> probabilities(size_t(B * H * N * N));
+  std::vector<double> logits(static_cast<size_t>(N));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < N; ++i) {
+        const float* q = row(b, i, 0, h);
+        double max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < N; ++j) {
+          const float* k = row(b, j, 1, h);
+          double dot = 0;
+          for (int64_t d = 0; d < Dh; ++d) dot += double(q[d]) * k[d];
+          logits[size_t(j)] = dot * scale;
+          max = std::max(max, dot * scale);
+        }
+        for (double& l : logits) {
+          l = std::exp(l - max);
+          sum += l;
+        }
+        float* out = &probabilities[size_t(((b * H + h) * N + i) * N)];
+        for (int64_t j = 0; j < N; ++j) out[j] = float(logits[size_t(j)] / sum);
+      }
+  return Tensor::FromVector(probabilities, {B, H, N, N});
+}
+
 Mlp::Mlp(int64_t dim, int64_t hidden, uint64_t seed) {
   fc1 = RegisterModule("fc1", std::make_unique<Linear>(dim, hidden, true, MixKey({seed, 1})));
   fc2 = RegisterModule("fc2", std::make_unique<Linear>(hidden, dim, true, MixKey({seed, 2})));
@@ -127,6 +158,13 @@ Tensor VisionTransformer::Forward(const Tensor& images, const Tensor& mask, Rng*
   Tensor x = Embed(images, mask);
   for (const Block* block : blocks) x = block->Forward(x, drop_path_rng);
   return norm->Forward(x);
+}
+
+VisionTransformer::TokensAndAttention VisionTransformer::ForwardWithLastAttention(const Tensor& images) const {
+  Tensor x = Embed(images, Tensor());
+  for (size_t i = 0; i + 1 < blocks.size(); ++i) x = blocks[i]->Forward(x, nullptr);
+  Tensor attention = blocks.back()->attn->Probabilities(blocks.back()->norm1->Forward(x));
+  return {norm->Forward(blocks.back()->Forward(x, nullptr)), attention};
 }
 
 Tensor VisionTransformer::ClsFeatures(const Tensor& images, int n_last_blocks) const {

@@ -46,6 +46,10 @@ class Attention : public Module {
  public:
   Attention(int64_t dim, int64_t heads, uint64_t seed);
   Tensor Forward(const Tensor& x) const;
+  // The attention probabilities softmax(q k^T * scale) of each head, [B, H, N, N] float32 on the host, for
+  // the (normed) input x [B, N, D]. Forward never forms them (a fused op); these are for attention maps,
+  // outside autograd.
+  Tensor Probabilities(const Tensor& x) const;
   Linear *qkv, *proj;
 
  private:
@@ -90,6 +94,12 @@ class VisionTransformer : public Module {
   // Frozen features for evaluation: the [CLS] token of each of the last n blocks, each through the final
   // norm, concatenated: [B, n * D] (n = 1: the usual [CLS] feature).
   Tensor ClsFeatures(const Tensor& images, int n_last_blocks) const;
+  // One forward without mask or drop path that also returns the last block's attention probabilities:
+  // `tokens` as Forward's, `attention` [B, H, 1 + N, 1 + N] (row 0: what [CLS] attends to; DINO's maps).
+  struct TokensAndAttention {
+    Tensor tokens, attention;
+  };
+  TokensAndAttention ForwardWithLastAttention(const Tensor& images) const;
   // Position embedding for a gh x gw grid: [1, 1 + gh*gw, D].
   Tensor PosEmbed(int64_t gh, int64_t gw) const;
   const ViTConfig& config() const { return config_; }

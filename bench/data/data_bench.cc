@@ -197,7 +197,8 @@ int Main(int argc, char** argv) {
   }
 
   // The whole loader (read + decode + augment + mask + batch) as the trainer sees it.
-  std::printf("\n## Loader, same dataset: global batch 32, 2x224 + %dx96 crops, masks, float32 output\n\n",
+  std::printf("\n## Loader, same dataset: global batch 32, 2x224 + %dx96 crops, masks, uint8 output "
+              "(crop-major, with the normalisation table)\n\n",
               local_crops);
   std::printf("| threads | img/s | batches measured |\n|---|---|---|\n");
   std::shared_ptr<const Dataset> shared(std::move(*dataset));

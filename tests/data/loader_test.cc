@@ -4,12 +4,15 @@
 // every time; modality weights and the synthetic ratio shape the sample stream.
 #include "data/loader.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "data/convert.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/normalize_images.h"
+#include "kernels/random.h"
 #include "tests/data/fixtures.h"
 
 namespace vfm::data {
@@ -78,31 +81,53 @@ std::unique_ptr<Batch> NextBatch(Loader& loader) {
   return *std::move(batch);
 }
 
-// Batches as comparable values: concatenation of all buffers per sample.
+void ExpectSameGroup(const CropGroup& a, const CropGroup& b) {
+  EXPECT_EQ(a.rows, b.rows);
+  EXPECT_EQ(a.side, b.side);
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(a.norms, b.norms);
+}
+
+// Batches as comparable values.
 void ExpectSameBatch(const Batch& a, const Batch& b) {
   ASSERT_EQ(a.ids, b.ids);
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.modalities, b.modalities);
-  EXPECT_EQ(a.global_crops, b.global_crops);
-  EXPECT_EQ(a.local_crops, b.local_crops);
+  ExpectSameGroup(a.global, b.global);
+  ExpectSameGroup(a.local, b.local);
   EXPECT_EQ(a.masks, b.masks);
 }
 
-// Concatenates rank batches along the batch dimension.
+// Appends a crop-major buffer of `crops` blocks to another: each block grows by part's block.
+template <typename T>
+void AppendCropMajor(const std::vector<T>& part, int64_t crops, std::vector<T>* all) {
+  if (crops == 0) return;
+  const size_t block = part.size() / size_t(crops), old = all->size() / size_t(crops);
+  std::vector<T> joined;
+  for (size_t v = 0; v < size_t(crops); ++v) {
+    joined.insert(joined.end(), all->begin() + v * old, all->begin() + (v + 1) * old);
+    joined.insert(joined.end(), part.begin() + v * block, part.begin() + (v + 1) * block);
+  }
+  *all = std::move(joined);
+}
+
+// Concatenates rank batches along the batch dimension: samples in rank order, and in each crop-major
+// buffer every rank's crop v before any crop v + 1.
 Batch Concatenate(const std::vector<std::unique_ptr<Batch>>& parts) {
   Batch all = *parts[0];
+  const int64_t n_global = all.global.rows / all.size, n_local = all.local.rows / all.size;
   for (size_t r = 1; r < parts.size(); ++r) {
     const Batch& p = *parts[r];
     all.size += p.size;
     all.ids.insert(all.ids.end(), p.ids.begin(), p.ids.end());
     all.labels.insert(all.labels.end(), p.labels.begin(), p.labels.end());
     all.modalities.insert(all.modalities.end(), p.modalities.begin(), p.modalities.end());
-    for (size_t v = 0; v < all.global_crops.size(); ++v)
-      all.global_crops[v].insert(all.global_crops[v].end(), p.global_crops[v].begin(), p.global_crops[v].end());
-    for (size_t v = 0; v < all.local_crops.size(); ++v)
-      all.local_crops[v].insert(all.local_crops[v].end(), p.local_crops[v].begin(), p.local_crops[v].end());
-    for (size_t v = 0; v < all.masks.size(); ++v)
-      all.masks[v].insert(all.masks[v].end(), p.masks[v].begin(), p.masks[v].end());
+    for (auto [group, part, crops] : {std::tuple{&all.global, &p.global, n_global}, {&all.local, &p.local, n_local}}) {
+      group->rows += part->rows;
+      AppendCropMajor(part->pixels, crops, &group->pixels);
+      AppendCropMajor(part->norms, crops, &group->norms);
+    }
+    AppendCropMajor(p.masks, n_global, &all.masks);
   }
   return all;
 }
@@ -117,16 +142,19 @@ TEST(Loader, BatchShapesAndOneEpochSeesEverySampleOnce) {
   for (int step = 0; step < 5; ++step) {
     auto b = NextBatch(*loader);
     ASSERT_EQ(b->size, 8);
-    ASSERT_EQ(b->global_crops.size(), 2u);
-    ASSERT_EQ(b->local_crops.size(), 3u);
-    EXPECT_EQ(b->global_crops[0].size(), 8u * 3 * 32 * 32);
-    EXPECT_EQ(b->local_crops[2].size(), 8u * 3 * 16 * 16);
-    EXPECT_EQ(b->masks[1].size(), 8u * 4 * 4);
+    ASSERT_EQ(b->global.rows, 2 * 8);
+    ASSERT_EQ(b->local.rows, 3 * 8);
+    EXPECT_EQ(b->global.side, 32);
+    EXPECT_EQ(b->local.side, 16);
+    EXPECT_EQ(b->global.pixels.size(), 16u * 3 * 32 * 32);
+    EXPECT_EQ(b->local.pixels.size(), 24u * 3 * 16 * 16);
+    EXPECT_EQ(b->global.norms.size(), 16u * 3 * 2);
+    EXPECT_EQ(b->local.norms.size(), 24u * 3 * 2);
+    EXPECT_EQ(b->masks.size(), 16u * 4 * 4);
     for (size_t i = 0; i < 8; ++i) {
       seen.insert(b->ids[i]);
       EXPECT_EQ(b->labels[i], f.dataset->label(int64_t(b->ids[i])));
     }
-    for (float v : b->global_crops[0]) ASSERT_TRUE(v > -2.2f && v < 2.7f) << v;  // normalised range
   }
   EXPECT_EQ(seen.size(), 40u);
   EXPECT_EQ(std::set<uint64_t>(seen.begin(), seen.end()).size(), 40u);
@@ -369,18 +397,17 @@ TEST(Loader, MasksFollowTheRatioDistribution) {
   double ratio_sum = 0;
   for (int step = 0; step < 50; ++step) {
     auto b = NextBatch(*loader);
-    for (const auto& mask : b->masks)
-      for (int i = 0; i < 8; ++i) {
-        int n = 0;
-        for (int k = 0; k < 196; ++k) n += mask[size_t(i) * 196 + k];
-        ++crops;
-        if (n == 0) {
-          ++unmasked;
-        } else {
-          EXPECT_LE(n, int(0.5 * 196) + 1);
-          ratio_sum += n / 196.0;
-        }
+    for (int64_t row = 0; row < b->global.rows; ++row) {
+      int n = 0;
+      for (int k = 0; k < 196; ++k) n += b->masks[size_t(row) * 196 + k];
+      ++crops;
+      if (n == 0) {
+        ++unmasked;
+      } else {
+        EXPECT_LE(n, int(0.5 * 196) + 1);
+        ratio_sum += n / 196.0;
       }
+    }
   }
   EXPECT_NEAR(double(unmasked) / crops, 0.5, 0.07);
   const double mean_ratio = ratio_sum / (crops - unmasked);
@@ -388,28 +415,51 @@ TEST(Loader, MasksFollowTheRatioDistribution) {
   EXPECT_LT(mean_ratio, 0.32);
 }
 
-// uint8 crops normalised afterwards (as the GPU does after the upload, kernels/cpu/normalize_images.h)
-// give the loader's float crops bit for bit, with each sample's modality's mean/std.
-TEST(Loader, Uint8OutputNormalisedLaterIsTheFloatOutput) {
+// Row v * B + i of each group is crop v of sample i as MakeViews renders it (the sample's key from its
+// position), and its table row is the sample's modality's mean/std: normalised with it (as the step does,
+// kernels/cpu/normalize_images.h) the row is NormalizeToPlanar's float crop bit for bit.
+TEST(Loader, CropsAreCropMajorWithTheirSamplesNormalisation) {
   Fixture f;
   LoaderOptions o = SmallOptions();
-  auto floats = Make(f, o);
-  o.uint8_output = true;
-  auto bytes = Make(f, o);
-  auto a = NextBatch(*floats), b = NextBatch(*bytes);
-  std::vector<cpu::PlaneNorm> norms;
-  for (uint8_t m : b->modalities)
-    for (int c = 0; c < 3; ++c)
-      norms.push_back(cpu::PlaneNormFor(bytes->normalization(m).mean[size_t(c)], bytes->normalization(m).std[size_t(c)]));
-  auto check = [&](const std::vector<float>& want, const std::vector<uint8_t>& u8) {
-    ASSERT_EQ(want.size(), u8.size());
-    std::vector<float> got(u8.size());
-    const int64_t planes = int64_t(norms.size()), plane = int64_t(u8.size()) / planes;
-    cpu::NormalizeImages(u8.data(), norms.data(), got.data(), planes, plane);
-    EXPECT_EQ(got, want);
-  };
-  for (size_t v = 0; v < a->global_crops.size(); ++v) check(a->global_crops[v], b->global_crops_u8[v]);
-  for (size_t v = 0; v < a->local_crops.size(); ++v) check(a->local_crops[v], b->local_crops_u8[v]);
+  o.normalization["oct"] = {{0.1f, 0.2f, 0.3f}, {0.4f, 0.5f, 0.6f}};  // fundus keeps the default
+  auto loader = Make(f, o);
+  NextBatch(*loader);
+  auto b = NextBatch(*loader);
+  const int64_t B = b->size;
+  std::vector<uint8_t> bytes;
+  SampleViews views;
+  std::set<uint8_t> modalities(b->modalities.begin(), b->modalities.end());
+  EXPECT_EQ(modalities.size(), 2u) << "the batch should mix both modalities";
+  for (int64_t i = 0; i < B; ++i) {
+    SCOPED_TRACE(i);
+    const int64_t id = int64_t(b->ids[size_t(i)]);
+    ASSERT_TRUE(f.dataset->Read(id, &bytes).ok());
+    const uint64_t key = MixKey({o.seed, uint64_t(b->epoch), uint64_t(b->position + i), uint64_t(id)});
+    const ImageHeader shape{int(f.dataset->height(id)), int(f.dataset->width(id)), int(f.dataset->channels(id))};
+    ASSERT_TRUE(MakeViews(bytes.data(), bytes.size(), f.dataset->codec(id), shape, key, o.crops, &views).ok());
+    const Normalization norm = f.dataset->modality(id) == 1 ? o.normalization["oct"] : Normalization{};
+    auto check = [&](const std::vector<Image>& images, const CropGroup& group) {
+      const int64_t plane = group.side * group.side;
+      for (size_t v = 0; v < images.size(); ++v) {
+        const size_t row = v * size_t(B) + size_t(i);
+        std::vector<uint8_t> want_u8(size_t(3 * plane));
+        CopyToPlanar(images[v], want_u8.data());
+        const uint8_t* got_u8 = group.pixels.data() + row * 3 * plane;
+        EXPECT_TRUE(std::equal(want_u8.begin(), want_u8.end(), got_u8)) << "crop " << v << " of sample " << i;
+        std::vector<float> want(size_t(3 * plane)), got(size_t(3 * plane));
+        NormalizeToPlanar(images[v], norm.mean, norm.std, want.data());
+        const auto* table = reinterpret_cast<const cpu::PlaneNorm*>(group.norms.data() + row * 6);
+        cpu::NormalizeImages(got_u8, table, got.data(), 3, plane);
+        EXPECT_EQ(got, want) << "crop " << v << " of sample " << i;
+      }
+    };
+    check(views.global, b->global);
+    check(views.local, b->local);
+    const size_t cells = views.masks[0].size();
+    for (size_t v = 0; v < views.masks.size(); ++v)
+      EXPECT_TRUE(std::equal(views.masks[v].begin(), views.masks[v].end(), b->masks.begin() + (v * B + i) * cells))
+          << "mask " << v << " of sample " << i;
+  }
 }
 
 TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {

@@ -4,9 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <numeric>
 
-#include "distributed/flags.h"
+#include "tests/distributed/comm_flags.h"
 
 namespace vfm::dist {
 namespace {
@@ -14,9 +15,7 @@ namespace {
 class CommunicatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<CommOptions> options = CommOptionsFromFlags();
-    ASSERT_TRUE(options.ok()) << options.status();
-    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), *options);
+    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), TestCommOptions());
     ASSERT_TRUE(comm.ok()) << comm.status();
     comm_ = std::move(*comm);
     rank_ = comm_->rank(), world_ = comm_->world();
@@ -87,6 +86,16 @@ TEST_F(CommunicatorTest, BroadcastCopiesTheRootsTensor) {
   Tensor t = Tensor::Full({7, 3}, rank_ == root ? 42.0 : -1.0);
   ASSERT_TRUE(comm_->Broadcast(t, root)->Wait().ok());
   EXPECT_EQ(t.at({6, 2}), 42.0);
+}
+
+// How every rank, on every host, gets the NCCL id before NCCL can connect them (nccl_communicator.cc):
+// the id is 128 opaque bytes that rank 0 makes. Alone, rank 0 keeps its own.
+TEST(BootstrapTest, BroadcastFromRankZeroGivesEveryRankRankZerosBytes) {
+  std::array<unsigned char, 128> id{};
+  if (Process().rank == 0)
+    for (size_t i = 0; i < id.size(); ++i) id[i] = static_cast<unsigned char>(7 * i + 1);
+  ASSERT_TRUE(BroadcastFromRankZero(id.data(), int(id.size()), 60, "broadcasting a test id").ok());
+  for (size_t i = 0; i < id.size(); ++i) ASSERT_EQ(id[i], static_cast<unsigned char>(7 * i + 1)) << "byte " << i;
 }
 
 TEST_F(CommunicatorTest, BarrierReturns) { EXPECT_TRUE(comm_->Barrier().ok()); }

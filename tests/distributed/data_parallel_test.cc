@@ -14,8 +14,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "distributed/flags.h"
 #include "distributed/zero1.h"
+#include "tests/distributed/comm_flags.h"
 #include "trainer/data_parallel.h"
 #include "trainer/ibot_step.h"
 
@@ -34,26 +34,25 @@ nn::ViTConfig Vit() {
 nn::IBotHeadConfig Head() { return nn::IBotHeadConfig{64, 32, 256, true}; }
 
 // Sample i of step t: its crops and masks depend on (t, i, view) only, not on the rank that draws them.
+// Crop-major, as the loader lays a batch out: row v * count + i is crop v of sample first + i.
 IBotCrops MakeBatch(int step, int first, int count) {
-  IBotCrops crops;
   const int64_t grid = kImg / 8;
-  for (int v = 0; v < kGlobal + kLocal; ++v) {
-    std::vector<Tensor> images;
+  std::vector<Tensor> global, local;
+  for (int v = 0; v < kGlobal + kLocal; ++v)
     for (int i = first; i < first + count; ++i) {
       const int64_t size = v < kGlobal ? kImg : kLocalImg;
-      images.push_back(Tensor::Randn({1, 3, size, size}, MixKey({kSeed, uint64_t(step), uint64_t(i), uint64_t(v)})));
+      (v < kGlobal ? global : local)
+          .push_back(Tensor::Randn({1, 3, size, size}, MixKey({kSeed, uint64_t(step), uint64_t(i), uint64_t(v)})));
     }
-    (v < kGlobal ? crops.global : crops.local).push_back(ops::Concat(images, 0));
-  }
-  for (int v = 0; v < kGlobal; ++v) {
-    Tensor mask = Tensor::Zeros({count, grid * grid}, DType::kU8);
+  IBotCrops crops{ops::Concat(global, 0), ops::Concat(local, 0),
+                  Tensor::Zeros({kGlobal * count, grid * grid}, DType::kU8)};
+  for (int v = 0; v < kGlobal; ++v)
     for (int i = 0; i < count; ++i) {
       Rng rng(MixKey({kSeed, uint64_t(step), uint64_t(first + i), 100 + uint64_t(v)}));
       const float ratio = rng.Uniform() < 0.5f ? 0.0f : rng.Uniform(0.1f, 0.5f);  // iBOT: none half the time
-      for (int64_t n = 0; n < grid * grid; ++n) mask.data<uint8_t>()[i * grid * grid + n] = rng.Uniform() < ratio;
+      uint8_t* row = crops.masks.data<uint8_t>() + (v * count + i) * grid * grid;
+      for (int64_t n = 0; n < grid * grid; ++n) row[n] = rng.Uniform() < ratio;
     }
-    crops.masks.push_back(mask);
-  }
   return crops;
 }
 
@@ -107,9 +106,7 @@ void ForComparableParts(const std::string& name, const Tensor& got, const Tensor
 class DataParallelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<CommOptions> options = CommOptionsFromFlags();
-    ASSERT_TRUE(options.ok()) << options.status();
-    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), *options);
+    absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(Process(), Device::CPU(), TestCommOptions());
     ASSERT_TRUE(comm.ok()) << comm.status();
     comm_ = std::move(*comm);
   }
@@ -212,7 +209,7 @@ TEST_F(DataParallelTest, ParameterWithoutGradientOnAnyRankKeepsNone) {
     Model parallel = Replica(16 << 10, zero1);
     GradientReducer reducer(*parallel.grads, *comm_, ReducerOptions{zero1, true});
     IBotCrops crops = LocalBatch(0);
-    for (Tensor& m : crops.masks) m.Fill(0);
+    crops.masks.Fill(0);
     const IBotStepSettings s = Settings(0);
     IBotForward(*parallel.student, *parallel.teacher, *parallel.loss, crops, s.teacher_temp, s.teacher_patch_temp,
                 nullptr)

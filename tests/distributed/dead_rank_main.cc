@@ -8,7 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "distributed/flags.h"
+#include "tests/distributed/comm_flags.h"
 
 ABSL_FLAG(std::string, mode, "kill", "how rank 1 fails: kill | hang");
 
@@ -17,9 +17,7 @@ int main(int argc, char** argv) {
   using namespace vfm::dist;
   absl::StatusOr<ProcessInfo> process = InitProcess(&argc, &argv);
   if (!process.ok()) AbortProcess(process.status());
-  absl::StatusOr<CommOptions> options = CommOptionsFromFlags();
-  if (!options.ok()) AbortProcess(options.status());
-  absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(*process, vfm::Device::CPU(), *options);
+  absl::StatusOr<std::unique_ptr<Communicator>> comm = CreateCommunicator(*process, vfm::Device::CPU(), TestCommOptions());
   if (!comm.ok()) AbortProcess(comm.status());
   vfm::Tensor buffer = vfm::Tensor::Full({1 << 16}, 1.0);
   for (int step = 0; step < 10; ++step) {

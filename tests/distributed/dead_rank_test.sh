@@ -16,9 +16,9 @@ for mode in kill hang; do
   [ $rc -ne 0 ] || fail "$mode: the job exited with status 0"
   [ $elapsed -lt 60 ] || fail "$mode: the job took ${elapsed} s to end"
   if [ $mode = hang ]; then
-    # Our time-out, not the launcher, ends this one: rank 0 names itself and the collective.
-    echo "$out" | grep -q "vfm rank 0/2: .*all_reduce #3 .* did not complete within 5 s" ||
-      fail "hang: no time-out message from rank 0"
+    # Our time-out, not the launcher, ends this one: rank 0 names itself, the collective and the silent rank.
+    echo "$out" | grep -q "vfm rank 0/2: .*all_reduce #3 .* did not complete within 5 s.*no answer within .* from rank 1 on " ||
+      fail "hang: no time-out message from rank 0 naming rank 1"
   else
     # A dead process is noticed by mpirun (which then ends the job) or by our time-out, whichever is first.
     echo "$out" | grep -q -E "signal 9|Killed|did not complete within" || fail "kill: no message about the dead rank"

@@ -1,5 +1,5 @@
 // GoogleTest's main for the distributed tests, which run under `mpirun -np N` or alone: MPI is set up
-// before the tests and ended after them; the remaining arguments are vfm flags (--comm_timeout_s, ...).
+// before the tests and ended after them; the remaining arguments are flags (--comm_timeout_s: comm_flags.h).
 #include <gtest/gtest.h>
 
 #include "absl/flags/parse.h"

@@ -3,8 +3,8 @@
 // fibers; warp shuffles go through per-warp slots and a warp barrier. Static __shared__ arrays (gen.py turns
 // them into function statics) are poisoned with 0xFF bytes (NaN floats) when a block first reaches them
 // (emu::Shared); a launch's dynamic shared memory (`extern __shared__`, which gen.py turns into
-// emu::DynamicShared()) likewise per block. cp.async copies are queued per thread and land at the wait that
-// completes their group. One fiber runs at a time, until it waits at a barrier; the next is the first that
+// emu::DynamicShared()) likewise per block. cp.async copies and wgmma are queued per thread and land at the
+// wait that completes their group; mbarriers (by shared address) count arrivals and TMA bytes per phase. One fiber runs at a time, until it waits at a barrier; the next is the first that
 // can run in a forward / reverse / random order (so warps run ahead of each other as far as the barriers
 // allow), and a grid's blocks run in the same order, so results that depend on scheduling show as differences.
 // Why: the kernels' logic (indexing, tails, alignment paths, reductions and barriers) is tested on every
@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <sys/mman.h>
@@ -100,6 +101,7 @@ template <typename T> inline T max(T a, T b) { return a < b ? b : a; }
 #define __launch_bounds__(...)
 #define __restrict__
 #define __align__(n) alignas(n)
+#define __grid_constant__
 
 // ---- runtime stubs ---------------------------------------------------------------------------------
 typedef void* cudaStream_t;
@@ -150,6 +152,29 @@ struct AsyncCopy {
   uint32_t bytes, src_bytes;
 };
 
+// A wgmma.mma_async (ptx.h) of one thread, from its issue to the wgmma.wait_group that lands it.
+struct Wgmma {
+  int n = 0;                 // N of m64nNk16
+  bool a_in_registers = false;
+  uint64_t desc_a = 0, desc_b = 0;
+  float a[2][16];            // A from registers: rows g and g + 8 of the thread's warp (g = lane / 4)
+  bool scale_d = true;       // false: D = A B, the accumulators' old values ignored
+  bool trans_a = false, trans_b = false;  // imm-trans: the operand MN-major in shared memory
+  std::vector<float*> d;     // the thread's accumulator registers, written when the group lands
+};
+
+// A TMA tensor copy (cp.async.bulk.tensor.2d, ptx.h): a box of box[1] rows of box[0] elements at element
+// (c0, c1) of a row-major global tensor (rows `stride` bytes apart; elements outside dim read as zero) into
+// shared memory at window address dst, rows packed, 16-byte chunks swizzled as swizzle_bytes says.
+struct TensorCopy {
+  const unsigned char* global;
+  uint64_t dim[2], stride;
+  uint32_t box[2], elem_bytes, swizzle_bytes;
+  uint32_t dst;
+  int c0, c1;
+  uint32_t Bytes() const { return box[0] * box[1] * elem_bytes; }
+};
+
 struct Barrier;
 
 struct Fiber {
@@ -163,6 +188,9 @@ struct Fiber {
   long waiting_gen = 0;
   std::vector<std::vector<AsyncCopy>> async_groups;  // committed cp.async groups not yet waited for
   std::vector<AsyncCopy> async_open;                 // issued since the last commit
+  std::vector<std::vector<Wgmma>> wgmma_groups;      // committed wgmma groups not yet waited for
+  std::vector<Wgmma> wgmma_open;                     // issued since the last commit
+  bool wgmma_fenced = false;                         // a wgmma.fence since the last wgmma.wait_group
 };
 
 #if EMU_ASAN
@@ -248,30 +276,52 @@ inline void Yield() {
 #endif
 }
 
+// Threads waiting for an event: Wait() releases them all when the n-th arrives; Block() / Release() wait for
+// and signal any other event (an mbarrier phase). `what` names it in the DEADLOCK report.
 struct Barrier {
   int n = 0, arrived = 0;
   long gen = 0;
   RankSet waiters;
-  explicit Barrier(int threads = 0) : n(threads) {}
+  const char* what = "__syncthreads";
+  explicit Barrier(int threads = 0, const char* name = "__syncthreads") : n(threads), what(name) {}
   void Wait() {
-    const long g = gen;
     if (++arrived == n) {
       arrived = 0;
-      ++gen;
-      waiters.MoveTo(g_ready);
+      Release();
     } else {
-      Fiber& f = Me();
-      f.waiting = this, f.waiting_gen = g;
-      waiters.Add(f.rank);
-      g_ready.Remove(f.rank);
-      while (gen == g) Yield();
-      f.waiting = nullptr;
+      Block();
     }
+  }
+  void Block() {
+    const long g = gen;
+    Fiber& f = Me();
+    f.waiting = this, f.waiting_gen = g;
+    waiters.Add(f.rank);
+    g_ready.Remove(f.rank);
+    while (gen == g) Yield();
+    f.waiting = nullptr;
+  }
+  void Release() {
+    ++gen;
+    waiters.MoveTo(g_ready);
   }
   bool Released(long g) const { return gen != g; }
 };
 inline Barrier g_cta_bar;
 inline Barrier g_warp_bar[kMaxThreads / 32];
+// Warpgroups (4 warps, 128 threads): their instructions (wgmma) exchange operands between two barriers.
+inline Barrier g_warpgroup_bar[kMaxThreads / 128];
+
+// An mbarrier (sm_90) in the dynamic shared memory, by window address: an arrival count and a transaction
+// (byte) count per phase; a phase completes when both reach zero, which flips the phase bit and releases the
+// threads blocked in try_wait. The TMA copies it tracks land lazily (ptx.h: the latest the hardware may).
+struct MBarrier {
+  int count = 0, pending = 0, phase = 0;
+  long tx = 0;
+  std::vector<TensorCopy> in_flight;
+  Barrier wake{0, "mbarrier try_wait"};
+};
+inline std::map<uint32_t, MBarrier> g_mbarriers;  // of the running block
 struct WarpSlots { float v[32]; };
 inline WarpSlots g_slots[kMaxThreads / 32];
 
@@ -284,6 +334,12 @@ inline void Entry() {
   if (!g_fibers[g_cur].async_groups.empty() || !g_fibers[g_cur].async_open.empty()) {
     std::fprintf(stderr, "emu: thread %d of block (%u,%u,%u) exited with cp.async copies not waited for\n",
                  g_fibers[g_cur].linear, g_block.x, g_block.y, g_block.z);
+    std::abort();
+  }
+  // Likewise wgmma: its accumulators were never (or wrongly) read.
+  if (!g_fibers[g_cur].wgmma_groups.empty() || !g_fibers[g_cur].wgmma_open.empty()) {
+    std::fprintf(stderr, "emu: thread %d of block (%u,%u,%u) exited with wgmma.mma_async not waited for "
+                 "(wgmma.wait_group)\n", g_fibers[g_cur].linear, g_block.x, g_block.y, g_block.z);
     std::abort();
   }
   g_fibers[g_cur].done = true;
@@ -333,7 +389,10 @@ inline void RunBlock(uint3 block) {
   std::memset(g_dyn_shared, 0xFF, g_dyn_shared_bytes);
   g_block = block;
   g_cta_bar = Barrier{n};
-  for (int w = 0; w < (n + 31) / 32; ++w) g_warp_bar[w] = Barrier{std::min(32, n - 32 * w)};
+  for (int w = 0; w < (n + 31) / 32; ++w) g_warp_bar[w] = Barrier{std::min(32, n - 32 * w), "a warp instruction"};
+  for (int w = 0; w < (n + 127) / 128; ++w)
+    g_warpgroup_bar[w] = Barrier{std::min(128, n - 128 * w), "a warpgroup instruction"};
+  g_mbarriers.clear();
   while (int(g_stacks.size()) < n) g_stacks.push_back(NewStack());
   g_fibers.resize(n);
   for (int i = 0; i < n; ++i) {
@@ -348,6 +407,9 @@ inline void RunBlock(uint3 block) {
     f.stack = g_stacks[i];
     f.async_groups.clear();
     f.async_open.clear();
+    f.wgmma_groups.clear();
+    f.wgmma_open.clear();
+    f.wgmma_fenced = false;
 #if EMU_ASAN
     __asan_unpoison_memory_region(f.stack, kStackBytes);
 #endif
@@ -379,6 +441,8 @@ inline void RunBlock(uint3 block) {
       g_ready = RankSet{};
       g_cta_bar.waiters = RankSet{};
       for (int w = 0; w < (n + 31) / 32; ++w) g_warp_bar[w].waiters = RankSet{};
+      for (int w = 0; w < (n + 127) / 128; ++w) g_warpgroup_bar[w].waiters = RankSet{};
+      for (auto& [addr, mb] : g_mbarriers) mb.wake.waiters = RankSet{};
       for (int r = 0; r < n; ++r) {
         Fiber& f = g_fibers[order[r]];
         f.rank = r;
@@ -403,10 +467,21 @@ inline void RunBlock(uint3 block) {
   int done = 0;
   for (const Fiber& f : g_fibers) done += f.done;
   if (done != n) {  // every thread left waits at a barrier that can no longer be released
-    std::fprintf(stderr, "DEADLOCK in block (%u,%u,%u): %d threads at __syncthreads, %d exited, of %d\n", block.x,
-                 block.y, block.z, g_cta_bar.arrived, done, n);
+    std::map<std::string, int> at;
+    for (const Fiber& f : g_fibers)
+      if (!f.done) ++at[f.waiting ? f.waiting->what : "?"];
+    std::string waits;
+    for (const auto& [what, count] : at) waits += " " + std::to_string(count) + " at " + what + ";";
+    std::fprintf(stderr, "DEADLOCK in block (%u,%u,%u): %d of %d threads exited;%s\n", block.x, block.y, block.z,
+                 done, n, waits.c_str());
     std::abort();
   }
+  for (const auto& [addr, mb] : g_mbarriers)
+    if (!mb.in_flight.empty()) {
+      std::fprintf(stderr, "emu: block (%u,%u,%u) ended with %zu TMA copies to the mbarrier at %u never landed "
+                   "(no try_wait saw their phase complete)\n", block.x, block.y, block.z, mb.in_flight.size(), addr);
+      std::abort();
+    }
 }
 
 // A kernel launch: validates the configuration as the runtime would (an invalid one sets the error that

@@ -16,13 +16,16 @@ import os
 import re
 import sys
 
-HEADERS = ['elementwise.cuh', 'warp_reduce.cuh', 'runtime.cuh']
+HEADERS = ['elementwise.cuh', 'warp_reduce.cuh', 'runtime.cuh', 'hopper.cuh']
 KERNELS = ['layernorm.cu', 'adamw.cu', 'copy.cu', 'drop_path.cu', 'fused_attention.cu', 'binary.cu', 'reduce.cu',
            'unary.cu', 'normalize_images.cu', 'nonfinite.cu', 'softmax.cu', 'l2norm.cu', 'tokens.cu',
            'resize_bicubic.cu', 'patch_embed.cu']
+# Kernels written for the tests themselves (tests/emu/<name> -> OUT_DIR/tests/emu/<name>.inc).
+TEST_KERNELS = ['wgmma_gemm.cu']
 
 # The inline asm tests/emu/ptx.h emulates: instruction text (whitespace collapsed) -> the emulating function and
-# the operand constraints it is written for (an asm that differs in either is an error, not a guess).
+# the operand constraints it is written for (an asm that differs in either is an error, not a guess), and how
+# many leading operands it takes as one list of pointers (wgmma's N / 2 accumulators).
 PTX = {
     'cp.async.cg.shared.global [%0], [%1], 16, %2;': ('CpAsyncCg16', 'r l r'),
     'cp.async.commit_group;': ('CpAsyncCommitGroup', ''),
@@ -32,7 +35,36 @@ PTX = {
     'mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, '
     '{%0, %1, %2, %3};': ('MmaM16N8K16Bf16', '+f +f +f +f r r r r r r'),
     'ex2.approx.ftz.f32 %0, %1;': ('Ex2ApproxFtz', '=f f'),
+    'wgmma.fence.sync.aligned;': ('WgmmaFence', ''),
+    'wgmma.commit_group.sync.aligned;': ('WgmmaCommitGroup', ''),
+    'wgmma.wait_group.sync.aligned %0;': ('WgmmaWaitGroup', 'n'),
+    'mbarrier.init.shared::cta.b64 [%0], %1;': ('MbarrierInit', 'r r'),
+    'mbarrier.arrive.shared::cta.b64 _, [%0];': ('MbarrierArrive', 'r'),
+    'mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;': ('MbarrierArriveExpectTx', 'r r'),
+    '{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }':
+        ('MbarrierTryWaitParity', '=r r r'),
+    'fence.proxy.async.shared::cta;': ('FenceProxyAsync', ''),
+    'cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];':
+        ('CpAsyncBulkTensor2d', 'r l r r r'),
 }
+
+
+def add_wgmma():
+    """wgmma.mma_async m64nNk16, bf16 in, f32 accumulators: A from shared memory (a descriptor) or from four
+    registers, B from a descriptor, scale-d as a predicate set from an int, imm-trans-a / imm-trans-b (K-major
+    or MN-major operands in shared memory) as immediates."""
+    for n in range(8, 257, 8):
+        acc = n // 2
+        d = '{' + ', '.join(f'%{i}' for i in range(acc)) + '}'
+        op = f'wgmma.mma_async.sync.aligned.m64n{n}k16.f32.bf16.bf16'
+        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 2}, 0; {op} {d}, %{acc}, %{acc + 1}, p, 1, 1, %{acc + 3}, '
+            f'%{acc + 4}; }}'] = ('WgmmaSS', ' '.join(['+f'] * acc + ['l', 'l', 'r', 'n', 'n']), acc)
+        a = '{' + ', '.join(f'%{acc + i}' for i in range(4)) + '}'
+        PTX[f'{{ .reg .pred p; setp.ne.b32 p, %{acc + 5}, 0; {op} {d}, {a}, %{acc + 4}, p, 1, 1, %{acc + 6}; }}'] = (
+            'WgmmaRS', ' '.join(['+f'] * acc + ['r'] * 4 + ['l', 'r', 'n']), acc)
+
+
+add_wgmma()
 
 
 def match_back(s, i):
@@ -164,10 +196,13 @@ def rewrite_asm(s, what):
         if text not in PTX:
             raise ValueError(f'{what}: inline asm "{text}" is not emulated (add it to PTX in tests/emu/gen.py and '
                              'tests/emu/ptx.h)')
-        func, constraints = PTX[text]
+        func, constraints, grouped = (PTX[text] + (0,))[:3]
         if ' '.join(c for c, _ in operands) != constraints:
             raise ValueError(f'{what}: the operands of "{text}" are not the "{constraints}" tests/emu/ptx.h emulates')
-        new = f'::emu::ptx::{func}({", ".join(e for _, e in operands)})'
+        args = [e for _, e in operands]
+        if grouped:
+            args = ['{' + ', '.join(f'&({e})' for e in args[:grouped]) + '}'] + args[grouped:]
+        new = f'::emu::ptx::{func}({", ".join(args)})'
         s = s[:start] + new + '\n' * s[start:i].count('\n') + s[i:]
 
 
@@ -237,6 +272,12 @@ def main():
         write_if_changed(os.path.join(out, name), whole(name))
     for name in KERNELS:
         write_if_changed(os.path.join(out, name + '.inc'), whole(name))
+    for name in TEST_KERNELS:
+        path = os.path.join(os.path.abspath(sys.argv[1]), 'tests', 'emu', name)
+        with open(path) as f:
+            text = rewrite(f.read(), name)
+        write_if_changed(os.path.join(sys.argv[2], 'tests', 'emu', name + '.inc'),
+                         '#include "tests/emu/ptx.h"\n' + f'#line 1 "{path}"\n' + text)
     matmul = os.path.join(src, 'matmul.cu')
     write_if_changed(os.path.join(out, 'matmul_column_sum.cu.inc'),
                      rewrite(column_sum_part(matmul, read('matmul.cu')), 'matmul.cu'))

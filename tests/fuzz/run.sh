@@ -38,6 +38,7 @@ ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 build-fuzz/vfm pretrain --data="$o
   --arch=vit_tiny --depth=1 --patch=4 --global_size=16 --local_crops=0 --out_dim=16 --head_hidden=16 \
   --head_bottleneck=8 --batch=16 --max_steps=2 --data_threads=1 > /dev/null
 ckpt=$(ls -d "$out"/run/ckpt-* | tail -1)
+rm -rf build-fuzz/fuzz-findings  # the counts below are of this run
 for t in "${targets[@]}"; do mkdir -p "$out/seeds/$t" "$out/corpus/$t" "build-fuzz/fuzz-findings/$t"; done
 cp "$out"/images/*/* /usr/lib/python3/dist-packages/skimage/data/truncated.jpg "$out/seeds/decode/"
 cp "$out/ds/index.json" "$out/seeds/dataset_index/a.json"

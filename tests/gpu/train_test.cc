@@ -34,14 +34,10 @@ TrainingRun Train(Device device, DType dtype, int steps) {
     // step on the allocator serves everything from its cache. (With masks drawn per step, new counts
     // allocate until their size classes are cached.)
     Rng rng(11);
-    for (int i = 0; i < 2; ++i) {
-      crops.global.push_back(Tensor::Randn({B, 3, 64, 64}, MixKey({1, uint64_t(step), uint64_t(i)})).ToDevice(device).To(dtype));
-      Tensor m = Tensor::Empty({B, 16}, DType::kU8);
-      for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = rng.Uniform() < 0.3f;
-      crops.masks.push_back(m);
-    }
-    for (int i = 0; i < 2; ++i)
-      crops.local.push_back(Tensor::Randn({B, 3, 32, 32}, MixKey({2, uint64_t(step), uint64_t(i)})).ToDevice(device).To(dtype));
+    crops.global = Tensor::Randn({2 * B, 3, 64, 64}, MixKey({1, uint64_t(step)})).ToDevice(device).To(dtype);
+    crops.masks = Tensor::Empty({2 * B, 16}, DType::kU8);
+    for (int64_t k = 0; k < crops.masks.numel(); ++k) crops.masks.data<uint8_t>()[k] = rng.Uniform() < 0.3f;
+    crops.local = Tensor::Randn({2 * B, 3, 32, 32}, MixKey({2, uint64_t(step)})).ToDevice(device).To(dtype);
     IBotStepSettings s{3e-4, 0.04, 0.99, 0.04, 0.07};
     const IBotForwardResult r = IBotTrainStep(student, teacher, loss, optimizer, crops, s, nullptr);
     run.losses.push_back(r.loss.loss.item());

@@ -46,13 +46,9 @@ std::vector<std::vector<float>> TrainOnGpu(bool zero1) {
   for (int step = 0; step < 3; ++step) {
     IBotCrops crops;
     Rng rng(MixKey({11, uint64_t(step)}));
-    for (int i = 0; i < 2; ++i) {
-      const Tensor image = Tensor::Randn({4, 3, 64, 64}, MixKey({1, uint64_t(step), uint64_t(i)}));
-      crops.global.push_back(image.ToDevice(Device::CUDA(0)));
-      Tensor m = Tensor::Empty({4, 16}, DType::kU8);
-      for (int64_t k = 0; k < m.numel(); ++k) m.data<uint8_t>()[k] = rng.Uniform() < 0.3f;
-      crops.masks.push_back(m);
-    }
+    crops.global = Tensor::Randn({8, 3, 64, 64}, MixKey({1, uint64_t(step)})).ToDevice(Device::CUDA(0));
+    crops.masks = Tensor::Empty({8, 16}, DType::kU8);
+    for (int64_t k = 0; k < crops.masks.numel(); ++k) crops.masks.data<uint8_t>()[k] = rng.Uniform() < 0.3f;
     IBotStepSettings s{1e-3, 0.04, 0.99, 0.04, 0.07};
     s.clip_grad = 0.3;
     s.freeze_last_layer = step == 0;

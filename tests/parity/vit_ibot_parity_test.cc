@@ -94,11 +94,15 @@ class ParityTest : public ::testing::Test {
                                                       cfg_["center_momentum"], 1.0, 1.0});
     loss_->center = inputs_.tensors.at("center");
     loss_->center2 = inputs_.tensors.at("center2");
-    for (int i = 0; i < int(cfg_["n_global"]); ++i) {
-      crops_.global.push_back(inputs_.tensors.at("global" + std::to_string(i)));
-      crops_.masks.push_back(inputs_.tensors.at("mask" + std::to_string(i)));
-    }
-    for (int i = 0; i < int(cfg_["n_local"]); ++i) crops_.local.push_back(inputs_.tensors.at("local" + std::to_string(i)));
+    // The file holds a tensor per crop; the step takes them crop-major, one tensor per crop size.
+    auto crop_major = [&](const std::string& name, int n) {
+      std::vector<Tensor> crops;
+      for (int i = 0; i < n; ++i) crops.push_back(inputs_.tensors.at(name + std::to_string(i)));
+      return n > 0 ? ops::Concat(crops, 0) : Tensor();
+    };
+    crops_.global = crop_major("global", int(cfg_["n_global"]));
+    crops_.masks = crop_major("mask", int(cfg_["n_global"]));
+    crops_.local = crop_major("local", int(cfg_["n_local"]));
   }
 
   IBotForwardResult Forward() {

@@ -40,6 +40,10 @@ refused 2 '--global_scale_min 0.9 is above --global_scale_max 0.5' "${P[@]}" --g
 refused 2 '--local_scale_min must be in \(0, 1\], got 0' "${P[@]}" --local_scale_min=0
 refused 2 '--weight_decay must be in \[0, 100\], got -0.1' "${P[@]}" --weight_decay=-0.1
 refused 2 '--warmup_epochs must be in \[0, 1000000\], got -1' "${P[@]}" --warmup_epochs=-1
+refused 2 '--bucket_mb must be in \(0, 1048576\], got 0' "${P[@]}" --bucket_mb=0
+refused 2 '--bucket_mb must be in \(0, 1048576\], got nan' "${P[@]}" --bucket_mb=nan
+refused 2 '--comm_timeout_s must be in \(0, inf\), got -5' "${P[@]}" --comm_timeout_s=-5
+refused 2 '--comm_timeout_s must be in \(0, inf\), got inf' "${P[@]}" --comm_timeout_s=inf
 [ ! -e "$WORK/bad_run" ] || { echo "FAIL: a refused run created its --run_dir"; exit 1; }
 
 echo "vfm eval:"

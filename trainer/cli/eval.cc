@@ -140,7 +140,7 @@ absl::Status Evaluate(const std::string& mode) {
                            {"test_samples", test->labels.size()}, {"feature_dim", train->values.size(1)},
                            {"eval_size", eo.size}};
   if (mode == "knn") {
-    const double top1 = KnnTop1(*train, *test, k, temperature);
+    const double top1 = Knn(*train, *test, k, temperature).top1;
     result["top1"] = top1;
     result["k"] = k;
     std::printf("kNN top-1 (%s, k=%d): %.2f%%\n", label.c_str(), k, top1);

@@ -12,7 +12,8 @@
 ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, run_dir);
 ABSL_DECLARE_FLAG(uint64_t, seed);
-ABSL_FLAG(std::string, out, "", "export: the safetensors file to write (not inside a checkpoint folder)");
+ABSL_FLAG(std::string, out, "",
+          "export: the safetensors file to write (not inside a checkpoint folder); report, attn: the output folder");
 ABSL_FLAG(bool, overwrite, false, "export: replace --out when it exists");
 ABSL_FLAG(std::string, which, "teacher", "export: teacher | student");
 ABSL_FLAG(bool, with_head, false, "export: include the iBOT head under 'head.'");

@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
+#include "trainer/flops.h"
 
 namespace vfm::cli {
 namespace {
@@ -65,6 +66,15 @@ int InspectDataset(const std::string& path) {
   return 0;
 }
 
+// The student's tokens per image of the run's crops (flags.json values are strings).
+double TokensPerImage(const nn::ViTConfig& vit, const nlohmann::json& flags) {
+  const auto flag = [&](const char* name, int64_t otherwise) {
+    return flags.contains(name) ? std::stoll(flags[name].get<std::string>()) : otherwise;
+  };
+  return double(StudentTokens(vit, {1, flag("global_crops", 2), flag("local_crops", 0), flag("global_size", vit.img_size),
+                                    flag("local_size", 96), 0}));
+}
+
 int InspectCheckpoint(const std::string& path) {
   auto nets = LoadNetworks(path);
   if (!nets.ok()) {
@@ -84,6 +94,14 @@ int InspectCheckpoint(const std::string& path) {
   std::printf("  loader: seed %llu, epoch %lld, %lld samples of the epoch consumed\n", (unsigned long long)s.loader.seed,
               (long long)s.loader.epoch, (long long)s.loader.consumed);
   std::printf("  model: %s\n  parameters: %.2fM (backbone %.2fM)\n", s.model.dump().c_str(), params / 1e6, backbone / 1e6);
+  const ComputeAccount& c = s.compute;
+  std::printf("  compute: %lld images seen, %.4g model FLOPs (forward + backward), %.1f s wall, %.1f device-s, "
+              "%.0f tokens/s on average\n",
+              (long long)c.images_seen, c.flops, c.wall_s, c.device_s,
+              double(c.images_seen) * TokensPerImage(nets->config.vit, s.flags) / std::max(c.wall_s, 1e-9));
+  for (const auto& [modality, count] : c.samples_per_modality)
+    std::printf("    %-20s %10lld samples\n", modality.c_str(), (long long)count);
+  if (s.budget_steps > 0) std::printf("  --budget_minutes fixed the run at %lld steps\n", (long long)s.budget_steps);
   return 0;
 }
 

@@ -62,6 +62,31 @@ ABSL_FLAG(int64_t, batch, 128, "global batch (images, all ranks together)");
 ABSL_FLAG(int, epochs, 100, "epochs (the schedules' length)");
 ABSL_FLAG(int64_t, max_steps, 0, "stop after this many steps (0: all); schedules still span --epochs");
 ABSL_FLAG(double, max_minutes, 0, "stop with a checkpoint after this many minutes (0: no limit)");
+ABSL_FLAG(double, budget_images, 0,
+          "pretrain: the run is this many images (steps: images / batch, rounded up); the schedules span it "
+          "instead of --epochs (0: none)");
+ABSL_FLAG(double, budget_flops, 0,
+          "pretrain: the run is this many model FLOPs (forward + backward, trainer/flops.h; steps from the "
+          "expected FLOPs of a step); the schedules span it (0: none)");
+ABSL_FLAG(double, budget_minutes, 0,
+          "pretrain: the run is this many wall-clock minutes (steps fixed once from the throughput measured after "
+          "the first steps, kept on resume); the schedules span it (0: none)");
+ABSL_FLAG(std::string, lr_schedule, "cosine",
+          "pretrain: cosine (lr, weight decay and EMA momentum over the run, DINO's) | constant (held after the "
+          "warm-up, cooled over the last --cooldown_fraction)");
+ABSL_FLAG(double, cooldown_fraction, 0, "pretrain: with --lr_schedule=constant, the share of the run's last steps "
+          "that cool lr, weight decay and EMA momentum to their final values (0: none)");
+ABSL_FLAG(std::string, cooldown, "linear", "pretrain: the cooldown's shape, linear | cosine");
+ABSL_FLAG(std::string, branch_from, "",
+          "pretrain: a checkpoint (or run) folder to continue from into an empty --run_dir with its whole state "
+          "but this run's budget and schedule (a cooldown branch of a constant-lr run)");
+ABSL_FLAG(int64_t, eval_every, 0,
+          "pretrain: steps between evaluations of the teacher (kNN, --eval_linear) on --eval_data / "
+          "--eval_test_data, and one at the last step (0: none)");
+ABSL_FLAG(std::string, eval_data, "", "pretrain: labelled training shards of the evaluations (kNN memory, probe fit)");
+ABSL_FLAG(std::string, eval_test_data, "", "pretrain: labelled test shards of the evaluations");
+ABSL_FLAG(bool, eval_linear, false, "pretrain: the evaluations also fit a linear probe");
+ABSL_FLAG(int, eval_probe_epochs, 100, "pretrain: epochs of the evaluations' linear probe per learning rate");
 ABSL_FLAG(double, lr, 7.5e-5, "peak learning rate per 256 images (scaled by batch/256)");
 ABSL_FLAG(double, min_lr, 2e-6, "final learning rate");
 ABSL_FLAG(double, warmup_epochs, 50, "linear learning-rate warm-up, epochs");
@@ -97,6 +122,11 @@ ABSL_FLAG(int, log_every, 10, "steps between progress lines");
 ABSL_FLAG(int, checkpoint_every, 500, "steps between checkpoints");
 ABSL_FLAG(int, keep_checkpoints, 3, "checkpoints kept (newest)");
 ABSL_FLAG(double, peak_tflops, 0, "dense peak TFLOP/s of one device, for MFU in the progress lines (H100/H200 bf16: 989.4)");
+ABSL_FLAG(bool, zero1, false, "shard the AdamW state across ranks (ZeRO stage 1); nothing to shard on one rank");
+ABSL_FLAG(double, bucket_mb, 25, "size of a gradient all-reduce bucket in MiB");
+ABSL_FLAG(double, comm_timeout_s, 300,
+          "seconds a collective may take before the job ends with an error naming the rank and the collective "
+          "(a rank died or hangs)");
 ABSL_FLAG(std::string, device, "auto", "auto (the GPU of this rank when there is one) | cpu | cuda");
 ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 master weights) | fp32; the CPU is always fp32");
 
@@ -155,6 +185,38 @@ void ReadSamplingFlags(FlagChecker* f, PretrainOptions* o) {
   o->synthetic_ratio = f->Get(FLAGS_synthetic_ratio, -1, 1);
   f->Require(o->synthetic_ratio == -1 || o->synthetic_ratio >= 0,
              absl::StrCat("--synthetic_ratio must be in [0, 1] or -1 (natural), got ", o->synthetic_ratio));
+}
+
+void ReadBudgetFlags(FlagChecker* f, PretrainOptions* o) {
+  BudgetOptions& b = o->budget;
+  b.images = f->Get(FLAGS_budget_images, 0, 1e18);
+  b.flops = f->Get(FLAGS_budget_flops, 0, kNoLimit);
+  b.minutes = f->Get(FLAGS_budget_minutes, 0, 1e9);
+  f->Require((b.images > 0) + (b.flops > 0) + (b.minutes > 0) <= 1,
+             "--budget_images, --budget_flops and --budget_minutes each define the run: give at most one");
+  const std::string schedule = absl::GetFlag(FLAGS_lr_schedule), cooldown = absl::GetFlag(FLAGS_cooldown);
+  f->Require(schedule == "cosine" || schedule == "constant",
+             absl::StrCat("--lr_schedule must be cosine or constant, not '", schedule, "'"));
+  f->Require(cooldown == "linear" || cooldown == "cosine",
+             absl::StrCat("--cooldown must be linear or cosine, not '", cooldown, "'"));
+  b.constant_lr = schedule == "constant";
+  b.cosine_cooldown = cooldown == "cosine";
+  b.cooldown_fraction = f->Get(FLAGS_cooldown_fraction, 0, 1);
+  f->Require(b.cooldown_fraction == 0 || b.constant_lr, "--cooldown_fraction needs --lr_schedule=constant");
+  o->branch_from = absl::GetFlag(FLAGS_branch_from);
+}
+
+void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
+  PeriodicEvalOptions& e = o->eval;
+  e.every = f->Get(FLAGS_eval_every, 0, int64_t{1000000000});
+  e.train_data = absl::GetFlag(FLAGS_eval_data);
+  e.test_data = absl::GetFlag(FLAGS_eval_test_data);
+  e.linear = absl::GetFlag(FLAGS_eval_linear);
+  e.probe_epochs = f->Get(FLAGS_eval_probe_epochs, 1, 100000);
+  e.size = o->crops.global.size;
+  e.threads = o->data_threads;
+  f->Require(e.every == 0 || (!e.train_data.empty() && !e.test_data.empty()),
+             "--eval_every needs --eval_data and --eval_test_data (labelled datasets)");
 }
 
 // Every flag of the run, each checked against its range where it is read.
@@ -222,6 +284,11 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->checkpoint_every = f.Get(FLAGS_checkpoint_every, 1, 1000000000);
   o->keep_checkpoints = f.Get(FLAGS_keep_checkpoints, 1, 1000000);
   o->peak_tflops = f.Get(FLAGS_peak_tflops, 0, kNoLimit);
+  o->parallel.zero1 = absl::GetFlag(FLAGS_zero1);
+  o->parallel.bucket_bytes = int64_t(f.GetAbove(FLAGS_bucket_mb, 0, 1 << 20) * (1 << 20));
+  o->parallel.comm.timeout_s = f.GetAbove(FLAGS_comm_timeout_s, 0, kNoLimit);
+  ReadBudgetFlags(&f, o);
+  ReadEvalFlags(&f, o);
   return f.status();
 }
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# vfm sweep: a 2-point spec (seed 0, 1) of the tiny recipe; point seed=1 is half done beforehand (4 of its
+# 8 steps, no FINISHED). The sweep runs seed=0, resumes seed=1 from step 4, writes sweep.csv; a second
+# sweep skips both. --point_count, --point and bad specs.
+source "$(dirname "$0")/common.sh"
+/usr/bin/python3 - "$WORK" "${TINY[@]}" <<'PY'
+import json, sys
+w, flags = sys.argv[1], sys.argv[2:]
+json.dump({"out": "sweep", "flags": flags, "axes": {"max_steps": [8], "seed": [0, 1]}}, open(f"{w}/spec.json", "w"))
+json.dump({"out": "sweep", "flags": flags, "axes": {"seed": []}}, open(f"{w}/bad_spec.json", "w"))
+PY
+[ "$("$VFM" sweep "$WORK/spec.json" --point_count)" = 2 ] || { echo "FAIL: --point_count is not 2"; exit 1; }
+"$VFM" pretrain "${TINY[@]}" --max_steps=4 --seed=1 --run_dir="$WORK/sweep/max_steps=8,seed=1" > "$WORK/half.log"
+"$VFM" sweep "$WORK/spec.json" > "$WORK/sweep1.log"
+grep -q "resuming from .*ckpt-00000004" "$WORK/sweep/max_steps=8,seed=1/sweep.log" ||
+  { echo "FAIL: the half-done point did not resume"; exit 1; }
+"$VFM" sweep "$WORK/spec.json" > "$WORK/sweep2.log"
+[ "$(grep -c "finished, skipped" "$WORK/sweep2.log")" = 2 ] || { echo "FAIL: finished points rerun"; cat "$WORK/sweep2.log"; exit 1; }
+/usr/bin/python3 - "$WORK" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/sweep/sweep.csv")))
+assert [(r["max_steps"], r["seed"], r["finished"], r["step"]) for r in rows] == \
+    [("8", "0", "True", "8"), ("8", "1", "True", "8")], rows
+assert rows[0]["images_seen"] == "128" and rows[0]["final_knn_top1"] == "", rows[0]  # no evals in this recipe
+print("sweep:", rows)
+PY
+rm "$WORK/sweep/max_steps=8,seed=0/FINISHED"
+"$VFM" sweep "$WORK/spec.json" --point=0 > "$WORK/point0.log"
+[ -e "$WORK/sweep/max_steps=8,seed=0/FINISHED" ] || { echo "FAIL: --point=0 did not finish point 0"; exit 1; }
+refused 2 "point must be in \[0, 1\]" "$VFM" sweep "$WORK/spec.json" --point=2
+refused 2 "axes" "$VFM" sweep "$WORK/bad_spec.json"
+refused 2 "usage: vfm sweep" "$VFM" sweep
+echo "sweep: ok"

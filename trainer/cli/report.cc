@@ -1,0 +1,35 @@
+// vfm report RUN... --out DIR: PNG plots and summary.md from the runs' metrics.jsonl, drawn by
+// trainer/scripts/report.py (matplotlib).
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "trainer/cli/command.h"
+#include "trainer/cli/python_script.h"
+
+ABSL_DECLARE_FLAG(std::string, out);
+
+namespace vfm::cli {
+namespace {
+
+int RunReport(const std::vector<std::string>& runs) {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (runs.empty() || out.empty()) {
+    std::fprintf(stderr, "usage: vfm report RUN_FOLDER... --out DIR\n");
+    return 2;
+  }
+  for (const std::string& run : runs)
+    if (!std::filesystem::is_regular_file(run + "/metrics.jsonl")) {
+      std::fprintf(stderr, "vfm report: %s has no metrics.jsonl (not a run folder)\n", run.c_str());
+      return 2;
+    }
+  std::vector<std::string> args = runs;
+  args.insert(args.end(), {"--out", out});
+  return ExecPythonScript("report", "report.py", args);
+}
+
+const RegisterCommand kRegister("report", {"PNG plots and a Markdown summary of runs (matplotlib)", RunReport});
+
+}  // namespace
+}  // namespace vfm::cli

@@ -1,0 +1,84 @@
+#include "trainer/periodic_eval.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "trainer/data_parallel.h"
+#include "trainer/eval.h"
+
+namespace vfm {
+
+namespace {
+
+absl::StatusOr<std::shared_ptr<const data::Dataset>> OpenLabelled(const std::string& flag, const std::string& path,
+                                                                  int world) {
+  auto ds = data::Dataset::Open(path);
+  if (!ds.ok()) return absl::Status(ds.status().code(), absl::StrCat(flag, " ", path, ": ", ds.status().message()));
+  if (absl::Status s = CheckLabelled(**ds, flag + " " + path); !s.ok()) return s;
+  if ((*ds)->size() < world)
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", path, " has ", (*ds)->size(), " samples, fewer than the ", world, " ranks"));
+  return std::shared_ptr<const data::Dataset>(std::move(*ds));
+}
+
+// This rank's features of `dataset`, gathered from every rank (collective); on the lead rank the whole
+// dataset's readable samples in id order, elsewhere nothing.
+absl::StatusOr<Features> GatheredFeatures(const nn::VisionTransformer& encoder,
+                                          std::shared_ptr<const data::Dataset> dataset, const data::EvalOptions& options,
+                                          DataParallel& dp) {
+  auto own = ExtractFeatures(&encoder, dataset, options, 1);
+  if (!own.ok()) return own.status();
+  // Row `id` holds the sample's features and, in its last column, 1 when the sample was readable.
+  const int64_t n = dataset->size(), width = own->values.size(1);
+  Tensor all = Tensor::Zeros({n, width + 1}, DType::kF32);
+  for (size_t i = 0; i < own->ids.size(); ++i) {
+    float* row = all.data<float>() + int64_t(own->ids[i]) * (width + 1);
+    std::copy_n(own->values.data<float>() + int64_t(i) * width, width, row);
+    row[width] = 1;
+  }
+  dp.SumOverRanks(&all);
+  Features out;
+  if (dp.rank() != 0) return out;
+  std::vector<float> kept;
+  for (int64_t id = 0; id < n; ++id) {
+    const float* row = all.data<float>() + id * (width + 1);
+    if (row[width] == 0) continue;
+    kept.insert(kept.end(), row, row + width);
+    out.labels.push_back(dataset->label(id));
+    out.ids.push_back(uint64_t(id));
+  }
+  out.values = Tensor::FromVector(kept, {int64_t(out.labels.size()), width});
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PeriodicEval>> PeriodicEval::Create(const PeriodicEvalOptions& options, int world) {
+  auto train = OpenLabelled("--eval_data", options.train_data, world);
+  if (!train.ok()) return train.status();
+  auto test = OpenLabelled("--eval_test_data", options.test_data, world);
+  if (!test.ok()) return test.status();
+  return std::unique_ptr<PeriodicEval>(new PeriodicEval(options, std::move(*train), std::move(*test)));
+}
+
+absl::StatusOr<nlohmann::json> PeriodicEval::Run(const nn::VisionTransformer& teacher, DataParallel& dp) const {
+  data::EvalOptions eo;
+  eo.size = options_.size;
+  eo.resize_size = int(std::lround(double(options_.size) * 256 / 224));  // torchvision's eval ratio
+  eo.rank = dp.rank();
+  eo.world_size = dp.world();
+  eo.threads = options_.threads;
+  auto train = GatheredFeatures(teacher, train_, eo, dp);
+  if (!train.ok()) return train.status();
+  auto test = GatheredFeatures(teacher, test_, eo, dp);
+  if (!test.ok()) return test.status();
+  nlohmann::json result = nlohmann::json::object();
+  if (dp.rank() != 0) return result;
+  const KnnResult knn = Knn(*train, *test, 20, 0.07);
+  result["knn_top1"] = knn.top1;
+  result["knn_top5"] = knn.top5;
+  if (options_.linear) result["linear_top1"] = LinearProbe(*train, *test, options_.probe_epochs).test_top1;
+  return result;
+}
+
+}  // namespace vfm

@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""vfm report: PNG plots and a Markdown summary from the metrics.jsonl of one or more run folders.
+
+Usage: report.py RUN... --out DIR   (run by `vfm report`, trainer/cli/report.cc)
+
+Each metrics.jsonl line is {"kind": "train" | "eval", ...}; a line without "kind" is a train line (older
+runs). A plot whose fields no run has is skipped, and summary.md says which and why. With evals in two or
+more runs (a sweep), the kNN-vs-compute frontier is fitted with err = a * C^-b + c (err = 100 - kNN top-1
+in %, C = FLOPs), printed and written to summary.md.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def fail(message):
+    print(f"vfm report: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def load_run(path):
+    """(name, train lines, eval lines) of a run folder."""
+    file = os.path.join(path, "metrics.jsonl")
+    if not os.path.isfile(file):
+        fail(f"{path}: no metrics.jsonl")
+    train, evals = [], []
+    with open(file) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                fail(f"{file}:{number}: not JSON ({e.msg})")
+            (evals if record.get("kind", "train") == "eval" else train).append(record)
+    return os.path.basename(os.path.normpath(path)), train, evals
+
+
+def series(records, x, y):
+    """The (x, y) pairs of the records that have both fields."""
+    pairs = [(r[x], r[y]) for r in records if x in r and y in r and r[y] is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+class Report:
+    def __init__(self, runs, out):
+        self.runs, self.out = runs, out
+        self.plots, self.skipped = [], []
+
+    def panels(self, filename, title, x, fields, which="train", styles=None):
+        """One figure, one panel per field present in some run, every run a line in each panel."""
+        index = 1 if which == "train" else 2
+        present = [f for f in fields if any(series(run[index], x, f)[0] for run in self.runs)]
+        missing = [f for f in fields if f not in present]
+        if not present:
+            self.skipped.append(f"{filename}: no run has {x} with any of {', '.join(fields)}")
+            return
+        if missing:
+            self.skipped.append(f"{filename}: no run has {', '.join(missing)} (panels left out)")
+        fig, axes = plt.subplots(1, len(present), figsize=(4.5 * len(present), 3.6), squeeze=False)
+        for ax, field in zip(axes[0], present):
+            for name, *lines in self.runs:
+                xs, ys = series(lines[index - 1], x, field)
+                if xs:
+                    ax.plot(xs, ys, marker="o" if which == "eval" else None, markersize=3, label=name)
+            ax.set_xlabel(x)
+            ax.set_title(field)
+            ax.grid(alpha=0.3)
+            if x == "flops":
+                ax.set_xscale("log")
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out, filename), dpi=100)
+        plt.close(fig)
+        self.plots.append(filename)
+
+    def frontier(self):
+        """kNN error against compute over every eval of every run; the frontier's power-law fit."""
+        points = [(e["flops"], 100.0 - e["knn_top1"]) for _, _, evals in self.runs for e in evals
+                  if "flops" in e and "knn_top1" in e and e["flops"] > 0]
+        with_evals = sum(1 for _, _, evals in self.runs if any("flops" in e and "knn_top1" in e for e in evals))
+        if with_evals < 2:
+            self.skipped.append("frontier.png: needs evals with flops and knn_top1 in two or more runs (a sweep)")
+            return None
+        points.sort()
+        frontier = []  # the lowest error reached at or below each compute
+        for c, err in points:
+            if not frontier or err < frontier[-1][1]:
+                frontier.append((c, err))
+        fit = fit_power_law(np.array([p[0] for p in frontier]), np.array([p[1] for p in frontier]))
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        for name, _, evals in self.runs:
+            xs, ys = series(evals, "flops", "knn_top1")
+            ax.scatter(xs, [100.0 - y for y in ys], s=12, label=name)
+        ax.plot(*zip(*frontier), "k--", lw=1, label="frontier")
+        if fit:
+            a, b, c = fit
+            grid = np.geomspace(frontier[0][0], frontier[-1][0], 100)
+            ax.plot(grid, a * grid ** -b + c, "r-", lw=1.5, label=f"{a:.3g}·C^-{b:.3g} + {c:.3g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("FLOPs")
+        ax.set_ylabel("kNN top-1 error (%)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out, "frontier.png"), dpi=100)
+        plt.close(fig)
+        self.plots.append("frontier.png")
+        if not fit:
+            self.skipped.append(f"power-law fit: needs 3 or more frontier points, has {len(frontier)}")
+        return fit, len(frontier)
+
+
+def fit_power_law(C, err):
+    """Least squares of log(err - c) = log a - b log C, for the c in [0, min err) with the least residual.
+
+    For a fixed c the fit is linear; c is found by a grid then golden-section search (residuals in log
+    space, so every decade of compute weighs the same). Returns (a, b, c) or None with under 3 points.
+    """
+    if len(C) < 3:
+        return None
+    x = np.log(C)
+
+    def solve(c):
+        y = np.log(err - c)
+        slope, intercept = np.polyfit(x, y, 1)
+        return float(np.sum((intercept + slope * x - y) ** 2)), math.exp(intercept), -slope
+
+    top = float(err.min())
+    grid = np.linspace(0.0, top, 401)[:-1]
+    best = int(np.argmin([solve(c)[0] for c in grid]))
+    lo, hi = grid[max(best - 1, 0)], grid[best + 1] if best + 1 < len(grid) else top * (1 - 1e-9)
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(100):
+        m1, m2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if solve(m1)[0] < solve(m2)[0]:
+            hi = m2
+        else:
+            lo = m1
+    c = (lo + hi) / 2
+    _, a, b = solve(c)
+    return a, b, c
+
+
+def last(records, field):
+    values = [r[field] for r in records if r.get(field) is not None]
+    return values[-1] if values else None
+
+
+def fmt(value, spec=".4g"):
+    return "—" if value is None else format(value, spec)
+
+
+def summary(report, fit):
+    lines = ["# vfm report", "", "| run | steps | images seen | FLOPs | final loss | final kNN top-1 | best kNN top-1 "
+             "(step) | final linear top-1 | mean img/s | mean MFU |", "|" + "---|" * 10]
+    for name, train, evals in report.runs:
+        knn = [e for e in evals if "knn_top1" in e]
+        best = max(knn, key=lambda e: e["knn_top1"]) if knn else None
+        img_s = [r["img_per_s"] for r in train if "img_per_s" in r]
+        mfu = [r["mfu"] for r in train if "mfu" in r]
+        everything = train + evals
+        lines.append(" | ".join([
+            f"| {name}", fmt(last(everything, "step"), "d"), fmt(last(everything, "images_seen"), "d"),
+            fmt(last(everything, "flops"), ".3g"), fmt(last(train, "loss")), fmt(last(knn, "knn_top1"), ".2f"),
+            f"{best['knn_top1']:.2f} ({best['step']})" if best else "—", fmt(last(evals, "linear_top1"), ".2f"),
+            fmt(sum(img_s) / len(img_s) if img_s else None, ".1f"), fmt(sum(mfu) / len(mfu) if mfu else None, ".3g"),
+        ]) + " |")
+    lines += ["", "## Plots", ""] + [f"- [{p}]({p})" for p in report.plots]
+    if fit:
+        (a, b, c), n = fit
+        lines += ["", "## kNN-vs-compute frontier", "",
+                  f"Fitted err = a * C^-b + c on the {n} frontier points (err = 100 - kNN top-1 in %, C = FLOPs):",
+                  "", f"a = {a:.6g}, b = {b:.6g}, c = {c:.6g}"]
+    if report.skipped:
+        lines += ["", "## Skipped", ""] + [f"- {s}" for s in report.skipped]
+    with open(os.path.join(report.out, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    runs = [load_run(path) for path in args.runs]
+    os.makedirs(args.out, exist_ok=True)
+    report = Report(runs, args.out)
+    report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss"])
+    report.panels("schedules.png", "schedules", "step", ["lr", "weight_decay", "momentum", "teacher_temp"])
+    report.panels("throughput.png", "throughput", "step", ["img_per_s", "tokens_per_s", "tflop_per_s_per_rank", "mfu"])
+    report.panels("eval_images.png", "frozen-teacher evals over images seen", "images_seen",
+                  ["knn_top1", "knn_top5", "linear_top1"], which="eval")
+    report.panels("eval_flops.png", "frozen-teacher evals over compute", "flops",
+                  ["knn_top1", "knn_top5", "linear_top1"], which="eval")
+    fit = report.frontier()
+    if fit and fit[0]:
+        a, b, c = fit[0]
+        print(f"frontier fit: err = {a:.6g} * C^-{b:.6g} + {c:.6g} ({fit[1]} points)")
+    summary(report, fit if fit and fit[0] else None)
+    for p in report.plots + ["summary.md"]:
+        print(os.path.join(args.out, p))
+    for s in report.skipped:
+        print(f"skipped {s}")
+
+
+if __name__ == "__main__":
+    main()
