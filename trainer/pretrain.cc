@@ -381,6 +381,12 @@ absl::Status PretrainRun::ChooseNormalization(data::LoaderOptions* options) {
   std::vector<std::string> notes;
   auto table = data::ResolveNormalization(o_.norm, dataset_->index(), &notes);
   if (!table.ok()) return table.status();
+  if (!o_.modalities.empty()) {  // a run on some modalities records (and exports) only theirs
+    data::NormalizationTable selected;
+    for (const std::string& m : o_.modalities)
+      if (table->count(m)) selected[m] = table->at(m);
+    table->swap(selected);
+  }
   options->normalization = *table;
   state_.normalization = data::NormalizationToJson(*table);
   if (lead_) {

@@ -493,6 +493,39 @@ TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
   EXPECT_FALSE(EvalLoader::Create(f.dataset, o).ok());
 }
 
+// `modality`: only that modality's samples, in id order, split across ranks like all of them; a name the
+// dataset lacks is refused, naming it.
+TEST(EvalLoader, OneModalitysSamples) {
+  Fixture f;
+  EvalOptions o;
+  o.size = 16;
+  o.resize_size = 16;
+  o.batch = 4;
+  o.modality = "oct";
+  std::vector<uint64_t> want;
+  for (int64_t id = 0; id < f.dataset->size(); ++id)
+    if (f.dataset->modality(id) == 1) want.push_back(uint64_t(id));
+  ASSERT_EQ(want.size(), 10u);
+  std::vector<uint64_t> got;
+  for (int r = 0; r < 2; ++r) {
+    o.rank = r;
+    o.world_size = 2;
+    auto loader = EvalLoader::Create(f.dataset, o);
+    ASSERT_TRUE(loader.ok()) << loader.status();
+    EXPECT_EQ((*loader)->remaining(), 5);
+    EvalBatch b;
+    std::vector<uint64_t> mine;
+    while ((*loader)->Next(&b)) mine.insert(mine.end(), b.ids.begin(), b.ids.end());
+    for (size_t i = 0; i < mine.size(); ++i) EXPECT_EQ(mine[i], want[2 * i + size_t(r)]);
+    got.insert(got.end(), mine.begin(), mine.end());
+  }
+  EXPECT_EQ(std::set<uint64_t>(got.begin(), got.end()), std::set<uint64_t>(want.begin(), want.end()));
+  o.modality = "slit-lamp";
+  const auto bad = EvalLoader::Create(f.dataset, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("slit-lamp"), std::string::npos) << bad.status();
+}
+
 TEST(Loader, BadOptionsAreRefusedNamingTheOption) {
   Fixture f;
   auto message = [&](auto change) {

@@ -108,7 +108,8 @@ ABSL_FLAG(std::string, norm, "dataset",
           "has none) | imagenet | MEAN,STD | MEAN_R,MEAN_G,MEAN_B,STD_R,STD_G,STD_B (in [0, 1] units); eval: "
           "dataset means the statistics the checkpoint was pretrained with");
 ABSL_FLAG(std::vector<std::string>, modalities, {},
-          "train on these modalities of --data only, e.g. fundus,oct (default: all)");
+          "pretrain: train on these modalities of --data only, e.g. fundus,oct (default: all); eval: evaluate "
+          "each of these modalities on its own samples and print a table (all: every modality of --test_data)");
 ABSL_FLAG(std::vector<std::string>, modality_weights, {},
           "sampling weights per modality, e.g. fundus:2,oct:1 (unlisted modalities are not drawn; default: "
           "natural proportions); with weights or --synthetic_ratio an epoch draws as many samples as the "
