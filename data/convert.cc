@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "data/decode.h"
+#include "data/modality_stats.h"
 #include "data/shard_writer.h"
 
 namespace vfm::data {
@@ -36,6 +37,7 @@ struct Input {
 struct Checked {
   std::string bytes, error;
   SampleMeta meta;
+  ImageMoments moments;  // of the decoded pixels, for the modality's statistics
 };
 
 Checked Fail(absl::string_view why) {
@@ -94,10 +96,12 @@ Checked ReadAndCheck(const Input& input) {
   if (!codec.ok()) return Fail(codec.status().message());
   absl::StatusOr<ImageHeader> header = ProbeImage(data, c.bytes.size(), *codec);
   if (!header.ok()) return Fail(header.status().message());
-  // A full decode (JPEG at 1/8 scale: still reads every entropy-coded bit) catches truncated files.
+  // A full decode catches truncated files and gives the pixels the modality statistics are taken over
+  // (modality_stats.h: full size).
   Image image;
-  if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 8, &image); !s.ok())
+  if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 1, &image); !s.ok())
     return Fail(s.message());
+  c.moments = MomentsOf(image.pixels.data(), int64_t(image.height) * image.width, image.channels);
   c.meta.codec = *codec;
   c.meta.height = uint32_t(header->height);
   c.meta.width = uint32_t(header->width);
@@ -142,6 +146,7 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
   if (modalities.size() > 256)
     return absl::InvalidArgumentError(absl::StrCat(source, ": more than 256 modalities (codes are uint8)"));
   DatasetWriter writer(options.output, modalities, std::move(labels), options.target_shard_bytes);
+  std::map<std::string, StatsAccumulator> stats;
   int64_t accepted = 0;
   const int64_t total = int64_t(inputs.size()), chunk = 256;
   std::vector<Checked> checked(static_cast<size_t>(chunk));
@@ -160,6 +165,7 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
                                 modalities.begin());
       report.bytes_per_modality[input.modality] += int64_t(c.bytes.size());
       report.bytes += int64_t(c.bytes.size());
+      stats[input.modality].Add(c.moments);
       ++accepted;
       if (absl::Status s = writer.Add(std::move(c.meta), c.bytes, input.synthetic); !s.ok()) return s;
       c = Checked();
@@ -169,6 +175,9 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
   if (accepted == 0)  // nothing was written yet: a shard is only written once it holds samples
     return absl::InvalidArgumentError(absl::StrCat(source, ": none of the ", total, " inputs is a readable image",
                                                    RejectedSummary(report.rejected)));
+  std::map<std::string, ModalityStats> results;
+  for (const auto& [name, sum] : stats) results[name] = sum.Result();
+  writer.set_modality_stats(std::move(results));
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
   report.index = *std::move(index);
@@ -239,6 +248,66 @@ absl::StatusOr<std::string> ReadMaybeGzipped(const std::string& path, const std:
 uint32_t BigEndian32(const std::string& s, size_t at) {
   const auto* p = reinterpret_cast<const uint8_t*>(s.data() + at);
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+}
+
+struct CsvField {
+  std::string text;
+  bool quoted = false;
+};
+
+// Takes one RFC 4180 record off the front of `text`: fields separated by commas, the record ended by LF or
+// CRLF (or the end of the text). A field in double quotes keeps everything up to the closing quote as is
+// (commas, line breaks, spaces; "" is one quote); an unquoted field is taken with surrounding whitespace
+// stripped. `line` counts the line breaks consumed. Text after a closing quote is an error (the rest of
+// the line is consumed), as is an unterminated quote (the rest of the text is).
+absl::StatusOr<std::vector<CsvField>> NextCsvRecord(absl::string_view* text, int* line) {
+  std::vector<CsvField> fields(1);
+  absl::string_view& t = *text;
+  size_t i = 0;
+  while (true) {
+    CsvField& field = fields.back();
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\t')) ++i;
+    if (i < t.size() && t[i] == '"') {
+      field.quoted = true;
+      for (++i;; ++i) {
+        if (i == t.size()) {
+          t = {};
+          return absl::InvalidArgumentError("a quoted field has no closing quote");
+        }
+        if (t[i] == '"' && i + 1 < t.size() && t[i + 1] == '"') {
+          field.text += '"';
+          ++i;
+        } else if (t[i] == '"') {
+          break;
+        } else {
+          if (t[i] == '\n') ++*line;
+          field.text += t[i];
+        }
+      }
+      for (++i; i < t.size() && (t[i] == ' ' || t[i] == '\t'); ++i) {
+      }
+      if (i < t.size() && t[i] != ',' && t[i] != '\n' && t[i] != '\r') {  // skip the rest of the line
+        const size_t end = t.find('\n', i);
+        t.remove_prefix(end == absl::string_view::npos ? t.size() : end + 1);
+        ++*line;
+        return absl::InvalidArgumentError("text after a quoted field's closing quote");
+      }
+    } else {
+      const size_t begin = i;
+      while (i < t.size() && t[i] != ',' && t[i] != '\n') ++i;
+      field.text = std::string(absl::StripAsciiWhitespace(t.substr(begin, i - begin)));  // also a CR before LF
+    }
+    if (i < t.size() && t[i] == ',') {
+      ++i;
+      fields.emplace_back();
+      continue;
+    }
+    while (i < t.size() && t[i] == '\r') ++i;
+    if (i < t.size() && t[i] == '\n') ++i;
+    ++*line;
+    t.remove_prefix(i);
+    return fields;
+  }
 }
 
 absl::Status CheckModalityOption(const ConvertOptions& options) {
@@ -315,37 +384,42 @@ absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOp
     return absl::NotFoundError(absl::StrCat(csv, ": cannot open: ", std::strerror(errno)));
   if (!S_ISREG(st.st_mode))
     return absl::InvalidArgumentError(absl::StrCat(csv, ": not a regular file (", KindOf(st.st_mode), ")"));
-  std::ifstream in(csv, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(csv, ": cannot open"));
+  absl::StatusOr<std::string> text = ReadRegularFile(csv);
+  if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat(csv, ": ", text.status().message()));
   const fs::path base = fs::path(csv).parent_path();
   std::vector<Input> inputs;
   ConvertReport report;
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    if (line_no == 1 && absl::StartsWith(line, "\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty() || (line_no == 1 && absl::StartsWithIgnoreCase(text, "path"))) continue;
-    std::vector<std::string> f = absl::StrSplit(text, ',');
-    for (std::string& field : f) field = std::string(absl::StripAsciiWhitespace(field));
+  absl::string_view rest = *text;
+  if (absl::StartsWith(rest, "\xEF\xBB\xBF")) rest.remove_prefix(3);  // a UTF-8 byte order mark
+  bool first = true;
+  for (int line_no = 1; !rest.empty(); first = false) {
     const std::string where = absl::StrCat(csv, ":", line_no);
-    if (f.size() < 2 || f.size() > 5 || f[0].empty() || f[1].empty()) {
+    absl::StatusOr<std::vector<CsvField>> record = NextCsvRecord(&rest, &line_no);
+    if (!record.ok()) {  // the rest of its line is skipped (of the file: an unterminated quote)
+      report.rejected.push_back({where, std::string(record.status().message())});
+      continue;
+    }
+    std::vector<CsvField>& f = *record;
+    if (f.size() == 1 && f[0].text.empty() && !f[0].quoted) continue;  // a blank line
+    if (first && !f[0].quoted && absl::StartsWithIgnoreCase(f[0].text, "path")) continue;  // the header
+    if (f.size() < 2 || f.size() > 5 || f[0].text.empty() || f[1].text.empty()) {
       report.rejected.push_back({where, "expected path,modality[,label[,subject[,synthetic]]]"});
       continue;
     }
-    if (!IsValidUtf8(f[1])) {
+    if (!IsValidUtf8(f[1].text)) {
       report.rejected.push_back({where, "the modality is not valid UTF-8"});
       continue;
     }
     Input input;
-    input.path = fs::path(f[0]).is_absolute() ? f[0] : (base / f[0]).string();
-    input.modality = f[1];
+    input.path = fs::path(f[0].text).is_absolute() ? f[0].text : (base / f[0].text).string();
+    input.modality = f[1].text;
     input.synthetic = options.synthetic;
-    if (f.size() > 2 && !f[2].empty() && (!absl::SimpleAtoi(f[2], &input.label) || input.label < -1)) {
-      report.rejected.push_back({where, absl::StrCat("label '", f[2], "' is not an integer >= -1")});
+    if (f.size() > 2 && !f[2].text.empty() && (!absl::SimpleAtoi(f[2].text, &input.label) || input.label < -1)) {
+      report.rejected.push_back({where, absl::StrCat("label '", f[2].text, "' is not an integer >= -1")});
       continue;
     }
-    if (f.size() > 3) input.subject = f[3];
-    if (f.size() > 4) input.synthetic = f[4] == "1" || absl::EqualsIgnoreCase(f[4], "true");
+    if (f.size() > 3) input.subject = f[3].text;
+    if (f.size() > 4) input.synthetic = f[4].text == "1" || absl::EqualsIgnoreCase(f[4].text, "true");
     inputs.push_back(std::move(input));
   }
   return WriteInputs(csv, inputs, std::move(report), {}, options);
@@ -379,6 +453,7 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
 
   const std::string modality = options.modality.empty() ? "idx" : options.modality;
   DatasetWriter writer(options.output, {modality}, {}, options.target_shard_bytes);
+  StatsAccumulator stats;
   const std::string name = fs::path(images).filename().string();
   for (uint32_t i = 0; i < n; ++i) {
     SampleMeta meta;
@@ -389,10 +464,12 @@ absl::StatusOr<ConvertReport> ConvertIdx(const std::string& images, const std::s
     meta.codec = Codec::kRaw;
     meta.source = absl::StrCat(name, "#", i);
     std::string_view bytes(image_bytes->data() + 16 + size_t(i) * pixels, pixels);
+    stats.Add(MomentsOf(reinterpret_cast<const uint8_t*>(bytes.data()), int64_t(pixels), 1));
     if (absl::Status s = writer.Add(std::move(meta), bytes, options.synthetic); !s.ok()) return s;
     if (options.progress && ((i + 1) % 10000 == 0 || i + 1 == n))
       options.progress(i + 1, n, int64_t(i + 1) * int64_t(pixels));
   }
+  writer.set_modality_stats({{modality, stats.Result()}});
   absl::StatusOr<DatasetIndex> index = writer.Finish();
   if (!index.ok()) return index.status();
   ConvertReport report;

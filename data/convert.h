@@ -42,9 +42,10 @@ struct ConvertReport {
 // Symlinks to files and folders are followed, each folder entered once (a symlink loop ends there and is
 // listed in `skipped`, as are FIFOs, devices, sockets and broken symlinks: they are never opened).
 absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const ConvertOptions& options);
-// A CSV with rows `path,modality,label,subject[,synthetic]` (an optional header row starting with
-// "path", after an optional UTF-8 byte order mark; paths relative to the CSV's folder; empty label = -1;
-// no quoting).
+// A CSV (RFC 4180: fields in double quotes may hold commas, line breaks and "" for a quote; LF or CRLF
+// line ends) with rows `path,modality,label,subject[,synthetic]` (an optional header row starting with
+// "path", after an optional UTF-8 byte order mark; relative paths are relative to the CSV's folder; empty
+// label = -1; unquoted fields are stripped of surrounding whitespace, quoted ones kept as they are).
 // Folder and CSV: no readable image among the inputs is an error (never an empty dataset), as are names
 // (modality, class) that are not UTF-8 (index.json is JSON): the inputs carrying them are rejected.
 absl::StatusOr<ConvertReport> ConvertCsv(const std::string& csv, const ConvertOptions& options);

@@ -76,6 +76,24 @@ std::map<std::string, int64_t> Counts(const json& value, const std::string& key,
   return out;
 }
 
+// {"images": n >= 1, "mean": [r, g, b], "std": [r, g, b]}, values in [0, 1].
+ModalityStats Stats(const json& value, const std::string& key) {
+  if (!value.is_object()) throw KeyError{key, absl::StrCat("is ", value.type_name(), ", expected an object")};
+  ModalityStats stats;
+  stats.images = Integer(At(value, key, "images"), key + ".images", 1, kMaxInt64);
+  for (const char* name : {"mean", "std"}) {
+    const std::string where = absl::StrCat(key, ".", name);
+    const json& list = At(value, key, name);
+    if (!list.is_array() || list.size() != 3) throw KeyError{where, "is not a list of 3 numbers"};
+    for (size_t c = 0; c < 3; ++c) {
+      if (!list[c].is_number() || !(list[c].get<double>() >= 0 && list[c].get<double>() <= 1))
+        throw KeyError{absl::StrCat(where, "[", c, "]"), absl::StrCat("is ", list[c].dump(), ", expected a number in [0, 1]")};
+      (name[0] == 'm' ? stats.mean : stats.std)[c] = list[c].get<double>();
+    }
+  }
+  return stats;
+}
+
 // A shard file name must name a file directly inside the dataset folder: no folders, no "..", not absolute.
 bool IsPlainFileName(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
@@ -132,6 +150,14 @@ DatasetIndex ParseIndex(const json& j) {
   if (samples != index.samples)
     throw KeyError{"samples", absl::StrCat("is ", index.samples, ", the shards list ", samples)};
   if (counts != index.modality_counts) throw KeyError{"modality_counts", "differ from the shards' sums"};
+  if (const auto it = j.find("modality_stats"); it != j.end()) {
+    if (!it->is_object()) throw KeyError{"modality_stats", absl::StrCat("is ", it->type_name(), ", expected an object")};
+    for (const auto& [name, stats] : it->items()) {
+      const std::string where = absl::StrCat("modality_stats.", name);
+      if (!index.modality_counts.count(name)) throw KeyError{where, "is not one of the modalities present"};
+      index.modality_stats[name] = Stats(stats, where);
+    }
+  }
   return index;
 }
 
@@ -195,6 +221,11 @@ absl::Status WriteDatasetIndex(const std::string& folder, const DatasetIndex& in
   j["labels"] = index.labels;
   j["samples"] = index.samples;
   j["modality_counts"] = index.modality_counts;
+  if (!index.modality_stats.empty()) {
+    json& stats = j["modality_stats"];
+    for (const auto& [name, st] : index.modality_stats)
+      stats[name] = {{"images", st.images}, {"mean", st.mean}, {"std", st.std}};
+  }
   j["shards"] = json::array();
   for (const ShardEntry& e : index.shards) {
     j["shards"].push_back({{"file", e.file}, {"samples", e.samples}, {"bytes", e.bytes}, {"crc32c", e.crc32c},

@@ -3,6 +3,7 @@
 // (errors name index.json and the key), shard names that stay inside the folder and appear once, and
 // totals that agree with the per-shard figures. A version-1 dataset is refused with what to do about it.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -24,6 +25,12 @@ struct ShardEntry {
   std::map<std::string, int64_t> modality_counts;
 };
 
+// A modality's channel statistics, in [0, 1] pixel units (data/modality_stats.h says how they are taken).
+struct ModalityStats {
+  int64_t images = 0;  // the images they are over
+  std::array<double, 3> mean{}, std{};  // R, G, B (gray images count in all three)
+};
+
 struct DatasetIndex {
   int format_version = 0;
   std::string created_by;
@@ -32,6 +39,8 @@ struct DatasetIndex {
   std::vector<ShardEntry> shards;
   int64_t samples = 0;
   std::map<std::string, int64_t> modality_counts;
+  // Optional (datasets written before it have none; `vfm stats` adds them): per modality name.
+  std::map<std::string, ModalityStats> modality_stats;
 };
 
 absl::StatusOr<DatasetIndex> ReadDatasetIndex(const std::string& folder);

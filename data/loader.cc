@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "data/resize.h"
 #include "kernels/cpu/normalize_images.h"
 #include "kernels/random.h"
@@ -63,6 +64,7 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(std::shared_ptr<const Dat
   if (absl::Status s = ValidateMultiCropOptions(options.crops); !s.ok()) return s;
   SamplerOptions so;
   so.seed = options.seed;
+  so.modalities = options.modalities;
   so.modality_weights = options.modality_weights;
   so.synthetic_ratio = options.synthetic_ratio;
   so.epoch_size = options.epoch_size;
@@ -273,15 +275,25 @@ absl::StatusOr<std::unique_ptr<EvalLoader>> EvalLoader::Create(std::shared_ptr<c
     return absl::InvalidArgumentError(absl::StrCat("eval size ", options.size, " with resize_size ",
                                                    options.resize_size, " (needs 1 <= size <= resize_size)"));
   if (options.batch < 1) return absl::InvalidArgumentError(absl::StrCat("eval batch ", options.batch, " < 1"));
+  const auto& names = dataset->index().modalities;
+  if (!options.modality.empty() && std::find(names.begin(), names.end(), options.modality) == names.end())
+    return absl::InvalidArgumentError(absl::StrCat("modality '", options.modality, "': the dataset has none (it has ",
+                                                   absl::StrJoin(names, ", "), ")"));
   return std::unique_ptr<EvalLoader>(new EvalLoader(std::move(dataset), std::move(options)));
 }
 
 EvalLoader::EvalLoader(std::shared_ptr<const Dataset> dataset, EvalOptions options)
-    : dataset_(std::move(dataset)), options_(std::move(options)), next_id_(options_.rank) {}
+    : dataset_(std::move(dataset)), options_(std::move(options)), next_(options_.rank) {
+  if (options_.modality.empty()) return;
+  const auto& names = dataset_->index().modalities;
+  const auto code = uint8_t(std::find(names.begin(), names.end(), options_.modality) - names.begin());
+  for (int64_t id = 0; id < dataset_->size(); ++id)
+    if (dataset_->modality(id) == code) ids_.push_back(id);
+}
 
 int64_t EvalLoader::remaining() const {
-  const int64_t n = dataset_->size();
-  return next_id_ >= n ? 0 : (n - next_id_ + options_.world_size - 1) / options_.world_size;
+  const int64_t n = count();
+  return next_ >= n ? 0 : (n - next_ + options_.world_size - 1) / options_.world_size;
 }
 
 bool EvalLoader::Next(EvalBatch* batch) {
@@ -297,7 +309,7 @@ bool EvalLoader::Next(EvalBatch* batch) {
   std::vector<char> ok(size_t(count), 0);
 #pragma omp parallel for schedule(dynamic) num_threads(std::max(1, options_.threads))
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t id = next_id_ + i * options_.world_size;
+    const int64_t id = IdAt(next_ + i * options_.world_size);
     thread_local std::vector<uint8_t> bytes;
     thread_local Image decoded, view;
     batch->ids[size_t(i)] = uint64_t(id);
@@ -321,7 +333,7 @@ bool EvalLoader::Next(EvalBatch* batch) {
     ok[size_t(i)] = 1;
   }
   for (int64_t i = 0; i < count; ++i) batch->ok[size_t(i)] = ok[size_t(i)];
-  next_id_ += count * options_.world_size;
+  next_ += count * options_.world_size;
   return true;
 }
 

@@ -44,6 +44,7 @@ struct LoaderOptions {
   int prefetch = 2;  // batches prepared ahead of the one being consumed
   MultiCropOptions crops;
   std::map<std::string, Normalization> normalization;  // per modality name; others use the default
+  std::vector<std::string> modalities;            // see sampler.h: empty = all
   std::map<std::string, float> modality_weights;  // see sampler.h
   float synthetic_ratio = -1;
   int64_t epoch_size = 0;
@@ -140,15 +141,17 @@ class Loader {
   absl::Status failure_;        // once set, Next() returns it; under mutex_
 };
 
-// Plain sequential iteration for feature extraction (kNN / linear evaluation): every sample once, in id
-// order, rank r of R taking ids r, r + R, ...; each image resized (bicubic) so its shorter side is
-// resize_size, centre-cropped to size x size, normalised. No randomness; the last batch may be short.
+// Plain sequential iteration for feature extraction (kNN / linear evaluation): every sample (of `modality`)
+// once, in id order, rank r of R taking the r-th, (r + R)-th, ... of them; each image resized (bicubic) so
+// its shorter side is resize_size, centre-cropped to size x size, normalised. No randomness; the last batch
+// may be short.
 struct EvalOptions {
   int size = 224, resize_size = 256;
   int64_t batch = 64;
   int rank = 0, world_size = 1;
   int threads = 4;
   std::map<std::string, Normalization> normalization;
+  std::string modality;  // "": every sample; else only this modality's (a name the dataset has)
 };
 
 struct EvalBatch {
@@ -172,9 +175,13 @@ class EvalLoader {
   int64_t remaining() const;
 
  private:
+  int64_t IdAt(int64_t position) const { return ids_.empty() ? position : ids_[size_t(position)]; }
+  int64_t count() const { return ids_.empty() ? dataset_->size() : int64_t(ids_.size()); }
+
   std::shared_ptr<const Dataset> dataset_;
   EvalOptions options_;
-  int64_t next_id_;
+  std::vector<int64_t> ids_;  // the selected modality's ids; empty: all ids
+  int64_t next_;              // position in the iteration (of ids_, or of all ids)
 };
 
 // Centre view used by EvalLoader: resize shorter side to resize_size, centre crop size (torchvision's

@@ -15,8 +15,10 @@
 //    "shards": [{"file": "shard-00000.h5", "samples": n, "bytes": file size, "crc32c": crc of the file,
 //                "data_offset": where /bytes starts in the file, "data_bytes": its size,
 //                "meta_crc32c": crc of the file outside /bytes, "synthetic": false,
-//                "modality_counts": {...}}, ...]}
-// Every key is required. "file" is a plain file name inside the dataset folder. "synthetic" tags a shard's
+//                "modality_counts": {...}}, ...],
+//    "modality_stats": {"fundus": {"images": n, "mean": [r, g, b], "std": [r, g, b]}, ...}}
+// Every key is required but "modality_stats" (optional, per modality present; values in [0, 1]; how they
+// are taken: modality_stats.h; `vfm shard` writes them, `vfm stats` adds them to an older dataset). "file" is a plain file name inside the dataset folder. "synthetic" tags a shard's
 // samples as synthetic (generated) images, for the loader's real:synthetic mix. "labels" may be empty (then
 // labels are plain integers); "modality_counts" list only the modalities present.
 //

@@ -41,6 +41,8 @@ class DatasetWriter {
 
   // Appends one sample; meta.crc32c is computed here. Real and synthetic samples go to separate shards.
   absl::Status Add(SampleMeta meta, std::string_view bytes, bool synthetic = false);
+  // Channel statistics per modality name, written into index.json by Finish.
+  void set_modality_stats(std::map<std::string, ModalityStats> stats) { index_.modality_stats = std::move(stats); }
   // Writes the open shards and index.json; returns the index written. The writer is spent afterwards.
   absl::StatusOr<DatasetIndex> Finish();
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "autograd/safetensors.h"
 #include "data/crc32c.h"
+#include "data/normalization.h"
 
 namespace vfm {
 
@@ -105,6 +106,7 @@ absl::Status WriteCheckpointFiles(const std::string& dir, const CheckpointFiles&
                                          {"consumed", state.loader.consumed}}},
                              {"model", state.model},
                              {"dataset", state.dataset},
+                             {"normalization", state.normalization},
                              {"flags", state.flags},
                              {"compute", state.compute.ToJson()},
                              {"budget_steps", state.budget_steps}};
@@ -228,6 +230,7 @@ absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
     state.flags = j.value("flags", nlohmann::json::object());
     state.model = j.value("model", nlohmann::json::object());
     state.dataset = j.value("dataset", std::string());
+    state.normalization = j.value("normalization", nlohmann::json::object());
     state.budget_steps = j.value("budget_steps", int64_t(0));
     if (j.contains("compute")) {
       auto compute = ComputeAccount::FromJson(j["compute"]);
@@ -238,10 +241,11 @@ absl::StatusOr<TrainingState> ReadTrainingState(const std::string& dir) {
     return absl::DataLossError(absl::StrCat(dir, "/state.json: ", e.what()));
   }
   if (state.step < 0 || state.world_size < 1 || state.loader.epoch < 0 || state.loader.consumed < 0 ||
-      state.budget_steps < 0 || !state.flags.is_object() || !state.model.is_object())
+      state.budget_steps < 0 || !state.flags.is_object() || !state.model.is_object() ||
+      !data::NormalizationFromJson(state.normalization).ok())
     return absl::DataLossError(absl::StrCat(dir, "/state.json: step ", state.step, ", world_size ", state.world_size,
                                             ", epoch ", state.loader.epoch, ", consumed ", state.loader.consumed,
-                                            " (or its flags/model) out of range"));
+                                            " (or its flags/model/normalization) out of range"));
   return state;
 }
 

@@ -32,6 +32,9 @@ struct TrainingState {
   nlohmann::json model = nlohmann::json::object();  // ModelConfigToJson of the networks
   int world_size = 1;
   std::string dataset;  // the identity of the training data: crc32c of its index.json ("" before it was kept)
+  // Per modality, the mean/std samples were normalised with (data/normalization.h); empty in checkpoints
+  // written before it was kept (they were all normalised with ImageNet's).
+  nlohmann::json normalization = nlohmann::json::object();
   ComputeAccount compute;  // zeros in checkpoints written before it was kept
   // The run's step count when a --budget_minutes fixed it from the measured throughput (0: not fixed).
   int64_t budget_steps = 0;

@@ -18,6 +18,12 @@ nlohmann::json TimmKwargs(const nn::ViTConfig& v) {
   return j;
 }
 
+nlohmann::json NormalizationOf(const TrainingState& state) {
+  if (!state.normalization.empty()) return state.normalization;
+  const data::Normalization imagenet;  // what every checkpoint written before the table was kept used
+  return {{"*", {{"mean", imagenet.mean}, {"std", imagenet.std}}}};
+}
+
 absl::Status ExportSafetensors(const LoadedNetworks& nets, const std::string& path, bool student, bool with_head) {
   const nn::IBotNetwork& net = student ? *nets.student : *nets.teacher;
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -37,7 +43,8 @@ absl::Status ExportSafetensors(const LoadedNetworks& nets, const std::string& pa
       {"timm_kwargs", TimmKwargs(nets.config.vit).dump()},
       {"weights", student ? "student" : "teacher"},
       {"step", std::to_string(nets.state.step)},
-      {"checkpoint", nets.dir}};
+      {"checkpoint", nets.dir},
+      {"normalization", NormalizationOf(nets.state).dump()}};
   return SaveSafetensors(path, tensors, metadata);
 }
 

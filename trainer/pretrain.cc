@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "data/crc32c.h"
+#include "data/normalization.h"
 #include "autograd/caching_allocator.h"
 #include "autograd/ops.h"
 #include "kernels/cuda/nonfinite.h"
@@ -145,6 +146,8 @@ class PretrainRun {
   // Refuses a resume whose seed, data or run-defining flags differ from the checkpoint's (but `allowed`).
   absl::Status CheckSameRun(const TrainingState& saved, const std::string& checkpoint,
                             std::set<std::string> allowed) const;
+  // The per-modality normalisation (--norm) into the loader's options and the state checkpoints record.
+  absl::Status ChooseNormalization(data::LoaderOptions* options);
   IBotCrops Crops(const data::Batch& batch);
   IBotStepSettings SettingsAt(int64_t step) const;
   // Reads the step's loss (on a GPU only when it is logged or saved) and fails on a non-finite one.
@@ -331,6 +334,10 @@ absl::Status PretrainRun::StartLoader() {
   lo.prefetch = o_.prefetch;
   lo.crops = o_.crops;
   lo.crops.masking.patch_size = o_.patch;
+  lo.modalities = o_.modalities;
+  lo.modality_weights = o_.modality_weights;
+  lo.synthetic_ratio = float(o_.synthetic_ratio);
+  if (absl::Status s = ChooseNormalization(&lo); !s.ok()) return s;
   auto loader = data::Loader::Create(dataset_, lo, state_.loader);
   if (!loader.ok()) return loader.status();
   loader_ = std::move(*loader);
@@ -366,6 +373,27 @@ absl::Status PretrainRun::StartLoader() {
                                                      : absl::StrCat("step ", length_.stop).c_str());
     std::fflush(stdout);
     metrics_.open(o_.run_dir + "/metrics.jsonl", std::ios::app);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PretrainRun::ChooseNormalization(data::LoaderOptions* options) {
+  std::vector<std::string> notes;
+  auto table = data::ResolveNormalization(o_.norm, dataset_->index(), &notes);
+  if (!table.ok()) return table.status();
+  if (!o_.modalities.empty()) {  // a run on some modalities records (and exports) only theirs
+    data::NormalizationTable selected;
+    for (const std::string& m : o_.modalities)
+      if (table->count(m)) selected[m] = table->at(m);
+    table->swap(selected);
+  }
+  options->normalization = *table;
+  state_.normalization = data::NormalizationToJson(*table);
+  if (lead_) {
+    for (const std::string& note : notes) std::printf("note: %s\n", note.c_str());
+    for (const auto& [name, n] : *table)
+      std::printf("normalising %s with mean %.4f %.4f %.4f, std %.4f %.4f %.4f (--norm=%s)\n", name.c_str(), n.mean[0],
+                  n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2], o_.norm.c_str());
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 // lines, metrics.jsonl, checkpoints and exact resumption. A run is a folder: starting in a folder with
 // checkpoints continues from the newest complete one (unless resume is off).
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,12 @@ struct PretrainOptions {
   int warmup_teacher_temp_epochs = 30;
   double lambda1 = 1.0, lambda2 = 1.0;
   // Data and runtime.
+  std::string norm = "dataset";  // data/normalization.h: dataset | imagenet | values
+  // The sampling mix (data/sampler.h): the modalities trained on (empty: all), their weights (empty: their
+  // natural proportions) and the synthetic share (< 0: natural).
+  std::vector<std::string> modalities;
+  std::map<std::string, float> modality_weights;
+  double synthetic_ratio = -1;
   uint64_t seed = 0;
   int data_threads = 4, prefetch = 2;
   int log_every = 10, checkpoint_every = 500, keep_checkpoints = 3;

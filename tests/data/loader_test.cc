@@ -343,6 +343,47 @@ TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
   EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
 }
 
+// --modalities: only the selected modalities' samples, every one once per epoch in plain mode (the epoch
+// is their count), or drawn by weight; weights for a left-out modality and unknown names are refused.
+TEST(Loader, SelectedModalitiesOnly) {
+  Fixture f;
+  LoaderOptions o = SmallOptions();
+  o.crops.local_crops = 0;
+  o.crops.global.size = 16;
+  o.crops.global_crops = 1;
+  o.global_batch = 5;
+  o.modalities = {"oct"};
+  auto loader = Make(f, o);
+  EXPECT_EQ(loader->steps_per_epoch(), 2);  // the 10 oct samples of 40
+  std::set<uint64_t> seen;
+  for (int step = 0; step < 2; ++step) {
+    auto b = NextBatch(*loader);
+    for (uint64_t id : b->ids) {
+      EXPECT_EQ(f.dataset->modality(int64_t(id)), 1);
+      seen.insert(id);
+    }
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  o.modalities = {"oct", "fundus"};  // all of them: the plain order over every id, as without a selection
+  loader = Make(f, o);
+  LoaderOptions all = o;
+  all.modalities.clear();
+  auto plain = Make(f, all);
+  EXPECT_EQ(loader->steps_per_epoch(), plain->steps_per_epoch());
+  EXPECT_EQ(NextBatch(*loader)->ids, NextBatch(*plain)->ids);
+  o.modalities = {"fundus"};
+  o.epoch_size = 100;
+  o.synthetic_ratio = 0.5f;
+  loader = Make(f, o);
+  const auto drawn = NextBatch(*loader);
+  for (uint64_t id : drawn->ids) EXPECT_EQ(f.dataset->modality(int64_t(id)), 0);
+  o.modality_weights = {{"oct", 1.0f}};
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
+  o.modality_weights.clear();
+  o.modalities = {"slit-lamp"};
+  EXPECT_FALSE(Loader::Create(f.dataset, o).ok());
+}
+
 TEST(Loader, MasksFollowTheRatioDistribution) {
   Fixture f;
   LoaderOptions o = SmallOptions();
@@ -450,6 +491,39 @@ TEST(EvalLoader, SequentialCentreCropsSplitAcrossRanks) {
   EXPECT_EQ(std::set<uint64_t>(all.begin(), all.end()).size(), 40u);
   o.resize_size = 20;  // smaller than the crop
   EXPECT_FALSE(EvalLoader::Create(f.dataset, o).ok());
+}
+
+// `modality`: only that modality's samples, in id order, split across ranks like all of them; a name the
+// dataset lacks is refused, naming it.
+TEST(EvalLoader, OneModalitysSamples) {
+  Fixture f;
+  EvalOptions o;
+  o.size = 16;
+  o.resize_size = 16;
+  o.batch = 4;
+  o.modality = "oct";
+  std::vector<uint64_t> want;
+  for (int64_t id = 0; id < f.dataset->size(); ++id)
+    if (f.dataset->modality(id) == 1) want.push_back(uint64_t(id));
+  ASSERT_EQ(want.size(), 10u);
+  std::vector<uint64_t> got;
+  for (int r = 0; r < 2; ++r) {
+    o.rank = r;
+    o.world_size = 2;
+    auto loader = EvalLoader::Create(f.dataset, o);
+    ASSERT_TRUE(loader.ok()) << loader.status();
+    EXPECT_EQ((*loader)->remaining(), 5);
+    EvalBatch b;
+    std::vector<uint64_t> mine;
+    while ((*loader)->Next(&b)) mine.insert(mine.end(), b.ids.begin(), b.ids.end());
+    for (size_t i = 0; i < mine.size(); ++i) EXPECT_EQ(mine[i], want[2 * i + size_t(r)]);
+    got.insert(got.end(), mine.begin(), mine.end());
+  }
+  EXPECT_EQ(std::set<uint64_t>(got.begin(), got.end()), std::set<uint64_t>(want.begin(), want.end()));
+  o.modality = "slit-lamp";
+  const auto bad = EvalLoader::Create(f.dataset, o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("slit-lamp"), std::string::npos) << bad.status();
 }
 
 TEST(Loader, BadOptionsAreRefusedNamingTheOption) {

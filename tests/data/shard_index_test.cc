@@ -129,6 +129,37 @@ TEST(ShardIndex, MalformedJsonAndWrongTypesNameTheKey) {
   }
 }
 
+// "modality_stats" is optional (older datasets have none) and checked when present.
+TEST(ShardIndex, ModalityStatsAreOptionalAndChecked) {
+  Fixture f;
+  ASSERT_TRUE(f.OpenEdited([](nlohmann::json& j) { j.erase("modality_stats"); }).ok());
+  const nlohmann::json good = {{"images", 3}, {"mean", {0.5, 0.25, 0.125}}, {"std", {0.1, 0.2, 0.3}}};
+  ASSERT_TRUE(f.OpenEdited([&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; }).ok());
+  auto ds = Dataset::Open(f.folder);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  ASSERT_EQ((*ds)->index().modality_stats.count("oct"), 1u);
+  EXPECT_EQ((*ds)->index().modality_stats.at("oct").mean[2], 0.125);
+  EXPECT_EQ((*ds)->index().modality_stats.at("oct").std[1], 0.2);
+  EXPECT_EQ((*ds)->index().modality_stats.at("oct").images, 3);
+  struct Case {
+    std::string key;
+    std::function<void(nlohmann::json&)> change;
+  };
+  const std::vector<Case> cases = {
+      {"modality_stats", [](nlohmann::json& j) { j["modality_stats"] = 1; }},
+      {"modality_stats.ffa", [&](nlohmann::json& j) { j["modality_stats"]["ffa"] = good; }},
+      {"modality_stats.oct.images", [&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; j["modality_stats"]["oct"]["images"] = 0; }},
+      {"modality_stats.oct.mean", [&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; j["modality_stats"]["oct"]["mean"] = {0.5}; }},
+      {"modality_stats.oct.std[2]", [&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; j["modality_stats"]["oct"]["std"][2] = -0.1; }},
+      {"modality_stats.oct.mean[0]", [&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; j["modality_stats"]["oct"]["mean"][0] = "0.5"; }},
+      {"modality_stats.oct.std", [&](nlohmann::json& j) { j["modality_stats"]["oct"] = good; j["modality_stats"]["oct"].erase("std"); }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.key);
+    ExpectKeyError(f.OpenEdited(c.change), c.key);
+  }
+}
+
 TEST(ShardIndex, NegativeCountsAreNamedNeverWrapped) {
   Fixture f;
   for (const char* key : {"samples", "bytes", "data_bytes"}) {

@@ -1,19 +1,25 @@
-// vfm eval knn|linear: frozen features of labelled shards (trainer/eval.h), top-1 printed and written as JSON.
+// vfm eval knn|linear: frozen features of labelled shards (trainer/eval.h), top-1 printed and written as JSON;
+// with --modalities, one evaluation per modality (its training and test samples only) and a table of them.
 #include <cmath>
 #include <cstdio>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "autograd/safetensors.h"
+#include "data/normalization.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/eval.h"
+#include "trainer/export.h"
 
 ABSL_DECLARE_FLAG(std::string, data);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(std::string, init);
+ABSL_DECLARE_FLAG(std::string, norm);
+ABSL_DECLARE_FLAG(std::vector<std::string>, modalities);
 ABSL_FLAG(std::string, checkpoint, "", "eval/export: a checkpoint folder, or a run folder (its newest checkpoint)");
 ABSL_FLAG(std::string, test_data, "", "eval: labelled test shards (--data: the labelled training shards)");
 ABSL_FLAG(std::string, encoder, "teacher", "eval: teacher | student | pixels (raw-pixel baseline)");
@@ -39,6 +45,44 @@ Progress PrintProgress(const std::string& what) {
   };
 }
 
+// --norm for eval: "dataset" normalises as pretraining did (the table the checkpoint recorded; checkpoints
+// from before it was recorded used ImageNet's), modalities the checkpoint has no entry for (and the pixel
+// baseline) with --data's statistics; "imagenet" and values as in pretraining.
+absl::StatusOr<data::NormalizationTable> EvalNormalization(const data::DatasetIndex& train, const LoadedNetworks* nets) {
+  const std::string spec = absl::GetFlag(FLAGS_norm);
+  std::vector<std::string> notes;
+  auto table = data::ResolveNormalization(spec, train, &notes);
+  if (!table.ok() || spec != "dataset" || nets == nullptr) {
+    for (const std::string& note : notes) std::fprintf(stderr, "vfm eval: note: %s\n", note.c_str());
+    return table;
+  }
+  auto trained = data::NormalizationFromJson(NormalizationOf(nets->state));
+  if (!trained.ok()) return trained.status();
+  for (auto& [name, n] : *table) {
+    const auto it = trained->count(name) ? trained->find(name) : trained->find("*");
+    if (it != trained->end()) n = it->second;
+  }
+  return table;
+}
+
+// --modalities for eval: the names given ("all": every modality --test_data has samples of), each with samples
+// in both datasets; empty: one evaluation over all samples.
+absl::StatusOr<std::vector<std::string>> EvalModalities(const data::DatasetIndex& train,
+                                                        const data::DatasetIndex& test) {
+  std::vector<std::string> names = absl::GetFlag(FLAGS_modalities);
+  if (names == std::vector<std::string>{"all"}) {
+    names.clear();
+    for (const std::string& m : test.modalities)
+      if (test.modality_counts.count(m) && test.modality_counts.at(m) > 0) names.push_back(m);
+  }
+  for (const std::string& m : names)
+    for (const auto& [flag, index] : {std::pair{"--data", &train}, std::pair{"--test_data", &test}})
+      if (!index->modality_counts.count(m) || index->modality_counts.at(m) == 0)
+        return absl::InvalidArgumentError(absl::StrCat("--modalities: ", flag, " has no samples of '", m,
+                                                       "' (it has ", absl::StrJoin(index->modalities, ", "), ")"));
+  return names;
+}
+
 absl::Status Evaluate(const std::string& mode) {
   if (mode != "knn" && mode != "linear") return absl::InvalidArgumentError("usage: vfm eval knn|linear --flags");
   const std::string encoder_name = absl::GetFlag(FLAGS_encoder);
@@ -58,6 +102,8 @@ absl::Status Evaluate(const std::string& mode) {
   const int k = f.Get(FLAGS_knn_k, 1, 100000);
   const double temperature = f.GetAbove(FLAGS_knn_temperature, 0, 100);
   const int probe_epochs = f.Get(FLAGS_probe_epochs, 1, 100000);
+  const absl::Status norm_spec = data::CheckNormalizationSpec(absl::GetFlag(FLAGS_norm));
+  f.Require(norm_spec.ok(), std::string(norm_spec.message()));
   const std::string train_path = absl::GetFlag(FLAGS_data), test_path = absl::GetFlag(FLAGS_test_data);
   f.Require(!train_path.empty() && !test_path.empty(), "--data and --test_data (labelled datasets) are required");
   if (!f.status().ok()) return f.status();
@@ -68,6 +114,11 @@ absl::Status Evaluate(const std::string& mode) {
   auto test_ds = data::Dataset::Open(test_path);
   if (!test_ds.ok()) return absl::Status(test_ds.status().code(), absl::StrCat("--test_data: ", test_ds.status().message()));
   if (absl::Status s = CheckLabelled(**test_ds, "--test_data " + test_path); !s.ok()) return s;
+  auto modalities = EvalModalities((*train_ds)->index(), (*test_ds)->index());
+  if (!modalities.ok()) return modalities.status();
+  if (!modalities->empty() && !absl::GetFlag(FLAGS_features_out).empty())
+    return absl::InvalidArgumentError("--features_out saves one evaluation's features: leave out --modalities");
+  const std::shared_ptr<const data::Dataset> train_data = std::move(*train_ds), test_data = std::move(*test_ds);
 
   LoadedNetworks nets;
   std::unique_ptr<nn::IBotNetwork> untrained;
@@ -95,36 +146,70 @@ absl::Status Evaluate(const std::string& mode) {
       encoder = (encoder_name == "student" ? nets.student : nets.teacher)->backbone;
     }
   }
+  auto norm = EvalNormalization(train_data->index(), encoder_name == "pixels" ? nullptr : &nets);
+  if (!norm.ok()) return norm.status();
+  eo.normalization = *norm;
+  for (const auto& [name, n] : eo.normalization)
+    std::fprintf(stderr, "vfm eval: normalising %s with mean %.4f %.4f %.4f, std %.4f %.4f %.4f\n", name.c_str(),
+                 n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
   const std::string label = encoder_name == "pixels" ? "pixels" : encoder_name + (random_init ? " (random init)" : "");
   std::fprintf(stderr, "vfm eval: %s of %lld training and %lld test samples at %dx%d px (shorter side resized to %d, "
-               "centre crop)\n", label.c_str(), (long long)(*train_ds)->size(), (long long)(*test_ds)->size(), eo.size,
+               "centre crop)\n", label.c_str(), (long long)train_data->size(), (long long)test_data->size(), eo.size,
                eo.size, eo.resize_size);
-  auto train = ExtractFeatures(encoder, std::move(*train_ds), eo, n_last, PrintProgress("features of --data"));
-  if (!train.ok()) return train.status();
-  auto test = ExtractFeatures(encoder, std::move(*test_ds), eo, n_last, PrintProgress("features of --test_data"));
-  if (!test.ok()) return test.status();
+  // Features of `modality`'s samples ("": all), then kNN or the probe on them.
+  auto evaluate = [&](const std::string& modality) -> absl::StatusOr<nlohmann::json> {
+    eo.modality = modality;
+    const std::string of = modality.empty() ? "" : " (" + modality + ")";
+    auto train = ExtractFeatures(encoder, train_data, eo, n_last, PrintProgress("features of --data" + of));
+    if (!train.ok()) return train.status();
+    auto test = ExtractFeatures(encoder, test_data, eo, n_last, PrintProgress("features of --test_data" + of));
+    if (!test.ok()) return test.status();
+    nlohmann::json r = {{"train_samples", train->labels.size()}, {"test_samples", test->labels.size()},
+                        {"feature_dim", train->values.size(1)}};
+    if (mode == "knn") {
+      r["top1"] = Knn(*train, *test, k, temperature).top1;
+    } else {
+      std::fprintf(stderr, "vfm eval: linear probe%s: %d epochs per learning rate tried (fitted on nine tenths of "
+                   "--data, compared on the rest), then %d of the refit on all of it\n", of.c_str(), probe_epochs,
+                   probe_epochs);
+      const LinearProbeResult p = LinearProbe(*train, *test, probe_epochs, absl::GetFlag(FLAGS_seed),
+                                              PrintProgress("linear probe epochs"));
+      r["top1"] = p.test_top1;
+      r["val_top1"] = p.val_top1;
+      r["lr"] = p.lr;
+    }
+    if (const std::string path = absl::GetFlag(FLAGS_features_out); !path.empty())
+      if (absl::Status s = SaveFeatures(path, *train, *test); !s.ok()) return s;
+    return r;
+  };
 
   nlohmann::json result = {{"mode", mode}, {"encoder", encoder_name}, {"init", random_init ? "random" : "trained"},
-                           {"checkpoint", nets.dir}, {"train_samples", train->labels.size()},
-                           {"test_samples", test->labels.size()}, {"feature_dim", train->values.size(1)},
-                           {"eval_size", eo.size}};
-  if (mode == "knn") {
-    const double top1 = Knn(*train, *test, k, temperature).top1;
-    result["top1"] = top1;
-    result["k"] = k;
-    std::printf("kNN top-1 (%s, k=%d): %.2f%%\n", label.c_str(), k, top1);
+                           {"checkpoint", nets.dir}, {"eval_size", eo.size}};
+  if (mode == "knn") result["k"] = k;
+  const std::string what = mode == "knn" ? absl::StrCat("kNN top-1 (", label, ", k=", k, ")")
+                                         : absl::StrCat("linear probe top-1 (", label, ")");
+  if (modalities->empty()) {
+    auto r = evaluate("");
+    if (!r.ok()) return r.status();
+    result.update(*r);
+    if (mode == "knn")
+      std::printf("%s: %.2f%%\n", what.c_str(), double((*r)["top1"]));
+    else
+      std::printf("%s: %.2f%% (held-out %.2f%% at lr %g)\n", what.c_str(), double((*r)["top1"]),
+                  double((*r)["val_top1"]), double((*r)["lr"]));
   } else {
-    std::fprintf(stderr, "vfm eval: linear probe: %d epochs per learning rate tried (fitted on nine tenths of --data, "
-                 "compared on the rest), then %d of the refit on all of it\n", probe_epochs, probe_epochs);
-    const LinearProbeResult r = LinearProbe(*train, *test, probe_epochs, absl::GetFlag(FLAGS_seed),
-                                            PrintProgress("linear probe epochs"));
-    result["top1"] = r.test_top1;
-    result["val_top1"] = r.val_top1;
-    result["lr"] = r.lr;
-    std::printf("linear probe top-1 (%s): %.2f%% (held-out %.2f%% at lr %g)\n", label.c_str(), r.test_top1, r.val_top1, r.lr);
+    result["per_modality"] = nlohmann::json::array();
+    std::printf("%-12s %7s %7s  %s\n", "modality", "train", "test", what.c_str());
+    for (const std::string& m : *modalities) {
+      auto r = evaluate(m);
+      if (!r.ok()) return r.status();
+      (*r)["modality"] = m;
+      result["per_modality"].push_back(*r);
+      std::printf("%-12s %7lld %7lld  %.2f%%\n", m.c_str(), (long long)(*r)["train_samples"],
+                  (long long)(*r)["test_samples"], double((*r)["top1"]));
+      std::fflush(stdout);
+    }
   }
-  if (const std::string path = absl::GetFlag(FLAGS_features_out); !path.empty())
-    if (absl::Status s = SaveFeatures(path, *train, *test); !s.ok()) return s;
   if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty())
     if (absl::Status s = WriteFileAtomically(path, {result.dump(2) + "\n"}); !s.ok()) return s;
   return absl::OkStatus();

@@ -2,6 +2,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 #include "data/dataset.h"
 #include "trainer/checkpoint.h"
@@ -10,6 +14,38 @@
 
 namespace vfm::cli {
 namespace {
+
+// Per modality: samples, synthetic share, channel statistics (or that it has none), and a histogram of
+// the images' shorter sides.
+void PrintModalities(const data::Dataset& ds) {
+  const data::DatasetIndex& index = ds.index();
+  std::map<std::string, int64_t> synthetic;
+  for (const auto& shard : index.shards)
+    if (shard.synthetic)
+      for (const auto& [name, count] : shard.modality_counts) synthetic[name] += count;
+  const std::vector<int> bins = {64, 128, 256, 512, 1024, 2048};  // upper bounds; the last bin is open
+  std::vector<std::vector<int64_t>> sizes(index.modalities.size(), std::vector<int64_t>(bins.size() + 1));
+  for (int64_t id = 0; id < ds.size(); ++id) {
+    const int side = int(std::min(ds.height(id), ds.width(id)));
+    sizes[ds.modality(id)][size_t(std::upper_bound(bins.begin(), bins.end(), side) - bins.begin())]++;
+  }
+  std::printf("  %-16s %10s %9s  %-40s  %s\n", "modality", "samples", "synthetic", "mean / std (R, G, B; 0..1)",
+              "shorter side: <64 <128 <256 <512 <1024 <2048 >=2048");
+  for (size_t m = 0; m < index.modalities.size(); ++m) {
+    const std::string& name = index.modalities[m];
+    const auto count = index.modality_counts.find(name);
+    if (count == index.modality_counts.end()) continue;
+    const auto stats = index.modality_stats.find(name);
+    const std::string figures =
+        stats == index.modality_stats.end()
+            ? "none (vfm stats adds them)"
+            : absl::StrFormat("%.3f %.3f %.3f / %.3f %.3f %.3f", stats->second.mean[0], stats->second.mean[1],
+                              stats->second.mean[2], stats->second.std[0], stats->second.std[1], stats->second.std[2]);
+    std::printf("  %-16s %10lld %8.1f%%  %-40s  %s\n", name.c_str(), (long long)count->second,
+                100.0 * double(synthetic[name]) / double(count->second), figures.c_str(),
+                absl::StrJoin(sizes[m], " ").c_str());
+  }
+}
 
 int InspectDataset(const std::string& path) {
   auto ds = data::Dataset::Open(path, {.verify_shard_checksums = true});  // a full integrity check
@@ -22,7 +58,7 @@ int InspectDataset(const std::string& path) {
   for (const auto& shard : index.shards) bytes += shard.bytes;
   std::printf("dataset %s (checksums match): format %d, %lld samples in %zu shards (%.1f MB), created by %s\n", path.c_str(),
               index.format_version, (long long)index.samples, index.shards.size(), bytes / 1e6, index.created_by.c_str());
-  for (const auto& [modality, count] : index.modality_counts) std::printf("  %-20s %10lld samples\n", modality.c_str(), (long long)count);
+  PrintModalities(**ds);
   if (!index.labels.empty()) std::printf("  %zu class names\n", index.labels.size());
   for (const auto& shard : index.shards)
     std::printf("  %s: %lld samples, %lld bytes%s\n", shard.file.c_str(), (long long)shard.samples, (long long)shard.bytes,

@@ -2,10 +2,14 @@
 // recipes). See trainer/pretrain.h.
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "data/normalization.h"
 #include "distributed/bootstrap.h"
 #include "kernels/device.h"
 #if VFM_WITH_CUDA
@@ -100,6 +104,19 @@ ABSL_FLAG(double, warmup_teacher_patch_temp, 0.04, "teacher patch temperature at
 ABSL_FLAG(int, warmup_teacher_temp_epochs, 30, "teacher temperature warm-up, epochs");
 ABSL_FLAG(double, lambda1, 1.0, "weight of the [CLS] loss");
 ABSL_FLAG(double, lambda2, 1.0, "weight of the patch (MIM) loss");
+ABSL_FLAG(std::string, norm, "dataset",
+          "per-modality normalisation: dataset (each modality's mean/std from index.json, ImageNet's where it "
+          "has none) | imagenet | MEAN,STD | MEAN_R,MEAN_G,MEAN_B,STD_R,STD_G,STD_B (in [0, 1] units); eval: "
+          "dataset means the statistics the checkpoint was pretrained with");
+ABSL_FLAG(std::vector<std::string>, modalities, {},
+          "pretrain: train on these modalities of --data only, e.g. fundus,oct (default: all); eval: evaluate "
+          "each of these modalities on its own samples and print a table (all: every modality of --test_data)");
+ABSL_FLAG(std::vector<std::string>, modality_weights, {},
+          "sampling weights per modality, e.g. fundus:2,oct:1 (unlisted modalities are not drawn; default: "
+          "natural proportions); with weights or --synthetic_ratio an epoch draws as many samples as the "
+          "selected modalities hold");
+ABSL_FLAG(double, synthetic_ratio, -1,
+          "share of synthetic samples drawn, in [0, 1] (-1: their natural proportion)");
 ABSL_FLAG(uint64_t, seed, 0, "seed of the data order, augmentation, masks, init and drop path");
 ABSL_FLAG(int, data_threads, 4, "loader threads (decode + augmentation)");
 ABSL_FLAG(int, prefetch, 2, "batches prepared ahead");
@@ -146,6 +163,30 @@ nlohmann::json ResolvedFlags() {
   for (const auto& [name, flag] : absl::GetAllFlags())
     if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos) j[std::string(name)] = flag->CurrentValue();
   return j;
+}
+
+// --modalities, --modality_weights (NAME:WEIGHT, each weight finite and >= 0, some > 0), --synthetic_ratio.
+void ReadSamplingFlags(FlagChecker* f, PretrainOptions* o) {
+  o->modalities = absl::GetFlag(FLAGS_modalities);
+  const std::set<std::string> selected(o->modalities.begin(), o->modalities.end());
+  f->Require(selected.size() == o->modalities.size(), "--modalities lists a modality twice");
+  double total = 0;
+  for (const std::string& item : absl::GetFlag(FLAGS_modality_weights)) {
+    const std::vector<std::string> parts = absl::StrSplit(item, ':');
+    float weight = 0;
+    const bool ok = parts.size() == 2 && !parts[0].empty() && absl::SimpleAtof(parts[1], &weight) && weight >= 0 &&
+                    weight < 1e30f;
+    f->Require(ok, absl::StrCat("--modality_weights must be NAME:WEIGHT,... with weights in [0, 1e30), got '", item, "'"));
+    f->Require(!ok || o->modality_weights.count(parts[0]) == 0,
+               absl::StrCat("--modality_weights names ", parts[0], " twice"));
+    f->Require(!ok || selected.empty() || selected.count(parts[0]),
+               absl::StrCat("--modality_weights names ", parts[0], ", which --modalities leaves out"));
+    if (ok) o->modality_weights[parts[0]] = weight, total += weight;
+  }
+  f->Require(o->modality_weights.empty() || total > 0, "--modality_weights are all 0: nothing would be drawn");
+  o->synthetic_ratio = f->Get(FLAGS_synthetic_ratio, -1, 1);
+  f->Require(o->synthetic_ratio == -1 || o->synthetic_ratio >= 0,
+             absl::StrCat("--synthetic_ratio must be in [0, 1] or -1 (natural), got ", o->synthetic_ratio));
 }
 
 void ReadBudgetFlags(FlagChecker* f, PretrainOptions* o) {
@@ -234,6 +275,10 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->warmup_teacher_temp_epochs = f.Get(FLAGS_warmup_teacher_temp_epochs, 0, 1000000);
   o->lambda1 = f.Get(FLAGS_lambda1, 0, kNoLimit);
   o->lambda2 = f.Get(FLAGS_lambda2, 0, kNoLimit);
+  ReadSamplingFlags(&f, o);
+  o->norm = absl::GetFlag(FLAGS_norm);
+  const absl::Status norm = data::CheckNormalizationSpec(o->norm);
+  f.Require(norm.ok(), std::string(norm.message()));
   o->seed = absl::GetFlag(FLAGS_seed);
   o->data_threads = f.Get(FLAGS_data_threads, 1, kMaxThreads);
   o->prefetch = f.Get(FLAGS_prefetch, 0, 64);
