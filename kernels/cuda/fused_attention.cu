@@ -512,14 +512,15 @@ __global__ void __launch_bounds__(kHopperThreads)
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
     HopperSoftmax(s, o, m, l, kt * kBlock, N, t, scale_log2);
-    // O += P V (k = the 64 keys): P's accumulator tiles 2kk, 2kk + 1 are the A fragment of k-step kk.
+    // O += P V (k = the 64 keys): P's accumulator tiles 2kk, 2kk + 1 are the A fragment of k-step kk, all
+    // packed before the fence (a register written between two wgmma makes ptxas insert a fence: C7519).
+    uint32_t p[kBlock / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < kBlock / 16; ++kk)
+      for (int r = 0; r < 4; ++r) p[kk][r] = PackBf16(s[8 * kk + 2 * r], s[8 * kk + 2 * r + 1]);
     sm90::WgmmaFence();
 #pragma unroll
-    for (int kk = 0; kk < kBlock / 16; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[8 * kk], s[8 * kk + 1]), PackBf16(s[8 * kk + 2], s[8 * kk + 3]),
-                             PackBf16(s[8 * kk + 4], s[8 * kk + 5]), PackBf16(s[8 * kk + 6], s[8 * kk + 7])};
-      sm90::WgmmaRS</*kTransB=*/1>(o, a, TileNMajor(v_tile, kk), 1);
-    }
+    for (int kk = 0; kk < kBlock / 16; ++kk) sm90::WgmmaRS</*kTransB=*/1>(o, p[kk], TileNMajor(v_tile, kk), 1);
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
     sm90::MbarrierArrive(empty(st));  // the stage may be refilled
