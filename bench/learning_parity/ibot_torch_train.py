@@ -263,13 +263,7 @@ def main():
         opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = lr
         opt.param_groups[0]["weight_decay"] = wd
         opt.step()
-        with torch.no_grad():
-            for ps, pt in zip(student.parameters(), teacher.parameters()):
-                pt.mul_(m).add_((1 - m) * ps.detach())
-            cls_c = t_out[:, 0].sum(0, keepdim=True) / len(t_out)
-            patch_c = t_out[:, 1:].mean(1).sum(0, keepdim=True) / len(t_out)
-            center = center * c["center_momentum"] + cls_c * (1 - c["center_momentum"])
-            center2 = center2 * c["center_momentum"] + patch_c * (1 - c["center_momentum"])
+        center, center2 = ref.update_teacher(c, student, teacher, m, t_out, center, center2)
         log.writerow([step + 1, f"{loss.item():.6f}", f"{cls_loss.item():.6f}", f"{patch_loss.item():.6f}",
                       f"{lr:.6g}", f"{wd:.6g}", f"{m:.6g}", f"{time.time() - start:.2f}"])
         if (step + 1) % 10 == 0 or step + 1 == a.steps:

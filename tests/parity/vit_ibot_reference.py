@@ -175,6 +175,18 @@ def forward(c, student, teacher, globals_, locals_, masks, center, center2):
     return loss, student_cls, t_out
 
 
+def update_teacher(c, student, teacher, m, t_out, center, center2):
+    """After the optimizer step: the teacher's EMA (momentum m) and the two centres' update from the teacher's
+    outputs of the step; returns the new centres."""
+    with torch.no_grad():
+        for ps, pt in zip(student.parameters(), teacher.parameters()):
+            pt.mul_(m).add_((1 - m) * ps.detach())
+        cls_c = t_out[:, 0].sum(0, keepdim=True) / len(t_out)
+        patch_c = t_out[:, 1:].mean(1).sum(0, keepdim=True) / len(t_out)
+        cm = c["center_momentum"]
+        return center * cm + cls_c * (1 - cm), center2 * cm + patch_c * (1 - cm)
+
+
 def setup(c, mask_ratio):
     """Student, teacher (a frozen copy), random crops and masks, and AdamW with iBOT's parameter groups:
     no weight decay on biases and 1-D parameters."""
@@ -233,14 +245,7 @@ def main():
         opt.param_groups[0]["lr"] = opt.param_groups[1]["lr"] = c["lr"][step]
         opt.param_groups[0]["weight_decay"] = c["wd"][step]
         opt.step()
-        with torch.no_grad():
-            m = c["ema"][step]
-            for ps, pt in zip(student.parameters(), teacher.parameters()):
-                pt.mul_(m).add_((1 - m) * ps.detach())
-            cls_c = t_out[:, 0].sum(0, keepdim=True) / len(t_out)
-            patch_c = t_out[:, 1:].mean(1).sum(0, keepdim=True) / len(t_out)
-            center = center * c["center_momentum"] + cls_c * (1 - c["center_momentum"])
-            center2 = center2 * c["center_momentum"] + patch_c * (1 - c["center_momentum"])
+        center, center2 = update_teacher(c, student, teacher, c["ema"][step], t_out, center, center2)
     expected.update({f"final.student.{n}": p.detach().clone() for n, p in student.named_flat().items()})
     expected.update({f"final.teacher.{n}": p.detach().clone() for n, p in teacher.named_flat().items()})
     expected.update(final_center=center, final_center2=center2)
