@@ -106,4 +106,12 @@ absl::StatusOr<NormalizationTable> NormalizationFromJson(const nlohmann::json& j
   return table;
 }
 
+NormalizationTable AsTrained(NormalizationTable own, const NormalizationTable& trained) {
+  for (auto& [name, n] : own) {
+    const auto it = trained.count(name) ? trained.find(name) : trained.find("*");
+    if (it != trained.end()) n = it->second;
+  }
+  return own;
+}
+
 }  // namespace vfm::data

@@ -28,6 +28,11 @@ absl::StatusOr<NormalizationTable> ResolveNormalization(const std::string& spec,
 // Whether `spec` is one of the forms above (InvalidArgument naming it if not), without a dataset.
 absl::Status CheckNormalizationSpec(const std::string& spec);
 
+// The table an evaluation of a pretrained encoder normalises with: `trained` (what pretraining recorded) for
+// the modalities it has an entry for, its "*" entry (checkpoints from before the table) for the others, else
+// `own` (the evaluated data's statistics) as it is.
+NormalizationTable AsTrained(NormalizationTable own, const NormalizationTable& trained);
+
 // {"fundus": {"mean": [r, g, b], "std": [r, g, b]}, ...}
 nlohmann::json NormalizationToJson(const NormalizationTable& table);
 // The inverse; an error names what is malformed.

@@ -53,12 +53,16 @@ absl::StatusOr<Features> GatheredFeatures(const nn::VisionTransformer& encoder,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PeriodicEval>> PeriodicEval::Create(const PeriodicEvalOptions& options, int world) {
+absl::StatusOr<std::unique_ptr<PeriodicEval>> PeriodicEval::Create(const PeriodicEvalOptions& options,
+                                                                   const data::NormalizationTable& trained, int world) {
   auto train = OpenLabelled("--eval_data", options.train_data, world);
   if (!train.ok()) return train.status();
   auto test = OpenLabelled("--eval_test_data", options.test_data, world);
   if (!test.ok()) return test.status();
-  return std::unique_ptr<PeriodicEval>(new PeriodicEval(options, std::move(*train), std::move(*test)));
+  auto own = data::ResolveNormalization("dataset", (*train)->index(), nullptr);
+  if (!own.ok()) return own.status();
+  return std::unique_ptr<PeriodicEval>(
+      new PeriodicEval(options, data::AsTrained(std::move(*own), trained), std::move(*train), std::move(*test)));
 }
 
 absl::StatusOr<nlohmann::json> PeriodicEval::Run(const nn::VisionTransformer& teacher, DataParallel& dp) const {
@@ -68,6 +72,7 @@ absl::StatusOr<nlohmann::json> PeriodicEval::Run(const nn::VisionTransformer& te
   eo.rank = dp.rank();
   eo.world_size = dp.world();
   eo.threads = options_.threads;
+  eo.normalization = normalization_;
   auto train = GatheredFeatures(teacher, train_, eo, dp);
   if (!train.ok()) return train.status();
   auto test = GatheredFeatures(teacher, test_, eo, dp);

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "autograd/nn/vit.h"
 #include "data/dataset.h"
+#include "data/normalization.h"
 #include "nlohmann/json.hpp"
 
 namespace vfm {
@@ -28,8 +29,11 @@ struct PeriodicEvalOptions {
 
 class PeriodicEval {
  public:
-  // Opens and checks both datasets (labelled, at least one sample per rank); the error names the flag.
-  static absl::StatusOr<std::unique_ptr<PeriodicEval>> Create(const PeriodicEvalOptions& options, int world);
+  // Opens and checks both datasets (labelled, at least one sample per rank); the error names the flag. Samples
+  // are normalised as `vfm eval --norm=dataset` would: with `trained` (the run's table) for its modalities,
+  // the eval data's own statistics for the others.
+  static absl::StatusOr<std::unique_ptr<PeriodicEval>> Create(const PeriodicEvalOptions& options,
+                                                              const data::NormalizationTable& trained, int world);
   // Whether an evaluation follows step `step` (completed steps) of a run that stops at `stop`.
   bool Due(int64_t step, int64_t stop) const { return step % options_.every == 0 || step == stop; }
   // The figures of `teacher` ({"knn_top1", "knn_top5"[, "linear_top1"]}, on the lead rank; an empty object
@@ -37,11 +41,15 @@ class PeriodicEval {
   absl::StatusOr<nlohmann::json> Run(const nn::VisionTransformer& teacher, DataParallel& dp) const;
 
  private:
-  PeriodicEval(const PeriodicEvalOptions& options, std::shared_ptr<const data::Dataset> train,
-               std::shared_ptr<const data::Dataset> test)
-      : options_(options), train_(std::move(train)), test_(std::move(test)) {}
+  PeriodicEval(const PeriodicEvalOptions& options, data::NormalizationTable normalization,
+               std::shared_ptr<const data::Dataset> train, std::shared_ptr<const data::Dataset> test)
+      : options_(options),
+        normalization_(std::move(normalization)),
+        train_(std::move(train)),
+        test_(std::move(test)) {}
 
   PeriodicEvalOptions options_;
+  data::NormalizationTable normalization_;
   std::shared_ptr<const data::Dataset> train_, test_;
 };
 

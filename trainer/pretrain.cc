@@ -352,7 +352,7 @@ absl::Status PretrainRun::StartLoader() {
                                                    "): branch from an earlier checkpoint or raise the budget"));
   meter_ = std::make_unique<ComputeMeter>(state_.compute, dataset_->index().modalities, process_.world);
   if (o_.eval.every > 0) {
-    auto eval = PeriodicEval::Create(o_.eval, process_.world);
+    auto eval = PeriodicEval::Create(o_.eval, lo.normalization, process_.world);
     if (!eval.ok()) return eval.status();
     eval_ = std::move(*eval);
   }

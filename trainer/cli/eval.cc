@@ -58,11 +58,7 @@ absl::StatusOr<data::NormalizationTable> EvalNormalization(const data::DatasetIn
   }
   auto trained = data::NormalizationFromJson(NormalizationOf(nets->state));
   if (!trained.ok()) return trained.status();
-  for (auto& [name, n] : *table) {
-    const auto it = trained->count(name) ? trained->find(name) : trained->find("*");
-    if (it != trained->end()) n = it->second;
-  }
-  return table;
+  return data::AsTrained(std::move(*table), *trained);
 }
 
 // --modalities for eval: the names given ("all": every modality --test_data has samples of), each with samples
