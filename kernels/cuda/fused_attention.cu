@@ -418,22 +418,28 @@ __device__ __forceinline__ uint64_t TileNMajor(uint32_t tile, int kk) {
   return sm90::MatrixDescriptor(tile + 16 * kk * kHopperSpan, kHopperTileBytes, 8 * kHopperSpan, kHopperSpan);
 }
 
-// The producer: Q once, then every K/V tile into stage kt % 2 once the consumer has released it.
-__device__ __forceinline__ void HopperProduce(const CUtensorMap* map, uint32_t base, int nkt, int q0, int h, int b,
+// The shared addresses of the layout above, from its 1024-byte aligned base (the 128B swizzle's pattern).
+struct HopperSmem {
+  uint32_t base;
+  __device__ __forceinline__ uint32_t K(int s) const { return base + (1 + 2 * s) * kHopperTileBytes; }
+  __device__ __forceinline__ uint32_t V(int s) const { return K(s) + kHopperTileBytes; }
+  __device__ __forceinline__ uint32_t QFull() const { return base + kHopperBarriers; }
+  __device__ __forceinline__ uint32_t Full(int s) const { return QFull() + 8 + 8 * s; }
+  __device__ __forceinline__ uint32_t Empty(int s) const { return QFull() + 8 + 8 * (kHopperStages + s); }
+};
+
+// The producer: Q once (at the base), then every K/V tile into stage kt % 2 once the consumer has released it.
+__device__ __forceinline__ void HopperProduce(const CUtensorMap* map, HopperSmem sm, int nkt, int q0, int h, int b,
                                               int N, int H) {
-  const uint32_t q_full = base + kHopperBarriers;
-  auto full = [&](int s) { return q_full + 8 + 8 * s; };
-  auto empty = [&](int s) { return q_full + 8 + 8 * (kHopperStages + s); };
   const int row0 = b * N, col_q = h * kHopperD, col_k = (H + h) * kHopperD, col_v = (2 * H + h) * kHopperD;
-  sm90::MbarrierArriveExpectTx(q_full, kHopperTileBytes);
-  sm90::TmaLoad2d(base, map, col_q, row0 + q0, q_full);
+  sm90::MbarrierArriveExpectTx(sm.QFull(), kHopperTileBytes);
+  sm90::TmaLoad2d(sm.base, map, col_q, row0 + q0, sm.QFull());
   for (int kt = 0; kt < nkt; ++kt) {
     const int s = kt % kHopperStages;
-    if (kt >= kHopperStages) sm90::MbarrierWait(empty(s), (kt / kHopperStages - 1) & 1);
-    const uint32_t k_tile = base + (1 + 2 * s) * kHopperTileBytes;
-    sm90::MbarrierArriveExpectTx(full(s), 2 * kHopperTileBytes);
-    sm90::TmaLoad2d(k_tile, map, col_k, row0 + kt * kBlock, full(s));
-    sm90::TmaLoad2d(k_tile + kHopperTileBytes, map, col_v, row0 + kt * kBlock, full(s));
+    if (kt >= kHopperStages) sm90::MbarrierWait(sm.Empty(s), (kt / kHopperStages - 1) & 1);
+    sm90::MbarrierArriveExpectTx(sm.Full(s), 2 * kHopperTileBytes);
+    sm90::TmaLoad2d(sm.K(s), map, col_k, row0 + kt * kBlock, sm.Full(s));
+    sm90::TmaLoad2d(sm.V(s), map, col_v, row0 + kt * kBlock, sm.Full(s));
   }
 }
 
@@ -474,16 +480,13 @@ __global__ void __launch_bounds__(kHopperThreads)
                                       float* __restrict__ lse, int N, int H, float scale_log2) {
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const uint32_t base = (sm90::SmemAddr(smem_raw) + 1023) & ~1023u;  // the 128B swizzle's 1024-byte pattern
-  const uint32_t q_full = base + kHopperBarriers;
-  auto full = [&](int s) { return q_full + 8 + 8 * s; };
-  auto empty = [&](int s) { return q_full + 8 + 8 * (kHopperStages + s); };
+  const HopperSmem sm{(sm90::SmemAddr(smem_raw) + 1023) & ~1023u};
   const int q0 = blockIdx.x * kBlock, h = blockIdx.y, b = blockIdx.z, nkt = (N + kBlock - 1) / kBlock;
   if (threadIdx.x == 0) {
-    sm90::MbarrierInit(q_full, 1);
+    sm90::MbarrierInit(sm.QFull(), 1);
     for (int s = 0; s < kHopperStages; ++s) {
-      sm90::MbarrierInit(full(s), 1);
-      sm90::MbarrierInit(empty(s), 128);
+      sm90::MbarrierInit(sm.Full(s), 1);
+      sm90::MbarrierInit(sm.Empty(s), 128);
     }
     sm90::FenceProxyAsync();
   }
@@ -491,7 +494,7 @@ __global__ void __launch_bounds__(kHopperThreads)
   // The warpgroup index through a shuffle: ptxas then knows it is warp-uniform, and does not serialize the
   // consumer's wgmma as if they sat in a divergent branch (its warning C7520).
   if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
-    if (threadIdx.x == 0) HopperProduce(&map, base, nkt, q0, h, b, N, H);
+    if (threadIdx.x == 0) HopperProduce(&map, sm, nkt, q0, h, b, N, H);
     return;
   }
 
@@ -499,16 +502,15 @@ __global__ void __launch_bounds__(kHopperThreads)
   float o[32], s[32];
   for (int e = 0; e < 32; ++e) o[e] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  sm90::MbarrierWait(q_full, 0);
+  sm90::MbarrierWait(sm.QFull(), 0);
   for (int kt = 0; kt < nkt; ++kt) {
     const int st = kt % kHopperStages;
-    const uint32_t k_tile = base + (1 + 2 * st) * kHopperTileBytes, v_tile = k_tile + kHopperTileBytes;
-    sm90::MbarrierWait(full(st), (kt / kHopperStages) & 1);
+    sm90::MbarrierWait(sm.Full(st), (kt / kHopperStages) & 1);
     // S = Q K^T (64 x 64, k = the head dim).
     sm90::WgmmaFence();
 #pragma unroll
     for (int ks = 0; ks < kHopperD / 16; ++ks)
-      sm90::WgmmaSS(s, TileKMajor(base, ks), TileKMajor(k_tile, ks), /*accumulate=*/ks > 0);
+      sm90::WgmmaSS(s, TileKMajor(sm.base, ks), TileKMajor(sm.K(st), ks), /*accumulate=*/ks > 0);
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
     HopperSoftmax(s, o, m, l, kt * kBlock, N, t, scale_log2);
@@ -520,10 +522,10 @@ __global__ void __launch_bounds__(kHopperThreads)
       for (int r = 0; r < 4; ++r) p[kk][r] = PackBf16(s[8 * kk + 2 * r], s[8 * kk + 2 * r + 1]);
     sm90::WgmmaFence();
 #pragma unroll
-    for (int kk = 0; kk < kBlock / 16; ++kk) sm90::WgmmaRS</*kTransB=*/1>(o, p[kk], TileNMajor(v_tile, kk), 1);
+    for (int kk = 0; kk < kBlock / 16; ++kk) sm90::WgmmaRS</*kTransB=*/1>(o, p[kk], TileNMajor(sm.V(st), kk), 1);
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
-    sm90::MbarrierArrive(empty(st));  // the stage may be refilled
+    sm90::MbarrierArrive(sm.Empty(st));  // the stage may be refilled
   }
 
   // Finish as the mma.sync forward: row sums over the quad, lse = (m + log2 l) ln 2, O / l stored as bf16.
