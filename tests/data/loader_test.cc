@@ -68,6 +68,15 @@ LoaderOptions SmallOptions(int threads = 2) {
   return o;
 }
 
+// One 16-px global crop and no local ones: for tests of which samples are drawn, not of their views.
+LoaderOptions OneCropOptions() {
+  LoaderOptions o = SmallOptions();
+  o.crops.local_crops = 0;
+  o.crops.global.size = 16;
+  o.crops.global_crops = 1;
+  return o;
+}
+
 std::unique_ptr<Loader> Make(const Fixture& f, LoaderOptions o, LoaderState s = {}) {
   auto loader = Loader::Create(f.dataset, o, s);
   if (!loader.ok()) throw std::runtime_error(std::string(loader.status().message()));
@@ -312,10 +321,7 @@ TEST(Loader, NoReadableSampleIsAnErrorNotAnAbort) {
 
 TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
   Fixture f;
-  LoaderOptions o = SmallOptions();
-  o.crops.local_crops = 0;
-  o.crops.global.size = 16;
-  o.crops.global_crops = 1;
+  LoaderOptions o = OneCropOptions();
   o.epoch_size = 800;
   o.modality_weights = {{"fundus", 1.0f}, {"oct", 1.0f}};
   auto loader = Make(f, o);
@@ -347,10 +353,7 @@ TEST(Loader, ModalityWeightsAndSyntheticRatioShapeTheStream) {
 // is their count), or drawn by weight; weights for a left-out modality and unknown names are refused.
 TEST(Loader, SelectedModalitiesOnly) {
   Fixture f;
-  LoaderOptions o = SmallOptions();
-  o.crops.local_crops = 0;
-  o.crops.global.size = 16;
-  o.crops.global_crops = 1;
+  LoaderOptions o = OneCropOptions();
   o.global_batch = 5;
   o.modalities = {"oct"};
   auto loader = Make(f, o);
