@@ -8,7 +8,8 @@ vfm's implementation rather than iBOT's where the two differ (the file named say
   - views: torchvision 0.14 transforms on PIL images (data/augment.h, data/multicrop.cc): RandomResizedCrop
     (bicubic, ratio 0.8-1.2), flip, ColorJitter (p 0.8), RandomGrayscale (0.2), GaussianBlur (kernel 9,
     sigma 0.1-max; p 1.0 / 0.1 for global crops 1 / 2, --local_blur_p for local ones), RandomSolarize (128;
-    p 0 / 0.2), ToTensor, gray widened to 3 planes, ImageNet's mean/std (vfm's default for every modality);
+    p 0 / 0.2), ToTensor, gray widened to 3 planes, ImageNet's mean/std (run.py trains vfm with
+    --norm=imagenet to match);
   - masks: blockwise, per global crop (data/masking.cc);
   - initialisation (autograd/nn/module.cc, vit.cc, ibot_head.cc): Linear weights N(0, 0.02) truncated at
     2 std, biases 0, cls/pos N(0, 0.02) truncated, mask token 0, patch embedding and last layer
@@ -89,7 +90,8 @@ class Shards:
                         self.images.append(Image.fromarray(arr[:, :, 0] if c[i] == 1 else arr))
                     else:  # JPEG / PNG
                         self.images.append(Image.open(io.BytesIO(raw.tobytes())).convert("L" if c[i] == 1 else "RGB"))
-        # vfm pretrain sets no per-modality normalisation: every modality uses data/loader.h's default.
+        # ImageNet's statistics: run.py trains vfm with --norm=imagenet to match (an imported teacher is evaluated
+        # with them too: vfm import records no dataset statistics).
         self.mean, self.std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 

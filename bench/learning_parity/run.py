@@ -73,7 +73,8 @@ def train(a):
     data = os.path.join(a.work, "data", "train")
     if a.side == "vfm":
         sh([a.vfm, "pretrain", f"--flagfile={a.flagfile}", f"--data={data}", f"--run_dir={run}",
-            f"--budget_images={a.steps * a.batch}", f"--seed={a.seed}", "--log_every=1", "--max_minutes=0",
+            f"--budget_images={a.steps * a.batch}", "--budget_minutes=0", f"--seed={a.seed}", "--log_every=1",
+            "--max_minutes=0", "--norm=imagenet",
             f"--data_threads={a.threads}", f"--checkpoint_every={a.steps}", "--resume=false"])
         checkpoint = run
     else:
