@@ -257,6 +257,12 @@ void HostChecks() {
             "Hopper forward: head dim 32 throws");
   h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
             "Hopper forward: a misaligned bf16 pointer throws");
+  for (const int cc : {80, 89, 100}) {  // wgmma and TMA as compiled are sm_90a's only
+    cuda::g_compute_capability = cc;
+    h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p, lse.p, 1, 1, 1, 64, 1.f); }),
+              "Hopper forward: an sm_" + std::to_string(cc) + " device throws");
+  }
+  cuda::g_compute_capability = 90;
   h::Report(throws([&] { FusedAttentionForward(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
             "forward: a misaligned bf16 pointer throws");
   h::Report(throws([&] {
