@@ -26,6 +26,7 @@ struct MemoryFile {
 tmsize_t ReadProc(thandle_t handle, void* buffer, tmsize_t n) {
   auto* f = static_cast<MemoryFile*>(handle);
   const size_t left = f->pos < f->size ? size_t(f->size - f->pos) : 0, take = std::min(size_t(n), left);
+  if (take == 0) return 0;  // also past the end (a seek may go there): no pointer beyond the data
   std::memcpy(buffer, f->data + f->pos, take);
   f->pos += take;
   return tmsize_t(take);
