@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The VisionFM data workflow end to end on real images of three modalities (tests/data/make_modality_fixture.py:
-# fundus JPEG, 16-bit gray FFA PNG, Fashion-MNIST as a stand-in): vfm shard of class folders -> vfm stats
+# fundus JPEG, 16-bit gray FFA PNG and TIFF, Fashion-MNIST as a stand-in): vfm shard of class folders -> vfm stats
 # (the same statistics) -> launch/per_modality.py (one tiny pretraining per modality, kNN on its modality,
 # export, summary table) -> checks: each run saw its modality only, each export's metadata holds its
 # modality's statistics from index.json, vfm eval knn --modalities gives one row per modality; a separate
