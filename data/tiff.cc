@@ -153,7 +153,7 @@ absl::Status DecodeRgba(TIFF* tif, const MemoryFile& f, const Layout& l, Image* 
 }
 
 // Checks the page's layout and picks the reader.
-absl::Status DecodePage(TIFF* tif, const MemoryFile& f, Image* out) {
+absl::Status DecodePage(TIFF* tif, const MemoryFile& f, int64_t max_pixels, Image* out) {
   if (const int pages = TIFFNumberOfDirectories(tif); pages > 1)
     return TiffError(absl::StrCat(pages, " pages: only single-page TIFFs are read (split it, e.g. with tiffsplit)"));
   Layout l;
@@ -166,7 +166,7 @@ absl::Status DecodePage(TIFF* tif, const MemoryFile& f, Image* out) {
   TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l.planar);
   if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l.photometric)) return TiffError("no photometric interpretation");
   if (l.width == 0 || l.height == 0) return TiffError("empty image");
-  if (int64_t(l.width) * l.height > kMaxPixels) return TiffError(absl::StrCat(l.width, "x", l.height, " is too large"));
+  if (int64_t(l.width) * l.height > max_pixels) return TiffError(absl::StrCat(l.width, "x", l.height, " is too large"));
   if (format == SAMPLEFORMAT_IEEEFP) return TiffError("floating-point samples are not supported");
   if (format != SAMPLEFORMAT_UINT) return TiffError(absl::StrCat("sample format ", format, " is not supported (unsigned integers are)"));
   if (l.bits != 1 && l.bits != 2 && l.bits != 4 && l.bits != 8 && l.bits != 16)
@@ -197,7 +197,7 @@ bool IsTiff(const uint8_t* data, size_t size) {
   return false;
 }
 
-absl::Status DecodeTiff(const uint8_t* data, size_t size, Image* out) {
+absl::Status DecodeTiff(const uint8_t* data, size_t size, Image* out, int64_t max_pixels) {
   MemoryFile file{data, size};
   TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
   TIFFOpenOptionsSetErrorHandlerExtR(options, KeepFirstError, &file);
@@ -205,7 +205,7 @@ absl::Status DecodeTiff(const uint8_t* data, size_t size, Image* out) {
   TIFF* tif = TIFFClientOpenExt("tiff", "r", &file, ReadProc, WriteProc, SeekProc, CloseProc, SizeProc, MapProc,
                                 UnmapProc, options);
   TIFFOpenOptionsFree(options);
-  absl::Status status = tif ? DecodePage(tif, file, out) : LibtiffError(file, "not a readable TIFF");
+  absl::Status status = tif ? DecodePage(tif, file, max_pixels, out) : LibtiffError(file, "not a readable TIFF");
   if (tif) TIFFClose(tif);
   if (!status.ok()) out->Resize(0, 0, 0);
   return status;

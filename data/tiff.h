@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "data/decode.h"
 #include "data/image.h"
 
 namespace vfm::data {
@@ -27,6 +28,7 @@ namespace vfm::data {
 bool IsTiff(const uint8_t* data, size_t size);
 
 // Decodes the single page of a TIFF into `out` (its buffer is reused); an error status leaves it empty.
-absl::Status DecodeTiff(const uint8_t* data, size_t size, Image* out);
+// A page of more than `max_pixels` is an error before anything is decoded.
+absl::Status DecodeTiff(const uint8_t* data, size_t size, Image* out, int64_t max_pixels = kMaxPixels);
 
 }  // namespace vfm::data
