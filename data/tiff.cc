@@ -85,8 +85,14 @@ absl::Status ReadNative(TIFF* tif, const MemoryFile& f, const Layout& l, std::ve
     TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &chunk_height);
     chunk_height = std::min(chunk_height, l.height);
   }
-  const tmsize_t chunk_bytes = tiled ? TIFFTileSize(tif) : TIFFStripSize(tif);
-  if (chunk_width == 0 || chunk_height == 0 || chunk_bytes <= 0) return LibtiffError(f, "bad strip or tile size");
+  // A tile reaches past the page by less than TIFF's 16-pixel tile step, or fits in 1024 x 1024: a larger one
+  // (like a strip of more rows than the page) comes from a damaged header and would size a huge buffer.
+  const auto fits = [](uint32_t chunk, uint32_t page) { return chunk <= std::max((page + 15) / 16 * 16, 1024u); };
+  if (chunk_width == 0 || chunk_height == 0 || !fits(chunk_width, l.width) || !fits(chunk_height, l.height))
+    return TiffError(absl::StrCat("bad ", tiled ? "tile" : "strip", " size ", chunk_width, "x", chunk_height,
+                                  " for a ", l.width, "x", l.height, " page"));
+  // libtiff reads at most this much of a strip or tile: its pixels, uncompressed.
+  const tmsize_t chunk_bytes = tmsize_t(chunk_width) * chunk_height * tmsize_t(chunk_pixel_bytes);
   std::vector<uint8_t> chunk(static_cast<size_t>(chunk_bytes));
   native->resize(size_t(l.height) * l.width * pixel_bytes);
   for (uint16_t plane = 0; plane < (separate ? l.samples : 1); ++plane)

@@ -317,6 +317,39 @@ TEST(TiffDecode, DamagedFilesGiveErrorsAndNothingOnStderr) {
   EXPECT_TRUE(Decode(plain, &image).ok());  // and a good file still decodes
 }
 
+// Sets the value of `tag` (a LONG or SHORT entry of the first directory) in a little-endian classic TIFF.
+std::string WithTag(std::string bytes, uint16_t tag, uint32_t value) {
+  const auto u16 = [&](size_t at) { return uint16_t(uint8_t(bytes[at]) | uint8_t(bytes[at + 1]) << 8); };
+  const auto u32 = [&](size_t at) { return uint32_t(u16(at)) | uint32_t(u16(at + 2)) << 16; };
+  const size_t ifd = u32(4);
+  for (size_t i = 0, at = ifd + 2; i < u16(ifd); ++i, at += 12)
+    if (u16(at) == tag) {
+      if (u16(at + 2) == 3 && value > 0xffff) bytes[at + 2] = 4;  // SHORT -> LONG
+      for (int k = 0; k < 4; ++k) bytes[at + 8 + size_t(k)] = char(value >> (8 * k));
+      return bytes;
+    }
+  ADD_FAILURE() << "no tag " << tag;
+  return bytes;
+}
+
+// A damaged header that names strips or tiles much larger than the page (found by tests/fuzz's tiff target:
+// a 39 GB buffer for a 1x16 page) is refused before any buffer is sized from it.
+TEST(TiffDecode, StripsAndTilesLargerThanThePageAreRefused) {
+  TempDir dir;
+  const Image pattern = Pattern(40, 50, 1, 3);
+  const std::string strips = WriteTiff(dir / "s.tif", {.height = 40, .width = 50}, pattern.pixels);
+  const std::string tiles = WriteTiff(dir / "t.tif", {.height = 40, .width = 50, .tile = 16}, pattern.pixels);
+  Image image;
+  ASSERT_TRUE(Decode(WithTag(strips, TIFFTAG_ROWSPERSTRIP, 40), &image).ok());  // one strip: the whole page
+  ASSERT_TRUE(Decode(WithTag(strips, TIFFTAG_ROWSPERSTRIP, 0x61000110), &image).ok());  // as many rows as there are
+  EXPECT_EQ(image.pixels, pattern.pixels);
+  for (const auto& [bytes, tag] : {std::pair{&tiles, TIFFTAG_TILEWIDTH}, std::pair{&tiles, TIFFTAG_TILELENGTH}}) {
+    const absl::Status s = Decode(WithTag(*bytes, uint16_t(tag), 0x61000110), &image);
+    EXPECT_FALSE(s.ok());
+    EXPECT_TRUE(absl::StrContains(s.message(), "bad tile size")) << s;
+  }
+}
+
 // `vfm shard`'s converter: .tif files are stored raw (their decoded 8-bit pixels), the modality's statistics
 // are over those pixels (and `vfm stats` recomputes the same), a damaged one is rejected naming the file.
 TEST(TiffConvert, FolderOfTiffsShardsAsRawPixels) {
