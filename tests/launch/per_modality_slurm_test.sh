@@ -39,19 +39,20 @@ job=$(sbatch --parsable "${HERE[@]}" --array=0-$(( $(launch/per_modality.py "$WO
   -- "${TINY[@]}")
 echo "submitted array job $job"
 
-# until_trained MODALITY: until its run has logged step 30 (at most 60 s).
+# until_trained MODALITY: until its run has logged step 30 (at most 60 s, while the array job lasts).
 until_trained() {
   local metrics=$WORK/runs/$1/metrics.jsonl
   for _ in $(seq 600); do
     [ -f "$metrics" ] && grep -q '"step": *[3-9][0-9]' "$metrics" && return 0
+    [ -n "$(squeue -h -j "$job")" ] || { echo "FAIL: array job $job ended before $1 reached step 30"; tail -n 3 "$WORK"/*.out; exit 1; }
     sleep 0.1
   done
   echo "FAIL: $1 did not reach step 30 within 60 s"; exit 1
 }
 until_trained ffa
-scancel --signal=USR1 "${job}_1"
+scancel --signal=USR1 "${job}_1" || { echo "FAIL: scancel --signal=USR1 ${job}_1"; exit 1; }
 until_trained fundus
-scontrol requeue "${job}_2"
+scontrol requeue "${job}_2" || { echo "FAIL: scontrol requeue ${job}_2 (not running?)"; exit 1; }
 
 start=$SECONDS
 while [ -n "$(squeue -h -j "$job")" ]; do
