@@ -8,18 +8,8 @@
 # Needs root and Debian's slurm-wlm and munge (setup.sh does not install them): exits 77 (skipped) otherwise.
 # Expects VFM (the binary), SRC (the source tree) and WORK (a scratch folder) to be set.
 set -euo pipefail
-for tool in munged mungekey slurmctld slurmd sbatch scontrol squeue scancel; do
-  command -v "$tool" > /dev/null || { echo "SKIP: no $tool (apt-get install slurm-wlm munge)"; exit 77; }
-done
-[ "$(id -u)" = 0 ] || { echo "SKIP: slurmd must run as root"; exit 77; }
-
-rm -rf "$WORK" && mkdir -p "$WORK"
-VFM=$(realpath "$VFM")
-export VFM OMP_NUM_THREADS=1
-SLURM_DIR=$(mktemp -d /tmp/vfm-slurm.XXXXXX)  # short: munged's socket path must fit in 108 bytes
-trap 'bash "$SRC/tests/launch/local_slurm.sh" stop "$SLURM_DIR"; rm -rf "$SLURM_DIR"' EXIT
-bash "$SRC/tests/launch/local_slurm.sh" start "$SLURM_DIR"
-export SLURM_CONF=$SLURM_DIR/slurm.conf
+rm -rf "$WORK"
+source "$(dirname "$0")/common.sh"
 
 /usr/bin/python3 "$SRC/tests/data/make_modality_fixture.py" "$WORK/images" 12
 for split in train test; do
@@ -39,35 +29,16 @@ job=$(sbatch --parsable "${HERE[@]}" --array=0-$(( $(launch/per_modality.py "$WO
   -- "${TINY[@]}")
 echo "submitted array job $job"
 
-# until_trained MODALITY: until its run has logged step 30 (at most 60 s, while the array job lasts).
-until_trained() {
-  local metrics=$WORK/runs/$1/metrics.jsonl
-  for _ in $(seq 600); do
-    [ -f "$metrics" ] && grep -q '"step": *[3-9][0-9]' "$metrics" && return 0
-    [ -n "$(squeue -h -j "$job")" ] || { echo "FAIL: array job $job ended before $1 reached step 30"; tail -n 3 "$WORK"/*.out; exit 1; }
-    sleep 0.1
-  done
-  echo "FAIL: $1 did not reach step 30 within 60 s"; exit 1
-}
-until_trained ffa
+until_step "$WORK/runs/ffa" "$job"
 scancel --signal=USR1 "${job}_1" || { echo "FAIL: scancel --signal=USR1 ${job}_1"; exit 1; }
-until_trained fundus
+until_step "$WORK/runs/fundus" "$job"
 scontrol requeue "${job}_2" || { echo "FAIL: scontrol requeue ${job}_2 (not running?)"; exit 1; }
 
-start=$SECONDS
-while [ -n "$(squeue -h -j "$job")" ]; do
-  (( SECONDS - start < 150 )) || { squeue -j "$job"; echo "FAIL: array job $job still queued after 150 s"; exit 1; }
-  sleep 1
-done
-echo "array job $job done in $(( SECONDS - start )) s after the requeues"
-for i in 0 1 2; do
-  state=$(scontrol -o show job "${job}_$i" | grep -o 'JobState=[A-Z]* .* ExitCode=[0-9:]*' | sed 's/ .* / /')
-  [ "$state" = "JobState=COMPLETED ExitCode=0:0" ] || { echo "FAIL: task $i: $state"; cat "$WORK"/*_$i.out; exit 1; }
-done
+all_completed "$job" 3
 launch/per_modality.py "$WORK/train" "$WORK/runs" --summary
 
 /usr/bin/python3 - "$WORK" "$job" <<'PY'
-import csv, glob, json, os, re, struct, sys
+import csv, json, os, re, struct, sys
 work, job = sys.argv[1], sys.argv[2]
 modalities = ["external", "ffa", "fundus"]
 assert sorted(os.listdir(f"{work}/runs")) == sorted(modalities + ["summary.csv", "summary.md"])
