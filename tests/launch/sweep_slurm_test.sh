@@ -5,8 +5,9 @@
 # point 1 is requeued by `scontrol requeue` (preemption: SIGTERM); both must resume from their checkpoint
 # and finish. Then `vfm sweep SPEC` only writes sweep.csv. Exits 77 (skipped) without root or SLURM.
 # Expects VFM (the binary), SRC (the source tree) and WORK (a scratch folder) to be set.
-source "$SRC/tests/trainer/common.sh"
+set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$SRC/tests/trainer/common.sh"  # the tiny dataset and recipe (it empties WORK first)
 
 # 256 samples / batch 16 = 16 steps per epoch, 20 epochs: 320 steps, about 15 s a point.
 /usr/bin/python3 - "$WORK" "${TINY[@]}" --epochs=20 <<'PY'
