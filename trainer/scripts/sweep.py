@@ -14,12 +14,14 @@ flag bounds the run); the points are the product of the axes, in the order given
 relative to the spec's folder. Point I runs in OUT/<axis=value,...>/ with flags + its values + --run_dir.
 A point is finished when its folder has FINISHED (written after vfm pretrain exits 0); a half-done one
 resumes, as vfm pretrain resumes from its newest checkpoint. Status 3 (stopped by a signal at a checkpoint)
-stops the sweep with status 3.
+stops the sweep with status 3. SIGTERM, SIGINT or SIGUSR1 during a point stop the sweep once vfm pretrain
+has stopped (it gets them too: SLURM signals every process of a job step, Ctrl-C the foreground group).
 """
 import csv
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -50,6 +52,20 @@ def point_name(point):
     return ",".join(f"{axis}={os.path.basename(str(value).rstrip('/'))}" for axis, value in point.items())
 
 
+def run_pretrain(command, log):
+    """vfm pretrain's exit status, and whether a stop signal came meanwhile. vfm stops at a checkpoint on
+    the signal; this process only notes it: dying here would orphan the run, and Python's KeyboardInterrupt
+    would kill it mid-checkpoint."""
+    received = []
+    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    previous = {s: signal.signal(s, lambda number, frame: received.append(number)) for s in stops}
+    try:
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode, bool(received)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_point(vfm, out, flags, point):
     folder = os.path.join(out, point_name(point))
     if os.path.exists(os.path.join(folder, "FINISHED")):
@@ -59,12 +75,14 @@ def run_point(vfm, out, flags, point):
     command = [vfm, "pretrain", *flags, *(f"--{axis}={value}" for axis, value in point.items()), f"--run_dir={folder}"]
     print(f"vfm sweep: {point_name(point)}: {' '.join(command)}", flush=True)
     with open(os.path.join(folder, "sweep.log"), "a") as log:
-        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        status, signalled = run_pretrain(command, log)
     if status == 3:
         fail(f"{point_name(point)} stopped at a checkpoint (signal); run the sweep again to resume", 3)
     if status != 0:
         fail(f"{point_name(point)}: vfm pretrain exited with status {status} (see {folder}/sweep.log)")
     open(os.path.join(folder, "FINISHED"), "w").close()
+    if signalled:
+        fail(f"{point_name(point)} finished, then stopped by a signal; run the sweep again for the rest", 3)
 
 
 def summary_row(out, point):
