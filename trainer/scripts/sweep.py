@@ -21,11 +21,10 @@ import csv
 import itertools
 import json
 import os
-import signal
-import subprocess
 import sys
 
 from report import load_run
+from stop_signals import run_noting_stops
 
 
 def fail(message, status=1):
@@ -52,20 +51,6 @@ def point_name(point):
     return ",".join(f"{axis}={os.path.basename(str(value).rstrip('/'))}" for axis, value in point.items())
 
 
-def run_pretrain(command, log):
-    """vfm pretrain's exit status, and whether a stop signal came meanwhile. vfm stops at a checkpoint on
-    the signal; this process only notes it: dying here would orphan the run, and Python's KeyboardInterrupt
-    would kill it mid-checkpoint."""
-    received = []
-    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
-    previous = {s: signal.signal(s, lambda number, frame: received.append(number)) for s in stops}
-    try:
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode, bool(received)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 def run_point(vfm, out, flags, point):
     folder = os.path.join(out, point_name(point))
     if os.path.exists(os.path.join(folder, "FINISHED")):
@@ -75,7 +60,7 @@ def run_point(vfm, out, flags, point):
     command = [vfm, "pretrain", *flags, *(f"--{axis}={value}" for axis, value in point.items()), f"--run_dir={folder}"]
     print(f"vfm sweep: {point_name(point)}: {' '.join(command)}", flush=True)
     with open(os.path.join(folder, "sweep.log"), "a") as log:
-        status, signalled = run_pretrain(command, log)
+        status, signalled = run_noting_stops(command, log)
     if status == 3:
         fail(f"{point_name(point)} stopped at a checkpoint (signal); run the sweep again to resume", 3)
     if status != 0:
