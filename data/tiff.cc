@@ -172,7 +172,9 @@ absl::Status DecodePage(TIFF* tif, const MemoryFile& f, int64_t max_pixels, Imag
   TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l.planar);
   if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l.photometric)) return TiffError("no photometric interpretation");
   if (l.width == 0 || l.height == 0) return TiffError("empty image");
-  if (int64_t(l.width) * l.height > max_pixels) return TiffError(absl::StrCat(l.width, "x", l.height, " is too large"));
+  // Unsigned: the product of two uint32 overflows int64 (tests/fuzz's tiff target found 4294901784 x 4245684736).
+  if (uint64_t(l.width) * l.height > uint64_t(max_pixels))
+    return TiffError(absl::StrCat(l.width, "x", l.height, " is too large"));
   if (format == SAMPLEFORMAT_IEEEFP) return TiffError("floating-point samples are not supported");
   if (format != SAMPLEFORMAT_UINT) return TiffError(absl::StrCat("sample format ", format, " is not supported (unsigned integers are)"));
   if (l.bits != 1 && l.bits != 2 && l.bits != 4 && l.bits != 8 && l.bits != 16)

@@ -343,6 +343,16 @@ TEST(TiffDecode, StripsAndTilesLargerThanThePageAreRefused) {
   ASSERT_TRUE(Decode(WithTag(strips, TIFFTAG_ROWSPERSTRIP, 40), &image).ok());  // one strip: the whole page
   ASSERT_TRUE(Decode(WithTag(strips, TIFFTAG_ROWSPERSTRIP, 0x61000110), &image).ok());  // as many rows as there are
   EXPECT_EQ(image.pixels, pattern.pixels);
+  // tests/fuzz's tiff finding: dimensions 4294901784 x 4245684736 whose pixel count overflowed int64 (UBSan).
+  const std::string overflow(
+      "\x49\x49\x2a\x00\x08\x00\x00\x00\x09\x00\x00\x01\x04\x00\x01\x00\x00\x00\x18\x00\xff\xff\x01\x01"
+      "\x04\x00\x01\x00\x00\x00\x00\x02\x10\xfd\xff\x01\x03\x00\x01\x00\x00\x00\x08\x00\x00\x00\x03\x01"
+      "\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x06\x01\x03\x00\x01\x00\x00\x00\x01\x00\x00\x00\x11\x01"
+      "\x04\x00\x01\x00\x00\x00\x7a\x00\x04\x00\x01\x00\x00\xbe\xbf\xc0\xc1\xc2\x00\xff\xff\xff\xff\x00"
+      "\x00\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\x72\x73\x74\x75\x76\x77\x88\xc6\x85\x84\x83\x82\x81\x7e",
+      120);
+  const absl::Status huge = Decode(overflow, &image);
+  EXPECT_TRUE(absl::StrContains(huge.message(), "4294901784x4245684736 is too large")) << huge;
   for (const auto& [bytes, tag] : {std::pair{&tiles, TIFFTAG_TILEWIDTH}, std::pair{&tiles, TIFFTAG_TILELENGTH}}) {
     const absl::Status s = Decode(WithTag(*bytes, uint16_t(tag), 0x61000110), &image);
     EXPECT_FALSE(s.ok());
