@@ -428,9 +428,10 @@ struct TmaTile {
 };
 
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma and TMA exist on sm_90a only
-// The descriptor of a 64 x D tile at `tile` as a K-major operand (Q as A, K as B) for the k16 step ks of the
-// head dim (32 bytes into each swizzled row; SBO: 8 rows on; LBO unused), or as the N-major B operand V for
-// the k16 step kk of the keys (16 rows on; SBO: 8 rows on; LBO, the next 64 of N, unused with N = D = 64).
+// The descriptor of a 64 x D tile at `tile` as a K-major operand (Q as A, K as B in Q K^T; K, V, Q, dO in the
+// backward's) for the k16 step ks of the head dim (32 bytes into each swizzled row; SBO: 8 rows on; LBO
+// unused), or as the N-major B operand (V in P V; dO, Q, K in the backward's) for the k16 step kk of its rows
+// (16 rows on; SBO: 8 rows on; LBO, the next 64 of N, unused with N = D = 64).
 __device__ __forceinline__ uint64_t TileKMajor(uint32_t tile, int ks) {
   return sm90::MatrixDescriptor(tile + 32 * ks, 16, 8 * kHopperSpan, kHopperSpan);
 }
