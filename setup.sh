@@ -9,7 +9,7 @@ build=${1:-build}
 packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-openmp-dev libabsl-dev libgtest-dev nlohmann-json3-dev
-  libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev
+  libhdf5-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libtiff-dev zlib1g-dev
   libopenmpi-dev openmpi-bin iproute2
   python3 python3-pip python3-numpy python3-torch python3-torchvision python3-h5py python3-pil
   python3-skimage python3-matplotlib dataset-fashion-mnist

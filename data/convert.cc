@@ -22,6 +22,7 @@
 #include "data/decode.h"
 #include "data/modality_stats.h"
 #include "data/shard_writer.h"
+#include "data/tiff.h"
 
 namespace vfm::data {
 namespace fs = std::filesystem;
@@ -92,20 +93,24 @@ Checked ReadAndCheck(const Input& input) {
   if (!bytes.ok()) return Fail(bytes.status().message());
   c.bytes = *std::move(bytes);
   const auto* data = reinterpret_cast<const uint8_t*>(c.bytes.data());
-  absl::StatusOr<Codec> codec = SniffCodec(data, c.bytes.size());
-  if (!codec.ok()) return Fail(codec.status().message());
-  absl::StatusOr<ImageHeader> header = ProbeImage(data, c.bytes.size(), *codec);
-  if (!header.ok()) return Fail(header.status().message());
   // A full decode catches truncated files and gives the pixels the modality statistics are taken over
   // (modality_stats.h: full size).
   Image image;
-  if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 1, &image); !s.ok())
-    return Fail(s.message());
+  if (IsTiff(data, c.bytes.size())) {  // not a shard codec: stored as its decoded pixels (tiff.h)
+    if (absl::Status s = DecodeTiff(data, c.bytes.size(), &image); !s.ok()) return Fail(s.message());
+    c.bytes.assign(image.pixels.begin(), image.pixels.end());
+    c.meta.codec = Codec::kRaw;
+  } else {
+    absl::StatusOr<Codec> codec = SniffCodec(data, c.bytes.size());
+    if (!codec.ok()) return Fail("not a JPEG, PNG or TIFF file");
+    if (absl::Status s = DecodeImage(data, c.bytes.size(), *codec, {}, 1, &image); !s.ok())
+      return Fail(s.message());
+    c.meta.codec = *codec;
+  }
   c.moments = MomentsOf(image.pixels.data(), int64_t(image.height) * image.width, image.channels);
-  c.meta.codec = *codec;
-  c.meta.height = uint32_t(header->height);
-  c.meta.width = uint32_t(header->width);
-  c.meta.channels = uint8_t(header->channels);
+  c.meta.height = uint32_t(image.height);
+  c.meta.width = uint32_t(image.width);
+  c.meta.channels = uint8_t(image.channels);
   c.meta.label = input.label;
   c.meta.source = input.path;
   c.meta.subject = input.subject;
@@ -186,7 +191,7 @@ absl::StatusOr<ConvertReport> WriteInputs(const std::string& source, const std::
 
 bool IsImageFile(const fs::path& path) {
   const std::string ext = absl::AsciiStrToLower(path.extension().string());
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".tif" || ext == ".tiff";
 }
 
 // Lists the files under root/dir (paths relative to root, hidden entries ignored), following symlinks to
@@ -335,7 +340,7 @@ absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const Conve
     Input input;
     input.path = (fs::path(root) / file).string();
     if (!IsImageFile(file)) {
-      report.rejected.push_back({input.path, "not a .jpg/.jpeg/.png file"});
+      report.rejected.push_back({input.path, "not a .jpg/.jpeg/.png/.tif/.tiff file"});
       continue;
     }
     std::vector<std::string> levels;

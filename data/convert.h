@@ -1,6 +1,7 @@
 // The converter behind `vfm shard`: turns a folder tree of images, a CSV list, or MNIST-style IDX files
 // into a dataset folder (shard_writer.h). JPEG and PNG files are stored as they are (not re-encoded) after
-// a full test decode; a file that cannot be read or decoded is rejected with its reason, never a crash or
+// a full test decode; TIFF files (recognised by their signature, tiff.h) are stored as their decoded 8-bit
+// pixels (codec raw). A file that cannot be read or decoded is rejected with its reason, never a crash or
 // a hang; a file that is not a regular file is never read.
 #pragma once
 #include <cstdint>
@@ -38,7 +39,7 @@ struct ConvertReport {
   std::vector<Rejected> skipped;   // folder entries that cannot be images: FIFOs, devices, symlink loops, ...
 };
 
-// Every .jpg/.jpeg/.png under `root` (sorted by path; hidden entries ignored, other files rejected).
+// Every .jpg/.jpeg/.png/.tif/.tiff under `root` (sorted by path; hidden entries ignored, other files rejected).
 // Symlinks to files and folders are followed, each folder entered once (a symlink loop ends there and is
 // listed in `skipped`, as are FIFOs, devices, sockets and broken symlinks: they are never opened).
 absl::StatusOr<ConvertReport> ConvertFolder(const std::string& root, const ConvertOptions& options);

@@ -24,8 +24,11 @@ import csv
 import json
 import os
 import shlex
-import subprocess
 import sys
+
+# trainer/scripts/stop_signals.py: the signal handling vfm sweep shares.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "trainer", "scripts"))
+from stop_signals import run_noting_stops  # noqa: E402
 
 COLUMNS = ["modality", "images", "steps", "images_seen", "final_loss", "knn_top1", "export"]
 
@@ -45,10 +48,15 @@ def dataset_modalities(data):
     return [m for m in index.get("modalities", []) if counts.get(m, 0) > 0], counts
 
 
-def run(command, log):
+def run(modality, command, log):
+    """`command`'s exit status; a stop signal meanwhile (SIGTERM, SIGINT, SIGUSR1: vfm pretrain checkpoints
+    on it) ends the launcher with status 3 once the command has ended."""
     print(f"per_modality.py: {' '.join(shlex.quote(c) for c in command)}", flush=True)
     with open(log, "a") as f:
-        return subprocess.run(command, stdout=f, stderr=subprocess.STDOUT).returncode
+        status, signalled = run_noting_stops(command, f)
+    if status == 3 or signalled:
+        fail(f"{modality}: stopped by a signal{' at a checkpoint' if status == 3 else ''}; run again to resume", 3)
+    return status
 
 
 def train_one(args, modality, flags):
@@ -60,9 +68,7 @@ def train_one(args, modality, flags):
     os.makedirs(folder, exist_ok=True)
     log = os.path.join(folder, "per_modality.log")
     pretrain = [args.vfm, "pretrain", *flags, f"--data={args.data}", f"--modalities={modality}", f"--run_dir={folder}"]
-    status = run(shlex.split(args.launcher) + pretrain, log)
-    if status == 3:
-        fail(f"{modality}: stopped at a checkpoint (signal); run again to resume", 3)
+    status = run(modality, shlex.split(args.launcher) + pretrain, log)
     if status != 0:
         fail(f"{modality}: vfm pretrain exited with status {status} (see {log})")
     if args.eval_data:
@@ -70,10 +76,10 @@ def train_one(args, modality, flags):
         knn = [args.vfm, "eval", "knn", f"--checkpoint={folder}", f"--data={args.eval_data}",
                f"--test_data={args.eval_test_data}", f"--modalities={modality}", f"--eval_size={size}",
                f"--eval_resize={round(size * 256 / 224)}", f"--json_out={folder}/knn.json"]
-        if run(knn, log) != 0:
+        if run(modality, knn, log) != 0:
             fail(f"{modality}: vfm eval knn failed (see {log})")
     export = [args.vfm, "export", f"--checkpoint={folder}", f"--out={folder}/encoder.safetensors", "--overwrite"]
-    if run(export, log) != 0:
+    if run(modality, export, log) != 0:
         fail(f"{modality}: vfm export failed (see {log})")
     open(os.path.join(folder, "FINISHED"), "w").close()
 

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "autograd/check.h"
 #include "autograd/safetensors.h"
 #include "kernels/random.h"
@@ -22,6 +23,15 @@ absl::Status CheckLabelled(const data::Dataset& dataset, const std::string& name
   return absl::InvalidArgumentError(absl::StrCat(name, ": ", unlabelled, " of ", dataset.size(),
                                                  " samples have no label (the first: ", dataset.Describe(first),
                                                  "); kNN and linear evaluation need labelled data"));
+}
+
+absl::Status CheckHasModalities(const data::DatasetIndex& index, const std::vector<std::string>& modalities,
+                                const std::string& name) {
+  for (const std::string& m : modalities)
+    if (!index.modality_counts.count(m) || index.modality_counts.at(m) == 0)
+      return absl::InvalidArgumentError(absl::StrCat(name, " has no samples of '", m, "' (it has ",
+                                                     absl::StrJoin(index.modalities, ", "), ")"));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, std::shared_ptr<const data::Dataset> dataset,

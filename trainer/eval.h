@@ -31,6 +31,10 @@ using Progress = std::function<void(int64_t done, int64_t total)>;
 // InvalidArgument naming `name` (e.g. "--data /x") and its first unlabelled sample (label < 0), if any.
 absl::Status CheckLabelled(const data::Dataset& dataset, const std::string& name);
 
+// InvalidArgument naming `name` (e.g. "--data") and the first of `modalities` it has no samples of, if any.
+absl::Status CheckHasModalities(const data::DatasetIndex& index, const std::vector<std::string>& modalities,
+                                const std::string& name);
+
 // encoder == nullptr: raw pixels (the normalised eval view, flattened) — the pixel baseline.
 // `progress` (may be null) is called after every batch, in samples.
 absl::StatusOr<Features> ExtractFeatures(const nn::VisionTransformer* encoder, std::shared_ptr<const data::Dataset> dataset,

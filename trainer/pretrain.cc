@@ -526,8 +526,12 @@ absl::Status PretrainRun::Evaluate() {
   metrics_ << m.dump() << "\n" << std::flush;
   const std::string linear =
       figures->contains("linear_top1") ? absl::StrFormat(" | linear top-1 %.2f%%", double((*figures)["linear_top1"])) : "";
-  std::printf("eval at step %lld | kNN top-1 %.2f%% top-5 %.2f%%%s\n", (long long)state_.step,
-              double((*figures)["knn_top1"]), double((*figures)["knn_top5"]), linear.c_str());
+  std::string per_modality;
+  if (figures->contains("per_modality"))
+    for (const auto& [name, f] : (*figures)["per_modality"].items())
+      per_modality += absl::StrFormat(" | %s kNN top-1 %.2f%%", name, double(f["knn_top1"]));
+  std::printf("eval at step %lld | kNN top-1 %.2f%% top-5 %.2f%%%s%s\n", (long long)state_.step,
+              double((*figures)["knn_top1"]), double((*figures)["knn_top5"]), linear.c_str(), per_modality.c_str());
   std::fflush(stdout);
   return absl::OkStatus();
 }

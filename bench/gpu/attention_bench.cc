@@ -7,7 +7,9 @@
 //   fwd     the forward (out and lse); on an H100/H200 also FusedAttentionForwardHopper's (hopper_fwd, and
 //           hopper_fwd_rel_diff against the fused forward's out),
 //   bwd     the backward from a saved out and lse (for the fused one: the D = rowsum(dO * O) pre-kernel,
-//           the dK/dV kernel and the dQ kernel; for the unfused one all its GEMMs and row kernels),
+//           the dK/dV kernel and the dQ kernel; for the unfused one all its GEMMs and row kernels); on an
+//           H100/H200 also FusedAttentionBackwardHopper's (hopper_bwd, and hopper_bwd_rel_diff against the
+//           fused backward's dqkv),
 //   fwdbwd  both,
 // as the median of --reps measurements, each a loop of enough calls to last at least --min_ms between
 // two device synchronisations (steady_clock). Reported per figure: ms per call, TFLOP/s counting
@@ -147,15 +149,25 @@ int Run() {
         });
     json += absl::StrFormat("%s\"%d\": {\"fused\": %s", si ? ", " : "", S, fused);
 
-    if (cuda::ComputeCapability() == 90 && D == 64) {  // the Hopper forward (TMA + wgmma), against the fused one
+    if (cuda::ComputeCapability() == 90 && D == 64) {  // the Hopper kernels (TMA + wgmma), against the fused ones
       Tensor out_h = Tensor::Empty({B, S, C}, DType::kBF16, gpu);
+      Tensor dqkv_h = Tensor::Empty({B, S, 3 * C}, DType::kBF16, gpu);
       const double ms = TimeMs(
           [&] { cuda::FusedAttentionForwardHopper(q, out_h.data<bf16>(), lse.data<float>(), B, S, H, D, scale); },
           min_ms, reps);
       cuda::FusedAttentionForward(q, out.data<bf16>(), lse.data<float>(), B, S, H, D, scale);
+      // dqkv holds the fused backward of this out and lse (three's last call).
+      const double ms_bwd = TimeMs(
+          [&] {
+            cuda::FusedAttentionBackwardHopper(q, out.data<bf16>(), dO, lse.data<float>(), dqkv_h.data<bf16>(), B, S, H,
+                                               D, scale, scratch.raw_data());
+          },
+          min_ms, reps);
       cuda::Synchronize();
-      json += absl::StrFormat(", \"hopper_fwd\": %s, \"hopper_fwd_rel_diff\": %.2e",
-                              figure(ms, flop_fwd, 4 * unit_bytes), RelDiff(First(out_h), First(out)));
+      json += absl::StrFormat(", \"hopper_fwd\": %s, \"hopper_fwd_rel_diff\": %.2e, \"hopper_bwd\": %s, "
+                              "\"hopper_bwd_rel_diff\": %.2e",
+                              figure(ms, flop_fwd, 4 * unit_bytes), RelDiff(First(out_h), First(out)),
+                              figure(ms_bwd, 2.5 * flop_fwd, 8 * unit_bytes), RelDiff(First(dqkv_h), First(dqkv)));
     }
 
     if (unfused) {

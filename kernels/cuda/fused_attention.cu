@@ -1,6 +1,6 @@
 // Fused bf16 multi-head self-attention, forward and backward, FlashAttention-2 style, on mma.sync tensor
-// cores (m16n8k16, bf16 in, fp32 accumulate): one source for sm_80 and sm_90a; and a forward for sm_90a
-// alone on TMA and wgmma ("Forward on Hopper" below).
+// cores (m16n8k16, bf16 in, fp32 accumulate): one source for sm_80 and sm_90a; and a forward and a backward
+// for sm_90a alone on TMA and wgmma ("Forward on Hopper", "Backward on Hopper" below).
 //
 // The math is that of kernels/cpu/attention.h (see its comment); per (batch b, head h), s = scale:
 //   S = s Q K^T,  lse_i = log sum_j exp(S_ij),  P = exp(S - lse),  O = P V
@@ -396,21 +396,42 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionForwardKernel(const bf
 // O += P V with P from registers (RS: two adjacent 8-column accumulator tiles are one A fragment, as in
 // PackA) and V read N-major (imm-trans-b 1) from the same swizzled tile layout. Rows of the next batch
 // element that a tile's box reaches are keys masked to -inf (P = 0) or query rows not stored; past B*N rows
-// TMA reads zeros. Head dim 64 only (ViT-S/B/L): for D = 32 the mma.sync kernel above serves.
+// TMA reads zeros. Head dim 64 only (ViT-S/B/L): for D = 32 the mma.sync kernel above serves. The backward
+// on Hopper ("Backward on Hopper" below) shares the shared-memory layout, the producer and the helpers.
 
 constexpr int kHopperD = 64;
 constexpr int kHopperSpan = kHopperD * 2;              // bytes of a tile row: the swizzle span
 constexpr int kHopperTileBytes = kBlock * kHopperSpan;  // one 64 x D bf16 tile
 constexpr int kHopperStages = 2;
 constexpr int kHopperThreads = 256;                     // warpgroup 0: producer; warpgroup 1: consumer
-// Q, kHopperStages x (K, V), then the mbarriers: q_full, full[kHopperStages], empty[kHopperStages].
-constexpr int kHopperBarriers = (1 + 2 * kHopperStages) * kHopperTileBytes;
-constexpr int kHopperSmem = 1024 + kHopperBarriers + 8 * (1 + 2 * kHopperStages);  // 1024: room to align
+
+// The shared addresses of a Hopper kernel, from its 1024-byte aligned base (the 128B swizzle's pattern): kFixed
+// tiles copied once (the forward's Q; the backward's K, V or Q, dO), kHopperStages stages of two streamed tiles
+// (K, V or Q, dO), then the mbarriers fixed_full, full[kHopperStages], empty[kHopperStages].
+template <int kFixed>
+struct HopperSmem {
+  static constexpr int kTileBytes = (kFixed + 2 * kHopperStages) * kHopperTileBytes;
+  static constexpr int kBytes = 1024 + kTileBytes + 8 * (1 + 2 * kHopperStages);  // 1024: room to align
+  uint32_t base;
+  __device__ __forceinline__ uint32_t Fixed(int f) const { return base + f * kHopperTileBytes; }
+  __device__ __forceinline__ uint32_t First(int s) const { return base + (kFixed + 2 * s) * kHopperTileBytes; }
+  __device__ __forceinline__ uint32_t Second(int s) const { return First(s) + kHopperTileBytes; }
+  __device__ __forceinline__ uint32_t FixedFull() const { return base + kTileBytes; }
+  __device__ __forceinline__ uint32_t Full(int s) const { return FixedFull() + 8 + 8 * s; }
+  __device__ __forceinline__ uint32_t Empty(int s) const { return FixedFull() + 8 + 8 * (kHopperStages + s); }
+};
+
+// Where a 64-row tile comes from: a tensor map and the tile's first column in it.
+struct TmaTile {
+  const CUtensorMap* map;
+  int col;
+};
 
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma and TMA exist on sm_90a only
-// The descriptor of a 64 x D tile at `tile` as a K-major operand (Q as A, K as B) for the k16 step ks of the
-// head dim (32 bytes into each swizzled row; SBO: 8 rows on; LBO unused), or as the N-major B operand V for
-// the k16 step kk of the keys (16 rows on; SBO: 8 rows on; LBO, the next 64 of N, unused with N = D = 64).
+// The descriptor of a 64 x D tile at `tile` as a K-major operand (Q as A, K as B in Q K^T; K, V, Q, dO in the
+// backward's) for the k16 step ks of the head dim (32 bytes into each swizzled row; SBO: 8 rows on; LBO
+// unused), or as the N-major B operand (V in P V; dO, Q, K in the backward's) for the k16 step kk of its rows
+// (16 rows on; SBO: 8 rows on; LBO, the next 64 of N, unused with N = D = 64).
 __device__ __forceinline__ uint64_t TileKMajor(uint32_t tile, int ks) {
   return sm90::MatrixDescriptor(tile + 32 * ks, 16, 8 * kHopperSpan, kHopperSpan);
 }
@@ -418,28 +439,56 @@ __device__ __forceinline__ uint64_t TileNMajor(uint32_t tile, int kk) {
   return sm90::MatrixDescriptor(tile + 16 * kk * kHopperSpan, kHopperTileBytes, 8 * kHopperSpan, kHopperSpan);
 }
 
-// The shared addresses of the layout above, from its 1024-byte aligned base (the 128B swizzle's pattern).
-struct HopperSmem {
-  uint32_t base;
-  __device__ __forceinline__ uint32_t K(int s) const { return base + (1 + 2 * s) * kHopperTileBytes; }
-  __device__ __forceinline__ uint32_t V(int s) const { return K(s) + kHopperTileBytes; }
-  __device__ __forceinline__ uint32_t QFull() const { return base + kHopperBarriers; }
-  __device__ __forceinline__ uint32_t Full(int s) const { return QFull() + 8 + 8 * s; }
-  __device__ __forceinline__ uint32_t Empty(int s) const { return QFull() + 8 + 8 * (kHopperStages + s); }
-};
+// Thread 0's set-up: the fixed tiles' and every full stage's mbarrier take one arrival (the producer's, with
+// the TMA bytes), an empty stage's the 128 of the consumer warpgroup.
+template <int kFixed>
+__device__ __forceinline__ void HopperInitBarriers(HopperSmem<kFixed> sm) {
+  sm90::MbarrierInit(sm.FixedFull(), 1);
+  for (int s = 0; s < kHopperStages; ++s) {
+    sm90::MbarrierInit(sm.Full(s), 1);
+    sm90::MbarrierInit(sm.Empty(s), 128);
+  }
+  sm90::FenceProxyAsync();
+}
 
-// The producer: Q once (at the base), then every K/V tile into stage kt % 2 once the consumer has released it.
-__device__ __forceinline__ void HopperProduce(const CUtensorMap* map, HopperSmem sm, int nkt, int q0, int h, int b,
-                                              int N, int H) {
-  const int row0 = b * N, col_q = h * kHopperD, col_k = (H + h) * kHopperD, col_v = (2 * H + h) * kHopperD;
-  sm90::MbarrierArriveExpectTx(sm.QFull(), kHopperTileBytes);
-  sm90::TmaLoad2d(sm.base, map, col_q, row0 + q0, sm.QFull());
-  for (int kt = 0; kt < nkt; ++kt) {
-    const int s = kt % kHopperStages;
-    if (kt >= kHopperStages) sm90::MbarrierWait(sm.Empty(s), (kt / kHopperStages - 1) & 1);
+// The producer: the fixed tiles (rows fixed_row..+63) once, then the pairs of tiles t = 0..n-1 (rows
+// row0 + 64 t..) into stage t % 2 once the consumer has released it.
+template <int kFixed>
+__device__ __forceinline__ void HopperProduce(HopperSmem<kFixed> sm, const TmaTile (&fixed)[kFixed], int fixed_row,
+                                              TmaTile first, TmaTile second, int row0, int n) {
+  sm90::MbarrierArriveExpectTx(sm.FixedFull(), kFixed * kHopperTileBytes);
+  for (int f = 0; f < kFixed; ++f) sm90::TmaLoad2d(sm.Fixed(f), fixed[f].map, fixed[f].col, fixed_row, sm.FixedFull());
+  for (int t = 0; t < n; ++t) {
+    const int s = t % kHopperStages;
+    if (t >= kHopperStages) sm90::MbarrierWait(sm.Empty(s), (t / kHopperStages - 1) & 1);
     sm90::MbarrierArriveExpectTx(sm.Full(s), 2 * kHopperTileBytes);
-    sm90::TmaLoad2d(sm.K(s), map, col_k, row0 + kt * kBlock, sm.Full(s));
-    sm90::TmaLoad2d(sm.V(s), map, col_v, row0 + kt * kBlock, sm.Full(s));
+    sm90::TmaLoad2d(sm.First(s), first.map, first.col, row0 + t * kBlock, sm.Full(s));
+    sm90::TmaLoad2d(sm.Second(s), second.map, second.col, row0 + t * kBlock, sm.Full(s));
+  }
+}
+
+// A 64 x 64 fp32 accumulator as the bf16 A fragments of its four k16 steps: tiles 2kk, 2kk + 1 (registers
+// 8kk..8kk+7) are k-step kk, as in PackA. All packed before the wgmma's fence: a register written between
+// two wgmma makes ptxas insert a fence (its note C7519).
+__device__ __forceinline__ void HopperPackA(uint32_t (&a)[kBlock / 16][4], const float (&c)[32]) {
+#pragma unroll
+  for (int kk = 0; kk < kBlock / 16; ++kk)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) a[kk][r] = PackBf16(c[8 * kk + 2 * r], c[8 * kk + 2 * r + 1]);
+}
+
+// The consumer thread's rows 16 warp + gr + 8r (r = 0, 1) of a 64 x 64 accumulator, times mul[r], as bf16
+// into the rows row0 + ... < N of a [N][ld] matrix at g.
+__device__ __forceinline__ void HopperStoreRows(const float (&acc)[32], const float (&mul)[2], bf16_t* g, int64_t ld,
+                                                int row0, int N, int warp, int gr, int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + 16 * warp + gr + 8 * r;
+    if (row >= N) continue;
+#pragma unroll
+    for (int dt = 0; dt < kHopperD / 8; ++dt)
+      *reinterpret_cast<uint32_t*>(g + row * ld + 8 * dt + 2 * t) =
+          PackBf16(acc[4 * dt + 2 * r] * mul[r], acc[4 * dt + 2 * r + 1] * mul[r]);
   }
 }
 
@@ -480,21 +529,16 @@ __global__ void __launch_bounds__(kHopperThreads)
                                       float* __restrict__ lse, int N, int H, float scale_log2) {
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  const HopperSmem sm{(sm90::SmemAddr(smem_raw) + 1023) & ~1023u};
+  const HopperSmem<1> sm{(sm90::SmemAddr(smem_raw) + 1023) & ~1023u};  // Fixed(0): Q; First, Second: K, V
   const int q0 = blockIdx.x * kBlock, h = blockIdx.y, b = blockIdx.z, nkt = (N + kBlock - 1) / kBlock;
-  if (threadIdx.x == 0) {
-    sm90::MbarrierInit(sm.QFull(), 1);
-    for (int s = 0; s < kHopperStages; ++s) {
-      sm90::MbarrierInit(sm.Full(s), 1);
-      sm90::MbarrierInit(sm.Empty(s), 128);
-    }
-    sm90::FenceProxyAsync();
-  }
+  if (threadIdx.x == 0) HopperInitBarriers(sm);
   __syncthreads();
   // The warpgroup index through a shuffle: ptxas then knows it is warp-uniform, and does not serialize the
   // consumer's wgmma as if they sat in a divergent branch (its warning C7520).
   if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
-    if (threadIdx.x == 0) HopperProduce(&map, sm, nkt, q0, h, b, N, H);
+    if (threadIdx.x == 0)
+      HopperProduce(sm, {{&map, h * kHopperD}}, b * N + q0, {&map, (H + h) * kHopperD}, {&map, (2 * H + h) * kHopperD},
+                    b * N, nkt);
     return;
   }
 
@@ -502,7 +546,7 @@ __global__ void __launch_bounds__(kHopperThreads)
   float o[32], s[32];
   for (int e = 0; e < 32; ++e) o[e] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  sm90::MbarrierWait(sm.QFull(), 0);
+  sm90::MbarrierWait(sm.FixedFull(), 0);
   for (int kt = 0; kt < nkt; ++kt) {
     const int st = kt % kHopperStages;
     sm90::MbarrierWait(sm.Full(st), (kt / kHopperStages) & 1);
@@ -510,19 +554,17 @@ __global__ void __launch_bounds__(kHopperThreads)
     sm90::WgmmaFence();
 #pragma unroll
     for (int ks = 0; ks < kHopperD / 16; ++ks)
-      sm90::WgmmaSS(s, TileKMajor(sm.base, ks), TileKMajor(sm.K(st), ks), /*accumulate=*/ks > 0);
+      sm90::WgmmaSS(s, TileKMajor(sm.Fixed(0), ks), TileKMajor(sm.First(st), ks), /*accumulate=*/ks > 0);
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
     HopperSoftmax(s, o, m, l, kt * kBlock, N, t, scale_log2);
-    // O += P V (k = the 64 keys): P's accumulator tiles 2kk, 2kk + 1 are the A fragment of k-step kk, all
-    // packed before the fence (a register written between two wgmma makes ptxas insert a fence: C7519).
+    // O += P V (k = the 64 keys), P from registers.
     uint32_t p[kBlock / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kBlock / 16; ++kk)
-      for (int r = 0; r < 4; ++r) p[kk][r] = PackBf16(s[8 * kk + 2 * r], s[8 * kk + 2 * r + 1]);
+    HopperPackA(p, s);
     sm90::WgmmaFence();
 #pragma unroll
-    for (int kk = 0; kk < kBlock / 16; ++kk) sm90::WgmmaRS</*kTransB=*/1>(o, p[kk], TileNMajor(sm.V(st), kk), 1);
+    for (int kk = 0; kk < kBlock / 16; ++kk)
+      sm90::WgmmaRS</*kTransB=*/1>(o, p[kk], TileNMajor(sm.Second(st), kk), 1);
     sm90::WgmmaCommit();
     sm90::WgmmaWait<0>();
     sm90::MbarrierArrive(sm.Empty(st));  // the stage may be refilled
@@ -530,20 +572,16 @@ __global__ void __launch_bounds__(kHopperThreads)
 
   // Finish as the mma.sync forward: row sums over the quad, lse = (m + log2 l) ln 2, O / l stored as bf16.
   const int64_t ldo = int64_t(H) * kHopperD;
-  bf16_t* o_g = out + int64_t(b) * N * ldo + int64_t(h) * kHopperD;
+  float inv[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    inv[r] = 1.f / l[r];
     const int row = q0 + 16 * warp + gr + 8 * r;
-    if (row >= N) continue;
-    if (t == 0) lse[(int64_t(b) * H + h) * N + row] = (m[r] + log2f(l[r])) * kLn2;
-    const float inv = 1.f / l[r];
-#pragma unroll
-    for (int dt = 0; dt < kHopperD / 8; ++dt)
-      *reinterpret_cast<uint32_t*>(o_g + row * ldo + 8 * dt + 2 * t) =
-          PackBf16(o[4 * dt + 2 * r] * inv, o[4 * dt + 2 * r + 1] * inv);
+    if (row < N && t == 0) lse[(int64_t(b) * H + h) * N + row] = (m[r] + log2f(l[r])) * kLn2;
   }
+  HopperStoreRows(o, inv, out + int64_t(b) * N * ldo + int64_t(h) * kHopperD, ldo, q0, N, warp, gr, t);
 #endif
 }
 
@@ -791,6 +829,168 @@ __global__ void __launch_bounds__(kThreads) FusedAttentionDqKernel(
                     q0 + warp * 16, N, lane);
 }
 
+// ---- Backward on Hopper (sm_90a): TMA + wgmma -------------------------------------------------------
+// The decomposition of the mma.sync backward above (D from FusedAttentionRowDotKernel, then dK/dV per key
+// tile and dQ per query tile: no atomics, every output element written once, bitwise reproducible) on the
+// Hopper forward's machinery: thread 0 streams 64 x D tiles with TMA through HopperSmem's two stages (qkv's
+// map and one over dO as [B*N rows, H*D columns]), warpgroup 1 computes with wgmma, M = its 64 rows.
+// - dK/dV, per 64-key tile (K, V fixed; Q, dO streamed), transposed so that the results' rows are keys:
+//     S^T = K Q^T,  dP^T = V dO^T                      SS: every tile is [row][d], K-major as stored
+//     P^T = 2^(c S^T - lse_i log2 e),  dS^T = P^T (dP^T - D_i)       (query i: the accumulator's column)
+//     dV += P^T dO,  dK += dS^T Q,  dK *= s at the end  RS: P^T, dS^T from the accumulators (HopperPackA);
+//                                                      dO, Q as [k = query][n = d]: N-major, imm-trans-b 1
+//   Query columns >= N (the next batch element's rows in a box, or TMA's zeros past B*N) get lse = +inf and
+//   D = 0, so P^T = dS^T = 0 there, as in the mma.sync dK/dV kernel.
+// - dQ, per 64-query tile (Q, dO fixed; K, V streamed):
+//     S = Q K^T,  dP = dO V^T (SS, K-major);  P = 2^(c S - lse log2 e), 0 for keys >= N;  dS = P (dP - D);
+//     dQ += dS K (RS, K N-major);  dQ *= s at the end.
+// Rows of the fixed tiles past N are computed on and not stored.
+
+__global__ void __launch_bounds__(kHopperThreads) FusedAttentionDkDvHopperKernel(
+    const __grid_constant__ CUtensorMap qkv_map, const __grid_constant__ CUtensorMap dout_map,
+    const float* __restrict__ lse, const float* __restrict__ dvec, bf16_t* __restrict__ dqkv, int N, int H,
+    float scale, float scale_log2) {
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const HopperSmem<2> sm{(sm90::SmemAddr(smem_raw) + 1023) & ~1023u};  // Fixed: K, V; First, Second: Q, dO
+  const int j0 = blockIdx.x * kBlock, h = blockIdx.y, b = blockIdx.z, nqt = (N + kBlock - 1) / kBlock;
+  if (threadIdx.x == 0) HopperInitBarriers(sm);
+  __syncthreads();
+  if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {  // warp-uniform: see the forward
+    if (threadIdx.x == 0)
+      HopperProduce(sm, {{&qkv_map, (H + h) * kHopperD}, {&qkv_map, (2 * H + h) * kHopperD}}, b * N + j0,
+                    {&qkv_map, h * kHopperD}, {&dout_map, h * kHopperD}, b * N, nqt);
+    return;
+  }
+
+  const int i = threadIdx.x - 128, warp = i / 32, gr = (i % 32) / 4, t = i % 4;
+  const float* lse_g = lse + (int64_t(b) * H + h) * N;
+  const float* d_g = dvec + (int64_t(b) * H + h) * N;
+  float dk[32], dv[32], s[32], dp[32];
+  for (int e = 0; e < 32; ++e) dk[e] = dv[e] = 0.f;
+  sm90::MbarrierWait(sm.FixedFull(), 0);
+  for (int it = 0; it < nqt; ++it) {
+    const int st = it % kHopperStages;
+    sm90::MbarrierWait(sm.Full(st), (it / kHopperStages) & 1);
+    // S^T = K Q^T and dP^T = V dO^T (64 keys x 64 queries, k = the head dim).
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int ks = 0; ks < kHopperD / 16; ++ks)
+      sm90::WgmmaSS(s, TileKMajor(sm.Fixed(0), ks), TileKMajor(sm.First(st), ks), /*accumulate=*/ks > 0);
+#pragma unroll
+    for (int ks = 0; ks < kHopperD / 16; ++ks)
+      sm90::WgmmaSS(dp, TileKMajor(sm.Fixed(1), ks), TileKMajor(sm.Second(st), ks), /*accumulate=*/ks > 0);
+    sm90::WgmmaCommit();
+    // The statistics of this lane's 16 query columns 8c + 2t + u (registers 4c + u and 4c + 2 + u) while the
+    // wgmma run.
+    float lcol[16], dcol[16];
+#pragma unroll
+    for (int c = 0; c < 16; ++c) {
+      const int q = it * kBlock + 8 * (c / 2) + 2 * t + c % 2;
+      lcol[c] = q < N ? lse_g[q] * kLog2e : INFINITY;
+      dcol[c] = q < N ? d_g[q] : 0.f;
+    }
+    sm90::WgmmaWait<0>();
+    // P^T into s, dS^T = P^T (dP^T - D_i) into dp.
+#pragma unroll
+    for (int e = 0; e < 32; ++e) {
+      const int c = 2 * (e / 4) + e % 2;
+      s[e] = Exp2(s[e] * scale_log2 - lcol[c]);
+      dp[e] = s[e] * (dp[e] - dcol[c]);
+    }
+    // dV += P^T dO and dK += dS^T Q (k = the 64 queries).
+    uint32_t pa[kBlock / 16][4], da[kBlock / 16][4];
+    HopperPackA(pa, s);
+    HopperPackA(da, dp);
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kBlock / 16; ++kk)
+      sm90::WgmmaRS</*kTransB=*/1>(dv, pa[kk], TileNMajor(sm.Second(st), kk), 1);
+#pragma unroll
+    for (int kk = 0; kk < kBlock / 16; ++kk)
+      sm90::WgmmaRS</*kTransB=*/1>(dk, da[kk], TileNMajor(sm.First(st), kk), 1);
+    sm90::WgmmaCommit();
+    sm90::WgmmaWait<0>();
+    sm90::MbarrierArrive(sm.Empty(st));  // the stage may be refilled
+  }
+
+  const int64_t ld3 = int64_t(3) * H * kHopperD;
+  bf16_t* dk_g = dqkv + int64_t(b) * N * ld3 + int64_t(H + h) * kHopperD;
+  const float dk_mul[2] = {scale, scale}, dv_mul[2] = {1.f, 1.f};
+  HopperStoreRows(dk, dk_mul, dk_g, ld3, j0, N, warp, gr, t);
+  HopperStoreRows(dv, dv_mul, dk_g + int64_t(H) * kHopperD, ld3, j0, N, warp, gr, t);
+#endif
+}
+
+__global__ void __launch_bounds__(kHopperThreads) FusedAttentionDqHopperKernel(
+    const __grid_constant__ CUtensorMap qkv_map, const __grid_constant__ CUtensorMap dout_map,
+    const float* __restrict__ lse, const float* __restrict__ dvec, bf16_t* __restrict__ dqkv, int N, int H,
+    float scale, float scale_log2) {
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const HopperSmem<2> sm{(sm90::SmemAddr(smem_raw) + 1023) & ~1023u};  // Fixed: Q, dO; First, Second: K, V
+  const int q0 = blockIdx.x * kBlock, h = blockIdx.y, b = blockIdx.z, nkt = (N + kBlock - 1) / kBlock;
+  if (threadIdx.x == 0) HopperInitBarriers(sm);
+  __syncthreads();
+  if (__shfl_sync(0xffffffffu, threadIdx.x / 128, 0) == 0) {
+    if (threadIdx.x == 0)
+      HopperProduce(sm, {{&qkv_map, h * kHopperD}, {&dout_map, h * kHopperD}}, b * N + q0,
+                    {&qkv_map, (H + h) * kHopperD}, {&qkv_map, (2 * H + h) * kHopperD}, b * N, nkt);
+    return;
+  }
+
+  const int i = threadIdx.x - 128, warp = i / 32, gr = (i % 32) / 4, t = i % 4;
+  // This lane's rows gr, gr + 8: lse in the log2 domain and D (rows past N: P = 0, never stored).
+  float lse2[2], drow[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = q0 + 16 * warp + gr + 8 * r;
+    lse2[r] = row < N ? lse[(int64_t(b) * H + h) * N + row] * kLog2e : INFINITY;
+    drow[r] = row < N ? dvec[(int64_t(b) * H + h) * N + row] : 0.f;
+  }
+  float dq[32], s[32], dp[32];
+  for (int e = 0; e < 32; ++e) dq[e] = 0.f;
+  sm90::MbarrierWait(sm.FixedFull(), 0);
+  for (int kt = 0; kt < nkt; ++kt) {
+    const int st = kt % kHopperStages, j0 = kt * kBlock;
+    sm90::MbarrierWait(sm.Full(st), (kt / kHopperStages) & 1);
+    // S = Q K^T and dP = dO V^T (64 queries x 64 keys, k = the head dim).
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int ks = 0; ks < kHopperD / 16; ++ks)
+      sm90::WgmmaSS(s, TileKMajor(sm.Fixed(0), ks), TileKMajor(sm.First(st), ks), /*accumulate=*/ks > 0);
+#pragma unroll
+    for (int ks = 0; ks < kHopperD / 16; ++ks)
+      sm90::WgmmaSS(dp, TileKMajor(sm.Fixed(1), ks), TileKMajor(sm.Second(st), ks), /*accumulate=*/ks > 0);
+    sm90::WgmmaCommit();
+    sm90::WgmmaWait<0>();
+    // dS = P (dP - D) into dp, with P = 0 for keys >= N (the last tile only).
+    const bool partial = j0 + kBlock > N;
+#pragma unroll
+    for (int e = 0; e < 32; ++e) {
+      const int r = (e / 2) & 1;
+      float p = Exp2(s[e] * scale_log2 - lse2[r]);
+      if (partial && j0 + 8 * (e / 4) + 2 * t + (e & 1) >= N) p = 0.f;
+      dp[e] = p * (dp[e] - drow[r]);
+    }
+    // dQ += dS K (k = the 64 keys).
+    uint32_t da[kBlock / 16][4];
+    HopperPackA(da, dp);
+    sm90::WgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kBlock / 16; ++kk)
+      sm90::WgmmaRS</*kTransB=*/1>(dq, da[kk], TileNMajor(sm.First(st), kk), 1);
+    sm90::WgmmaCommit();
+    sm90::WgmmaWait<0>();
+    sm90::MbarrierArrive(sm.Empty(st));
+  }
+
+  const float mul[2] = {scale, scale};
+  HopperStoreRows(dq, mul, dqkv + int64_t(b) * N * (int64_t(3) * H * kHopperD) + int64_t(h) * kHopperD,
+                  int64_t(3) * H * kHopperD, q0, N, warp, gr, t);
+#endif
+}
+
 // ---- Host -------------------------------------------------------------------------------------------
 
 // bf16 tensors are read and written in 16-byte chunks; fp32 ones (lse, scratch) need only 4 bytes.
@@ -835,30 +1035,52 @@ void LaunchForward(const bf16* qkv, bf16* out, float* lse, int64_t B, int64_t N,
   VFM_CUDA_LAUNCHED("FusedAttentionForwardKernel");
 }
 
-void LaunchForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t B, int64_t N, int64_t H, float scale) {
+// The Hopper kernels' refusals beyond CheckArgs': head dim 64 only, sm_90 devices only.
+void CheckHopper(const char* what, int64_t head_dim) {
+  if (head_dim != kHopperD)
+    throw Error(std::string(what) + ": head dim " + std::to_string(head_dim) + " (only 64 is compiled)");
+  if (ComputeCapability() != 90)
+    throw Error(std::string(what) + ": needs an sm_90 device (H100/H200), this one is sm_" +
+                std::to_string(ComputeCapability()));
+}
+
+// A TMA map of a row-major bf16 matrix [rows][cols] (qkv as [B*N, 3*H*D], dO as [B*N, H*D]): boxes of 64 rows x D
+// (one Hopper tile), 128B-swizzled; rows past `rows` read as zeros.
+CUtensorMap HopperTileMap(const bf16* m, int64_t rows, int64_t cols, const char* what, const char* name) {
   CUtensorMap map;
-  // qkv as [B*N rows, 3*H*D columns]: boxes of 64 rows x D (one tile), 128B-swizzled.
-  const cuuint64_t dim[2] = {cuuint64_t(3 * H * kHopperD), cuuint64_t(B * N)};
-  const cuuint64_t stride[1] = {cuuint64_t(3 * H * kHopperD * 2)};
+  const cuuint64_t dim[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  const cuuint64_t stride[1] = {cuuint64_t(cols * 2)};
   const cuuint32_t box[2] = {cuuint32_t(kHopperD), cuuint32_t(kBlock)}, one[2] = {1, 1};
-  if (sm90::TensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(qkv), dim, stride, box,
+  if (sm90::TensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(m), dim, stride, box,
                                one, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-    throw Error("FusedAttentionForwardHopper: cuTensorMapEncodeTiled rejected the map of qkv");
-  AllowSmem(reinterpret_cast<const void*>(&FusedAttentionForwardHopperKernel), kHopperSmem);
-  FusedAttentionForwardHopperKernel<<<GridFor(B, N, H), kHopperThreads, kHopperSmem, Compute()>>>(
+    throw Error(std::string(what) + ": cuTensorMapEncodeTiled rejected the map of " + name);
+  return map;
+}
+
+void LaunchForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t B, int64_t N, int64_t H, float scale) {
+  const CUtensorMap map = HopperTileMap(qkv, B * N, 3 * H * kHopperD, "FusedAttentionForwardHopper", "qkv");
+  constexpr int kSmem = HopperSmem<1>::kBytes;
+  AllowSmem(reinterpret_cast<const void*>(&FusedAttentionForwardHopperKernel), kSmem);
+  FusedAttentionForwardHopperKernel<<<GridFor(B, N, H), kHopperThreads, kSmem, Compute()>>>(
       map, Dev(out), lse, int(N), int(H), scale * kLog2e);
   VFM_CUDA_LAUNCHED("FusedAttentionForwardHopperKernel");
 }
 
+// dvec = D = rowsum(dO * O), [B, H, N].
 template <int kD>
-void LaunchBackward(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv, int64_t B,
-                    int64_t N, int64_t H, float scale, float* dvec) {
+void LaunchRowDot(const bf16* out, const bf16* dout, float* dvec, int64_t B, int64_t N, int64_t H) {
   const int64_t rows = B * N * H;
   constexpr int kRowThreads = 256;
   FusedAttentionRowDotKernel<kD><<<BlocksFor(rows * (kD / 8), kRowThreads), kRowThreads, 0, Compute()>>>(
       Dev(dout), Dev(out), dvec, rows, int(N), int(H));
   VFM_CUDA_LAUNCHED("FusedAttentionRowDotKernel");
+}
+
+template <int kD>
+void LaunchBackward(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv, int64_t B,
+                    int64_t N, int64_t H, float scale, float* dvec) {
+  LaunchRowDot<kD>(out, dout, dvec, B, N, H);
 
   constexpr int kDkDvSmem = Cfg<kD>::kDkDvSmem, kDqSmem = Cfg<kD>::kDqSmem;
   AllowSmem(reinterpret_cast<const void*>(&FusedAttentionDkDvKernel<kD>), kDkDvSmem);
@@ -870,6 +1092,23 @@ void LaunchBackward(const bf16* qkv, const bf16* out, const bf16* dout, const fl
   FusedAttentionDqKernel<kD><<<GridFor(B, N, H), kThreads, kDqSmem, Compute()>>>(
       Dev(qkv), Dev(dout), lse, dvec, Dev(dqkv), int(N), int(H), scale, scale * kLog2e);
   VFM_CUDA_LAUNCHED("FusedAttentionDqKernel");
+}
+
+void LaunchBackwardHopper(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv, int64_t B,
+                          int64_t N, int64_t H, float scale, float* dvec) {
+  LaunchRowDot<kHopperD>(out, dout, dvec, B, N, H);
+  constexpr const char* kWhat = "FusedAttentionBackwardHopper";
+  const CUtensorMap qkv_map = HopperTileMap(qkv, B * N, 3 * H * kHopperD, kWhat, "qkv");
+  const CUtensorMap dout_map = HopperTileMap(dout, B * N, H * kHopperD, kWhat, "dout");
+  constexpr int kSmem = HopperSmem<2>::kBytes;
+  AllowSmem(reinterpret_cast<const void*>(&FusedAttentionDkDvHopperKernel), kSmem);
+  FusedAttentionDkDvHopperKernel<<<GridFor(B, N, H), kHopperThreads, kSmem, Compute()>>>(
+      qkv_map, dout_map, lse, dvec, Dev(dqkv), int(N), int(H), scale, scale * kLog2e);
+  VFM_CUDA_LAUNCHED("FusedAttentionDkDvHopperKernel");
+  AllowSmem(reinterpret_cast<const void*>(&FusedAttentionDqHopperKernel), kSmem);
+  FusedAttentionDqHopperKernel<<<GridFor(B, N, H), kHopperThreads, kSmem, Compute()>>>(
+      qkv_map, dout_map, lse, dvec, Dev(dqkv), int(N), int(H), scale, scale * kLog2e);
+  VFM_CUDA_LAUNCHED("FusedAttentionDqHopperKernel");
 }
 
 }  // namespace
@@ -889,11 +1128,7 @@ void FusedAttentionForward(const bf16* qkv, bf16* out, float* lse, int64_t batch
 void FusedAttentionForwardHopper(const bf16* qkv, bf16* out, float* lse, int64_t batch, int64_t tokens,
                                  int64_t heads, int64_t head_dim, float scale) {
   if (batch <= 0 || tokens <= 0 || heads <= 0) return;
-  if (head_dim != kHopperD)
-    throw Error("FusedAttentionForwardHopper: head dim " + std::to_string(head_dim) + " (only 64 is compiled)");
-  if (ComputeCapability() != 90)
-    throw Error("FusedAttentionForwardHopper: needs an sm_90 device (H100/H200), this one is sm_" +
-                std::to_string(ComputeCapability()));
+  CheckHopper("FusedAttentionForwardHopper", head_dim);
   CheckArgs("FusedAttentionForwardHopper", batch, tokens, heads, head_dim, {qkv, out}, {lse});
   LaunchForwardHopper(qkv, out, lse, batch, tokens, heads, scale);
 }
@@ -914,6 +1149,15 @@ void FusedAttentionBackward(const bf16* qkv, const bf16* out, const bf16* dout, 
     LaunchBackward<64>(qkv, out, dout, lse, dqkv, batch, tokens, heads, scale, dvec);
   else
     LaunchBackward<32>(qkv, out, dout, lse, dqkv, batch, tokens, heads, scale, dvec);
+}
+
+void FusedAttentionBackwardHopper(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv,
+                                  int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, float scale,
+                                  void* scratch) {
+  if (batch <= 0 || tokens <= 0 || heads <= 0) return;
+  CheckHopper("FusedAttentionBackwardHopper", head_dim);
+  CheckArgs("FusedAttentionBackwardHopper", batch, tokens, heads, head_dim, {qkv, out, dout, dqkv}, {lse, scratch});
+  LaunchBackwardHopper(qkv, out, dout, lse, dqkv, batch, tokens, heads, scale, static_cast<float*>(scratch));
 }
 
 }  // namespace vfm::cuda

@@ -37,4 +37,13 @@ void FusedAttentionBackward(const bf16* qkv, const bf16* out, const bf16* dout, 
                             int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, float scale,
                             void* scratch);
 
+// The same backward for Hopper (sm_90a: TMA and wgmma), head dim 64 only, on an sm_90 device (else it throws),
+// with the same arguments, scratch and decomposition (deterministic, no atomics); same results within rounding.
+// Checked on the CPU emulator (tests/emu); not yet run on a GPU (tests/gpu/fused_attention_test.cc and
+// bench_attention's hopper_bwd will), so nothing calls it in training until it has been, measured against
+// FusedAttentionBackward.
+void FusedAttentionBackwardHopper(const bf16* qkv, const bf16* out, const bf16* dout, const float* lse, bf16* dqkv,
+                                  int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, float scale,
+                                  void* scratch);
+
 }  // namespace vfm::cuda

@@ -3,11 +3,11 @@
 
 Usage: make_modality_fixture.py OUT [PER_CLASS]
 
-Writes OUT/train/<modality>/<class>/*.{jpg,png} (PER_CLASS images per class, default 12) and OUT/test/...
-(half as many), the layout `vfm shard --input --folder_labels` reads, two classes per modality:
+Writes OUT/train/<modality>/<class>/*.{jpg,png,tif} (PER_CLASS images per class, default 12) and
+OUT/test/... (half as many), the layout `vfm shard --input --folder_labels` reads, two classes per modality:
   fundus    RGB JPEG, 40x40 crops of skimage's retina.jpg: upper half (fundus_upper) / lower (fundus_lower)
-  ffa       16-bit gray PNG (v * 257: decodes back to v), 32x32 crops of skimage's microaneurysms.png (a
-            fluorescein angiogram): left half (ffa_left) / right half (ffa_right)
+  ffa       16-bit gray (v * 257: decodes back to v), 32x32 crops of skimage's microaneurysms.png (a
+            fluorescein angiogram): left half (ffa_left) as PNG / right half (ffa_right) as LZW TIFF
   external  8-bit gray PNG, Fashion-MNIST test images (a stand-in modality): T-shirts / trousers
 Crops are at seeded random positions, half of them flipped left-right: the tree is the same on every run.
 """
@@ -42,11 +42,13 @@ def fashion(label, count, skip):
 def save(images, folder, kind):
     os.makedirs(folder, exist_ok=True)
     for i, im in enumerate(images):
-        path = os.path.join(folder, f"{i:03d}.{'jpg' if kind == 'jpeg' else 'png'}")
+        path = os.path.join(folder, f"{i:03d}.{ {'jpeg': 'jpg', 'tiff16': 'tif'}.get(kind, 'png') }")
         if kind == "jpeg":
             Image.fromarray(np.ascontiguousarray(im)).save(path, quality=92)
         elif kind == "png16":
             Image.fromarray(np.ascontiguousarray(im).astype(np.uint16) * 257).save(path)  # mode I;16
+        elif kind == "tiff16":
+            Image.fromarray(np.ascontiguousarray(im).astype(np.uint16) * 257).save(path, compression="tiff_lzw")
         else:
             Image.fromarray(np.ascontiguousarray(im)).save(path)
 
@@ -62,7 +64,7 @@ def main():
         save(crops(retina, (20, 20, 80, 140), 40, count, rng), f"{root}/fundus/fundus_upper", "jpeg")
         save(crops(retina, (80, 20, 140, 140), 40, count, rng), f"{root}/fundus/fundus_lower", "jpeg")
         save(crops(angio, (0, 0, h, w // 2), 32, count, rng), f"{root}/ffa/ffa_left", "png16")
-        save(crops(angio, (0, w // 2, h, w), 32, count, rng), f"{root}/ffa/ffa_right", "png16")
+        save(crops(angio, (0, w // 2, h, w), 32, count, rng), f"{root}/ffa/ffa_right", "tiff16")
         skip = 0 if split == "train" else per_class
         save(fashion(0, count, skip), f"{root}/external/tshirt", "png8")
         save(fashion(1, count, skip), f"{root}/external/trouser", "png8")

@@ -81,5 +81,20 @@ TEST(Normalization, JsonRoundTrip) {
   EXPECT_FALSE(NormalizationFromJson({{"oct", {{"mean", {0.5, 0.5, 0.5}}, {"std", {0, 1, 1}}}}}).ok());
 }
 
+// Evaluation normalises as the checkpoint was trained: its table's entry for a modality, its "*" entry
+// (checkpoints from before the table was recorded: ImageNet's) for every modality, else the eval data's own.
+TEST(Normalization, AsTrained) {
+  const NormalizationTable own = {{"fundus", {{0.1f, 0.1f, 0.1f}, {0.2f, 0.2f, 0.2f}}},
+                                  {"oct", {{0.3f, 0.3f, 0.3f}, {0.4f, 0.4f, 0.4f}}}};
+  const Normalization trained_oct{{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}};
+  const NormalizationTable some = AsTrained(own, {{"oct", trained_oct}});
+  EXPECT_EQ(some.at("oct").mean, trained_oct.mean);
+  EXPECT_EQ(some.at("fundus").mean, own.at("fundus").mean);
+  EXPECT_EQ(some.at("fundus").std, own.at("fundus").std);
+  const NormalizationTable legacy = AsTrained(own, {{"*", Normalization()}});
+  ExpectImageNet(legacy.at("fundus"));
+  ExpectImageNet(legacy.at("oct"));
+}
+
 }  // namespace
 }  // namespace vfm::data

@@ -1,5 +1,5 @@
 // Fused attention (kernels/cuda/fused_attention.cu: the forward, the D = rowsum(dO * O) kernel, dK/dV and dQ,
-// head dims 32 and 64) on the CPU emulator, through the host functions of fused_attention.h, against a double
+// head dims 32 and 64; the Hopper forward and backward, head dim 64) on the CPU emulator, through the host functions of fused_attention.h, against a double
 // reference of softmax(scale Q K^T) V, its logsumexp and the gradients dQ, dK, dV. Token counts cover one
 // row, partial, exact and one-past tiles and several tiles (1, 37, 64, 65, 197), with ordinary, large and
 // very negative scores; each result is bitwise identical under every scheduling order (the backward is
@@ -28,6 +28,7 @@ struct Outputs {
   std::vector<float> lse, dvec;  // dvec: the backward's scratch, D_i = rowsum(dO * O) as [B, H, N]
   std::vector<bf16> out_hopper;  // FusedAttentionForwardHopper's (head dim 64)
   std::vector<float> lse_hopper;
+  std::vector<bf16> dqkv_hopper;  // FusedAttentionBackwardHopper's, from the mma.sync forward's out and lse
   bool guards = true;
 };
 
@@ -75,6 +76,12 @@ Outputs Run(const Shape& s, const Inputs& in) {
   r.dqkv.assign(dqkv.p, dqkv.p + nq);
   r.lse.assign(lse.p, lse.p + rows);
   r.dvec.assign(scratch.p, scratch.p + rows);
+  if (s.D == 64) {  // the Hopper backward on the same out and lse, into NaN dqkv and scratch again
+    std::fill(dqkv.p, dqkv.p + nq, nan);
+    std::fill(scratch.p, scratch.p + scratch.n, NAN);
+    FusedAttentionBackwardHopper(qkv.p, out.p, dout.p, lse.p, dqkv.p, s.B, s.N, s.H, s.D, s.scale, scratch.p);
+    r.dqkv_hopper.assign(dqkv.p, dqkv.p + nq);
+  }
   r.guards = qkv.Guards() && dout.Guards() && out.Guards() && dqkv.Guards() && lse.Guards() && scratch.Guards();
   return r;
 }
@@ -226,12 +233,21 @@ void Check(const Shape& s, unsigned seed) {
   line("dQ", grad[0]);
   line("dK", grad[1]);
   line("dV", grad[2]);
+  if (s.D == 64) {
+    Worst hgrad[3];
+    for (size_t i = 0; i < r.dqkv_hopper.size(); ++i)
+      hgrad[(i / C) % 3].Add(F(r.dqkv_hopper[i]), ref.dqkv[i], ref.dqkv_tol[i], i);
+    line("dQ (Hopper backward: TMA + wgmma)", hgrad[0]);
+    line("dK (Hopper backward)", hgrad[1]);
+    line("dV (Hopper backward)", hgrad[2]);
+  }
   h::Report(r.guards, tag + " no writes outside the buffers");
   bool same = true;
   for (int k = 1; k < 3; ++k)
     same = same && SameBits(r.out, runs[k].out) && SameBits(r.lse, runs[k].lse) &&
            SameBits(r.out_hopper, runs[k].out_hopper) && SameBits(r.lse_hopper, runs[k].lse_hopper) &&
-           SameBits(r.dvec, runs[k].dvec) && SameBits(r.dqkv, runs[k].dqkv);
+           SameBits(r.dvec, runs[k].dvec) && SameBits(r.dqkv, runs[k].dqkv) &&
+           SameBits(r.dqkv_hopper, runs[k].dqkv_hopper);
   h::Report(same, tag + " bitwise identical under forward/reverse/random thread+block orders");
 }
 
@@ -257,6 +273,24 @@ void HostChecks() {
             "Hopper forward: head dim 32 throws");
   h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
             "Hopper forward: a misaligned bf16 pointer throws");
+  h::Report(throws([&] {
+              FusedAttentionBackwardHopper(qkv.p, out.p, out.p, lse.p, dqkv.p, 1, 1, 1, 32, 1.f, scratch.p);
+            }),
+            "Hopper backward: head dim 32 throws");
+  h::Report(throws([&] {
+              FusedAttentionBackwardHopper(qkv.p, out.p, out.p, lse.p, dqkv.p + 4, 1, 1, 1, 64, 1.f, scratch.p);
+            }),
+            "Hopper backward: a misaligned bf16 pointer throws");
+  for (const int cc : {80, 89, 100}) {  // wgmma and TMA as compiled are sm_90a's only
+    cuda::g_compute_capability = cc;
+    h::Report(throws([&] { FusedAttentionForwardHopper(qkv.p, out.p, lse.p, 1, 1, 1, 64, 1.f); }),
+              "Hopper forward: an sm_" + std::to_string(cc) + " device throws");
+    h::Report(throws([&] {
+                FusedAttentionBackwardHopper(qkv.p, out.p, out.p, lse.p, dqkv.p, 1, 1, 1, 64, 1.f, scratch.p);
+              }),
+              "Hopper backward: an sm_" + std::to_string(cc) + " device throws");
+  }
+  cuda::g_compute_capability = 90;
   h::Report(throws([&] { FusedAttentionForward(qkv.p, out.p + 1, lse.p, 1, 1, 1, 64, 1.f); }),
             "forward: a misaligned bf16 pointer throws");
   h::Report(throws([&] {
@@ -265,6 +299,7 @@ void HostChecks() {
             "backward: a misaligned bf16 pointer throws");
   FusedAttentionForward(qkv.p, out.p, lse.p, 0, 1, 1, 64, 1.f);
   FusedAttentionBackward(qkv.p, out.p, out.p, lse.p, dqkv.p, 1, 0, 1, 64, 1.f, scratch.p);
+  FusedAttentionBackwardHopper(qkv.p, out.p, out.p, lse.p, dqkv.p, 1, 1, 0, 64, 1.f, scratch.p);
   h::Report(emu::g_launches == launches, "no launch for a rejected or empty call");
 }
 

@@ -23,7 +23,9 @@ namespace vfm::cuda {
 // The emulator has one device and one stream; kernels run to completion at their launch.
 Stream ComputeStream() { return nullptr; }
 int CurrentDevice() { return 0; }
-int ComputeCapability() { return 90; }  // the emulator runs sm_90a's wgmma, mbarrier and TMA too
+// The emulator runs sm_90a's wgmma, mbarrier and TMA too; a test sets another to check the refusals.
+int g_compute_capability = 90;
+int ComputeCapability() { return g_compute_capability; }
 [[noreturn]] void FailCuda(cudaError_t err, const char* what, const char* file, int line) {
   std::fprintf(stderr, "CUDA error %d from %s at %s:%d\n", int(err), what, file, line);
   std::abort();

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes vfm's parsers with libFuzzer (clang from Debian) for a fixed budget: the JPEG/PNG decoders, index.json,
-# shard files (through libhdf5 and the reader's checks), safetensors and checkpoint JSON. Builds build-fuzz/
+# Fuzzes vfm's parsers with libFuzzer (clang from Debian) for a fixed budget: the JPEG/PNG and TIFF decoders,
+# index.json, shard files (through libhdf5 and the reader's checks), safetensors and checkpoint JSON. Builds build-fuzz/
 # (CPU only, AddressSanitizer + UBSan + libFuzzer), makes seed inputs with that build's own `vfm` (a 4-sample
 # shard of tiny JPEGs and PNGs, a 2-step checkpoint), runs each target, and prints per target the runs,
 # corpus size and findings (crash-*/leak-*/timeout-* files in build-fuzz/fuzz-findings/TARGET/).
-# Usage: tests/fuzz/run.sh [seconds per target, default 60]     Figures: bench/results/fuzzing.md
+# Usage: tests/fuzz/run.sh [seconds per target, default 60] [target...]     Figures: bench/results/fuzzing.md
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
@@ -12,7 +12,9 @@ for p in clang libomp-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p"; }
 done
-targets=(decode dataset_index shard safetensors checkpoint)
+all=(decode tiff dataset_index shard safetensors checkpoint)
+targets=("${@:2}")
+((${#targets[@]})) || targets=("${all[@]}")
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVFM_CUDA=OFF -DVFM_FUZZ=ON \
   -DVFM_SANITIZE=address,undefined,fuzzer-no-link > /dev/null
 cmake --build build-fuzz -j"$(nproc)" --target vfm "${targets[@]/#/fuzz_}"
@@ -39,7 +41,19 @@ ASAN_OPTIONS=detect_leaks=0 OMP_NUM_THREADS=1 build-fuzz/vfm pretrain --data="$o
   --head_bottleneck=8 --batch=16 --max_steps=2 --data_threads=1 > /dev/null
 ckpt=$(ls -d "$out"/run/ckpt-* | tail -1)
 rm -rf build-fuzz/fuzz-findings  # the counts below are of this run
-for t in "${targets[@]}"; do mkdir -p "$out/seeds/$t" "$out/corpus/$t" "build-fuzz/fuzz-findings/$t"; done
+for t in "${all[@]}"; do mkdir -p "$out/seeds/$t" "$out/corpus/$t" "build-fuzz/fuzz-findings/$t"; done
+/usr/bin/python3 - "$out/seeds/tiff" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+d = sys.argv[1]
+ramp = np.arange(16 * 24, dtype=np.uint16).reshape(16, 24)
+Image.fromarray((ramp % 256).astype(np.uint8)).save(f"{d}/gray8.tif")
+Image.fromarray(ramp * 170).save(f"{d}/gray16_lzw.tif", compression="tiff_lzw")
+Image.fromarray(np.stack([ramp % 256, ramp // 2 % 256, 255 - ramp % 256], -1).astype(np.uint8)).save(
+    f"{d}/rgb_deflate.tif", compression="tiff_adobe_deflate")
+Image.fromarray((ramp % 256).astype(np.uint8)).convert("P").save(f"{d}/palette.tif")
+PY
 cp "$out"/images/*/* /usr/lib/python3/dist-packages/skimage/data/truncated.jpg "$out/seeds/decode/"
 cp "$out/ds/index.json" "$out/seeds/dataset_index/a.json"
 cp "$out/tiny/index.json" "$out/seeds/dataset_index/b.json"

@@ -169,6 +169,28 @@ TEST_F(FusedAttentionGpu, BackwardMatchesCpu) {
   }
 }
 
+// The Hopper backward (TMA + wgmma) on an H100/H200, on the inputs and with the tolerance of BackwardMatchesCpu,
+// and bitwise identical between two runs (deterministic as FusedAttentionBackward: no atomics).
+TEST_F(FusedAttentionGpu, HopperBackwardMatchesCpu) {
+  if (cuda::ComputeCapability() != 90) GTEST_SKIP() << "the Hopper backward runs on sm_90 only";
+  for (const Case& c : Cases()) {
+    if (c.D != 64) continue;
+    SCOPED_TRACE(c.Name());
+    const Reference r = RunCpu(c, 200 + c.N + c.H + c.D);
+    const Tensor qkv = Bf16OnGpu(r.qkv), out = Bf16OnGpu(r.out_b), dout = Bf16OnGpu(r.dout), lse = r.lse.ToDevice(Gpu());
+    const Tensor scratch = Scratch(c);
+    auto run = [&] {
+      Tensor dqkv = Tensor::Full(qkv.shape(), NAN, DType::kBF16, Gpu());
+      cuda::FusedAttentionBackwardHopper(qkv.data<bf16>(), out.data<bf16>(), dout.data<bf16>(), lse.data<float>(),
+                                         dqkv.data<bf16>(), c.B, c.N, c.H, c.D, c.Scale(), scratch.raw_data());
+      return OnHost(dqkv);
+    };
+    const Tensor d1 = run(), d2 = run();
+    ExpectGradsClose(c, d1, r.dqkv, 8 * kBf16Unit);
+    EXPECT_EQ(std::memcmp(d1.raw_data(), d2.raw_data(), d1.nbytes()), 0) << "dqkv differs between runs";
+  }
+}
+
 // The forward's own out and lse into the backward (how the op uses them), twice: the results match the
 // CPU end to end and are bitwise identical between runs (no atomics, fixed reduction order).
 TEST_F(FusedAttentionGpu, EndToEndDeterministic) {

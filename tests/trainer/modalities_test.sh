@@ -43,4 +43,38 @@ refused 2 "^vfm pretrain: --modality_weights names b, which --modalities leaves 
   "$VFM" pretrain "${M[@]}" --run_dir="$WORK/x" --modalities=a
 refused 2 "^vfm pretrain: --synthetic_ratio must be in" "$VFM" pretrain "${M[@]}" --run_dir="$WORK/x" --synthetic_ratio=-0.5
 refused 1 "modality 'c' selected: the dataset has none" "$VFM" pretrain "${TINY[@]}" --data="$WORK/mixed" --modalities=c --run_dir="$WORK/x"
-echo "modalities: same bytes twice, resume exact, one modality's epoch, bad mixes refused"
+# In-run evaluations of a run on some modalities use their samples only: on b alone the figures of
+# `vfm eval --modalities=b`; on a and b each modality's and those over both (here: every sample).
+E=(--eval_data="$WORK/mixed" --eval_test_data="$WORK/mixed" --eval_every=4 --max_steps=4)
+"$VFM" pretrain "${TINY[@]}" --data="$WORK/mixed" --modalities=b "${E[@]}" --run_dir="$WORK/eval_b" > "$WORK/eval_b.log"
+"$VFM" pretrain "${TINY[@]}" --data="$WORK/mixed" --modalities=a,b "${E[@]}" --run_dir="$WORK/eval_ab" > "$WORK/eval_ab.log"
+grep -qE "^eval at step 4 \| kNN top-1 [0-9.]+% top-5 [0-9.]+% \| a kNN top-1 [0-9.]+% \| b kNN top-1 [0-9.]+%$" \
+  "$WORK/eval_ab.log" || { echo "FAIL: no per-modality eval line"; cat "$WORK/eval_ab.log"; exit 1; }
+knn() {  # RUN NAME [FLAGS]: vfm eval knn of RUN's checkpoint into RUN/knn_NAME.json (at the evals' 16 px)
+  "$VFM" eval knn --data="$WORK/mixed" --test_data="$WORK/mixed" --eval_size=16 --eval_resize=18 \
+    --checkpoint="$WORK/$1/ckpt-00000004" --json_out="$WORK/$1/knn_$2.json" "${@:3}" > /dev/null 2>&1
+}
+knn eval_b b --modalities=b
+knn eval_ab every
+knn eval_ab all --modalities=all
+/usr/bin/python3 - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+def last_eval(run):
+    return [j for j in map(json.loads, open(f"{w}/{run}/metrics.jsonl")) if j["kind"] == "eval"][-1]
+def vfm_eval(run, name):
+    return json.load(open(f"{w}/{run}/knn_{name}.json"))
+def per(run, name):
+    return {r["modality"]: r["top1"] for r in vfm_eval(run, name)["per_modality"]}
+b, ab = last_eval("eval_b"), last_eval("eval_ab")
+assert "per_modality" not in b and abs(b["knn_top1"] - per("eval_b", "b")["b"]) < 1e-9, (b, per("eval_b", "b"))
+assert abs(ab["knn_top1"] - vfm_eval("eval_ab", "every")["top1"]) < 1e-9, (ab, vfm_eval("eval_ab", "every"))
+want = per("eval_ab", "all")
+assert set(ab["per_modality"]) == {"a", "b"}, ab
+for m in "ab":
+    assert abs(ab["per_modality"][m]["knn_top1"] - want[m]) < 1e-9, (m, ab, want)
+print("in-run evals per modality:", b["knn_top1"], ab)
+PY
+refused 1 "--eval_data $WORK/data has no samples of 'b'" \
+  "$VFM" pretrain "${TINY[@]}" --data="$WORK/mixed" --modalities=b "${E[@]}" --eval_data="$WORK/data" --run_dir="$WORK/x"
+echo "modalities: same bytes twice, resume exact, one modality's epoch, bad mixes refused, in-run evals per modality"

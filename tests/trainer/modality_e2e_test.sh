@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The VisionFM data workflow end to end on real images of three modalities (tests/data/make_modality_fixture.py:
-# fundus JPEG, 16-bit gray FFA PNG, Fashion-MNIST as a stand-in): vfm shard of class folders -> vfm stats
+# fundus JPEG, 16-bit gray FFA PNG and TIFF, Fashion-MNIST as a stand-in): vfm shard of class folders -> vfm stats
 # (the same statistics) -> launch/per_modality.py (one tiny pretraining per modality, kNN on its modality,
 # export, summary table) -> checks: each run saw its modality only, each export's metadata holds its
 # modality's statistics from index.json, vfm eval knn --modalities gives one row per modality; a separate
-# mpirun per modality (--launcher) trains the same encoder as the plain run.
+# mpirun per modality (--launcher) trains the same encoder as the plain run; a SIGTERM stops it at a checkpoint.
 # Expects VFM (the binary), SRC (the source tree) and WORK (a scratch folder) to be set.
 set -euo pipefail
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -72,4 +72,20 @@ OMP_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none \
   /usr/bin/python3 "$SRC/launch/per_modality.py" "$WORK/train" "$WORK/mpi" --vfm="$VFM" --modalities=ffa \
   --launcher="$SRC/launch/mpirun.sh -n 2 --cpu --" -- "${TINY[@]}" > /dev/null
 /usr/bin/python3 "$SRC/tests/trainer/compare_runs.py" "$WORK/runs/ffa" "$WORK/mpi/ffa" 6
+
+# SIGTERM to the launcher's process group mid-run (a time limit or scancel outside a job step; Ctrl-C's SIGINT
+# likewise in a terminal): vfm pretrain writes its checkpoint and the launcher exits 3 after it (it died of
+# the signal before, leaving vfm orphaned).
+setsid /usr/bin/python3 "$SRC/launch/per_modality.py" "$WORK/train" "$WORK/signal" --vfm="$VFM" --modalities=ffa \
+  -- "${TINY[@]}" --epochs=1000 > "$WORK/signal.out" 2>&1 &
+launcher=$!
+for _ in $(seq 300); do grep -q '"step"' "$WORK/signal/ffa/metrics.jsonl" 2> /dev/null && break; sleep 0.1; done
+kill -TERM -- -"$launcher"
+status=0
+wait "$launcher" || status=$?
+if [ $status != 3 ] || ! grep -q "on SIGTERM: checkpoint written" "$WORK/signal/ffa/per_modality.log"; then
+  kill -KILL -- -"$launcher" 2> /dev/null
+  echo "FAIL: SIGTERM to per_modality.py's process group -> status $status (expected 3 after a checkpoint)"
+  cat "$WORK/signal.out" "$WORK/signal/ffa/per_modality.log"; exit 1
+fi
 echo "modality_e2e: OK"

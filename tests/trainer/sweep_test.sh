@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vfm sweep: a 2-point spec (seed 0, 1) of the tiny recipe; point seed=1 is half done beforehand (4 of its
 # 8 steps, no FINISHED). The sweep runs seed=0, resumes seed=1 from step 4, writes sweep.csv; a second
-# sweep skips both. --point_count, --point and bad specs.
+# sweep skips both. --point_count, --point, a signal to the sweep's process group and bad specs.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 - "$WORK" "${TINY[@]}" <<'PY'
 import json, sys
@@ -27,6 +27,22 @@ PY
 rm "$WORK/sweep/max_steps=8,seed=0/FINISHED"
 "$VFM" sweep "$WORK/spec.json" --point=0 > "$WORK/point0.log"
 [ -e "$WORK/sweep/max_steps=8,seed=0/FINISHED" ] || { echo "FAIL: --point=0 did not finish point 0"; exit 1; }
+# SIGUSR1 to the sweep's whole process group (as SLURM signals a job step, or Ctrl-C a terminal's foreground
+# group): vfm pretrain stops at a checkpoint and the sweep exits 3 (its Python does not die of the signal).
+/usr/bin/python3 - "$WORK" "${TINY[@]}" <<'PY'
+import json, sys
+json.dump({"out": "signal", "flags": sys.argv[2:], "axes": {"epochs": [100]}}, open(f"{sys.argv[1]}/signal.json", "w"))
+PY
+setsid "$VFM" sweep "$WORK/signal.json" > "$WORK/signal.out" 2>&1 &
+sweep_pid=$!
+for _ in $(seq 300); do grep -q '"step"' "$WORK/signal/epochs=100/metrics.jsonl" 2> /dev/null && break; sleep 0.1; done
+kill -USR1 -- -"$sweep_pid"
+status=0
+wait "$sweep_pid" || status=$?
+if [ $status != 3 ] || ! grep -q "on SIGUSR1: checkpoint written" "$WORK/signal/epochs=100/sweep.log"; then
+  kill -KILL -- -"$sweep_pid" 2> /dev/null  # an orphaned vfm pretrain would write into the next run's WORK
+  echo "FAIL: SIGUSR1 to the sweep's process group -> status $status (expected 3 after a checkpoint)"; cat "$WORK/signal.out"; exit 1
+fi
 refused 2 "point must be in \[0, 1\]" "$VFM" sweep "$WORK/spec.json" --point=2
 refused 2 "axes" "$VFM" sweep "$WORK/bad_spec.json"
 refused 2 "usage: vfm sweep" "$VFM" sweep

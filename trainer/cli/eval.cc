@@ -6,7 +6,6 @@
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "autograd/safetensors.h"
 #include "data/normalization.h"
 #include "trainer/checkpoint.h"
@@ -71,11 +70,8 @@ absl::StatusOr<std::vector<std::string>> EvalModalities(const data::DatasetIndex
     for (const std::string& m : test.modalities)
       if (test.modality_counts.count(m) && test.modality_counts.at(m) > 0) names.push_back(m);
   }
-  for (const std::string& m : names)
-    for (const auto& [flag, index] : {std::pair{"--data", &train}, std::pair{"--test_data", &test}})
-      if (!index->modality_counts.count(m) || index->modality_counts.at(m) == 0)
-        return absl::InvalidArgumentError(absl::StrCat("--modalities: ", flag, " has no samples of '", m,
-                                                       "' (it has ", absl::StrJoin(index->modalities, ", "), ")"));
+  for (const auto& [flag, index] : {std::pair{"--modalities: --data", &train}, std::pair{"--modalities: --test_data", &test}})
+    if (absl::Status s = CheckHasModalities(*index, names, flag); !s.ok()) return s;
   return names;
 }
 

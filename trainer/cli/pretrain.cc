@@ -83,7 +83,7 @@ ABSL_FLAG(std::string, branch_from, "",
           "but this run's budget and schedule (a cooldown branch of a constant-lr run)");
 ABSL_FLAG(int64_t, eval_every, 0,
           "pretrain: steps between evaluations of the teacher (kNN, --eval_linear) on --eval_data / "
-          "--eval_test_data, and one at the last step (0: none)");
+          "--eval_test_data (their samples of --modalities), and one at the last step (0: none)");
 ABSL_FLAG(std::string, eval_data, "", "pretrain: labelled training shards of the evaluations (kNN memory, probe fit)");
 ABSL_FLAG(std::string, eval_test_data, "", "pretrain: labelled test shards of the evaluations");
 ABSL_FLAG(bool, eval_linear, false, "pretrain: the evaluations also fit a linear probe");
@@ -217,6 +217,7 @@ void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
   e.probe_epochs = f->Get(FLAGS_eval_probe_epochs, 1, 100000);
   e.size = o->crops.global.size;
   e.threads = o->data_threads;
+  e.modalities = o->modalities;
   f->Require(e.every == 0 || (!e.train_data.empty() && !e.test_data.empty()),
              "--eval_every needs --eval_data and --eval_test_data (labelled datasets)");
 }

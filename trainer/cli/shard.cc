@@ -11,7 +11,7 @@
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
 
-ABSL_FLAG(std::string, input, "", "vfm shard: folder tree of .jpg/.jpeg/.png images (modality = first folder level unless --modality)");
+ABSL_FLAG(std::string, input, "", "vfm shard: folder tree of .jpg/.jpeg/.png/.tif/.tiff images (modality = first folder level unless --modality)");
 ABSL_FLAG(std::string, csv, "", "vfm shard: CSV list of path,modality,label,subject[,synthetic]");
 ABSL_FLAG(std::string, idx_images, "", "vfm shard: IDX image file (MNIST-style, may be .gz)");
 ABSL_FLAG(std::string, idx_labels, "", "vfm shard: IDX label file matching --idx_images");

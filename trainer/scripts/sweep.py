@@ -14,16 +14,17 @@ flag bounds the run); the points are the product of the axes, in the order given
 relative to the spec's folder. Point I runs in OUT/<axis=value,...>/ with flags + its values + --run_dir.
 A point is finished when its folder has FINISHED (written after vfm pretrain exits 0); a half-done one
 resumes, as vfm pretrain resumes from its newest checkpoint. Status 3 (stopped by a signal at a checkpoint)
-stops the sweep with status 3.
+stops the sweep with status 3. SIGTERM, SIGINT or SIGUSR1 during a point stop the sweep once vfm pretrain
+has stopped (it gets them too: SLURM signals every process of a job step, Ctrl-C the foreground group).
 """
 import csv
 import itertools
 import json
 import os
-import subprocess
 import sys
 
 from report import load_run
+from stop_signals import run_noting_stops
 
 
 def fail(message, status=1):
@@ -59,12 +60,14 @@ def run_point(vfm, out, flags, point):
     command = [vfm, "pretrain", *flags, *(f"--{axis}={value}" for axis, value in point.items()), f"--run_dir={folder}"]
     print(f"vfm sweep: {point_name(point)}: {' '.join(command)}", flush=True)
     with open(os.path.join(folder, "sweep.log"), "a") as log:
-        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        status, signalled = run_noting_stops(command, log)
     if status == 3:
         fail(f"{point_name(point)} stopped at a checkpoint (signal); run the sweep again to resume", 3)
     if status != 0:
         fail(f"{point_name(point)}: vfm pretrain exited with status {status} (see {folder}/sweep.log)")
     open(os.path.join(folder, "FINISHED"), "w").close()
+    if signalled:
+        fail(f"{point_name(point)} finished, then stopped by a signal; run the sweep again for the rest", 3)
 
 
 def summary_row(out, point):
