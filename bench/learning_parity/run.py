@@ -148,9 +148,11 @@ def report(a):
         "# Learning parity: vfm against the same iBOT recipe in PyTorch",
         "",
         f"Measured {today} at commit {commit} on {machine()} with `bench/learning_parity/run.py` "
-        f"(both sides under the build lock, one run at a time). Recipe `{a.flagfile}` run for {a.steps} steps "
-        f"of batch {a.batch} (`--budget_images={a.steps * a.batch}`: every schedule spans the {a.steps} steps), "
-        f"seeds {a.seeds} on each side. vfm: `vfm pretrain`; PyTorch: `bench/learning_parity/ibot_torch_train.py` "
+        f"(one run at a time). Recipe `{a.flagfile}` run for {a.steps} steps of batch {a.batch} "
+        f"(`--budget_images={a.steps * a.batch}`: every schedule spans the {a.steps} steps), normalised with "
+        "ImageNet's statistics on both sides (`--norm=imagenet`: what the PyTorch trainer implements; the "
+        f"flags file's default is the dataset's), seeds {a.seeds} on each side. vfm: `vfm pretrain`; PyTorch: "
+        "`bench/learning_parity/ibot_torch_train.py` "
         "(tests/parity's reference model and loss, torchvision 0.14 augmentation, vfm's masking, initialisation "
         "and schedules). Each side draws its own data order, views and masks from its seed. Both teachers are "
         "scored by the same `vfm eval knn` (the PyTorch teacher through `vfm import`): weighted kNN, k = 20, "
@@ -241,7 +243,7 @@ def main():
     ap.add_argument("--work", default="runs/learning_parity")
     ap.add_argument("--results", default="bench/results")
     ap.add_argument("--flagfile", default="launch/configs/cpu_small.flags")
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=64, help="the flagfile's --batch (sizes the vfm budget)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--knn_train", type=int, default=10000)
