@@ -22,7 +22,7 @@ for file in "$@"; do
       /Used [0-9]+ registers/ {
         match($0, /Used [0-9]+ registers/); regs = substr($0, RSTART + 5, RLENGTH - 15)
         cmd = "c++filt " name; cmd | getline demangled; close(cmd)
-        sub(/^void vfm::cuda::/, "", demangled); sub(/^\(anonymous namespace\)::/, "", demangled)
+        sub(/^(void )?vfm::cuda::/, "", demangled); sub(/^\(anonymous namespace\)::/, "", demangled)
         sub(/\(.*$/, "", demangled)  # keep the name and template arguments
         printf "| %s | %s | %s | %s | %s | %s / %s |\n", file, arch, demangled, regs, stack, stores, loads
       }' "$tmp/log"
