@@ -11,7 +11,8 @@ namespace vfm {
 namespace {
 
 absl::StatusOr<std::shared_ptr<const data::Dataset>> OpenLabelled(const std::string& flag, const std::string& path,
-                                                                  const std::vector<std::string>& modalities, int world) {
+                                                                  const std::vector<std::string>& modalities,
+                                                                  int world) {
   auto ds = data::Dataset::Open(path);
   if (!ds.ok()) return absl::Status(ds.status().code(), absl::StrCat(flag, " ", path, ": ", ds.status().message()));
   if (absl::Status s = CheckLabelled(**ds, flag + " " + path); !s.ok()) return s;

@@ -3,9 +3,8 @@
 // and with --eval_linear the linear probe's top-1. A run on some modalities (--modalities) is evaluated on
 // their samples only: the figures over all of them, and with more than one each modality's too. Every rank
 // extracts the features of its share of both datasets; the lead rank gathers them, computes the figures and
-// logs them. Nothing of the training
-// stream changes: the teacher runs forward only, without drop path, and the eval loader draws no random
-// numbers, so checkpoints are the same with evals on or off.
+// logs them. Nothing of the training stream changes: the teacher runs forward only, without drop path, and
+// the eval loader draws no random numbers, so checkpoints are the same with evals on or off.
 #pragma once
 #include <memory>
 #include <string>
@@ -35,9 +34,8 @@ struct PeriodicEvalOptions {
 class PeriodicEval {
  public:
   // Opens and checks both datasets (labelled, samples of the run's modalities, at least one sample per rank);
-  // the error names the flag. Samples
-  // are normalised as `vfm eval --norm=dataset` would: with `trained` (the run's table) for its modalities,
-  // the eval data's own statistics for the others.
+  // the error names the flag. Samples are normalised as `vfm eval --norm=dataset` would: with `trained` (the
+  // run's table) for its modalities, the eval data's own statistics for the others.
   static absl::StatusOr<std::unique_ptr<PeriodicEval>> Create(const PeriodicEvalOptions& options,
                                                               const data::NormalizationTable& trained, int world);
   // Whether an evaluation follows step `step` (completed steps) of a run that stops at `stop`.

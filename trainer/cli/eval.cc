@@ -70,7 +70,8 @@ absl::StatusOr<std::vector<std::string>> EvalModalities(const data::DatasetIndex
     for (const std::string& m : test.modalities)
       if (test.modality_counts.count(m) && test.modality_counts.at(m) > 0) names.push_back(m);
   }
-  for (const auto& [flag, index] : {std::pair{"--modalities: --data", &train}, std::pair{"--modalities: --test_data", &test}})
+  for (const auto& [flag, index] :
+       {std::pair{"--modalities: --data", &train}, std::pair{"--modalities: --test_data", &test}})
     if (absl::Status s = CheckHasModalities(*index, names, flag); !s.ok()) return s;
   return names;
 }
