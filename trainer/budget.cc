@@ -51,7 +51,9 @@ std::string DescribeBudget(const PretrainOptions& o, const nn::ViTConfig& vit, c
                                            : absl::StrCat(b.minutes, " minutes");
   return absl::StrCat("a budget of ", budget, ": ",
                       length.fixed() ? absl::StrCat(length.total, " steps")
-                                     : absl::StrCat("steps fixed after the first ", StepTimer::kWarmup + StepTimer::kMeasured));
+                                     : absl::StrFormat("steps fixed after the first %d, or %g%% of the budget if longer",
+                                                     StepTimer::kWarmup + StepTimer::kMeasured,
+                                                     100 * StepTimer::kWindowShare));
 }
 
 namespace {
@@ -97,8 +99,18 @@ int64_t MinutesBudgetSteps(double minutes, int64_t steps_done, double wall_s, do
 std::optional<double> StepTimer::AfterStep(double wall_s) {
   ++steps_;
   if (steps_ == kWarmup) start_ = wall_s;
-  if (steps_ != kWarmup + kMeasured) return std::nullopt;
-  return (wall_s - start_) / kMeasured;
+  if (steps_ != kWarmup + window_) return std::nullopt;
+  return (wall_s - start_) / double(window_);
+}
+
+int64_t StepTimer::WindowSteps(double budget_s, double seconds_per_step) {
+  return std::max<int64_t>(kMeasured, int64_t(std::ceil(kWindowShare * budget_s / std::max(seconds_per_step, 1e-9))));
+}
+
+bool StepTimer::SetWindow(int64_t steps) {
+  window_set_ = true;
+  window_ = std::max<int64_t>(steps, kMeasured);
+  return window_ > kMeasured;
 }
 
 }  // namespace vfm

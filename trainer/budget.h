@@ -8,6 +8,7 @@
 // or cosine), reaching them at the last step: one long constant run, branched from its checkpoints
 // (--branch_from) into short cooldowns, gives many budget points (DINOv3; Hägele et al. 2024).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,15 +60,27 @@ IBotStepSettings ScheduledSettings(const PretrainOptions& o, const RunLength& le
 // measured seconds per step (at least one more).
 int64_t MinutesBudgetSteps(double minutes, int64_t steps_done, double wall_s, double seconds_per_step);
 
-// Seconds per step over kMeasured steps after kWarmup steps of this process (the first steps allocate).
+// Seconds per step over a window of steps after kWarmup steps of this process (the first steps allocate).
+// The window starts at kMeasured steps; their rate then sizes it to cover kWindowShare of the budget (the
+// caller agrees on that size across ranks and sets it): 8 steps alone misjudged the rate of the rest, and
+// 5-minute runs overran their budget by 9-14%.
 class StepTimer {
  public:
   static constexpr int kWarmup = 2, kMeasured = 8;
-  // Called after each step with the run's wall seconds; the mean once the measured steps are done.
+  static constexpr double kWindowShare = 0.05;
+  // Called after each step with the run's wall seconds; the window's mean once its last step is done.
   std::optional<double> AfterStep(double wall_s);
+  // The window's steps for a budget of `budget_s` seconds at `seconds_per_step`: at least kMeasured.
+  static int64_t WindowSteps(double budget_s, double seconds_per_step);
+  // Sizes the window (once, after its first mean); true if it now ends later, false if it ends here
+  // (a size of kMeasured or less).
+  bool SetWindow(int64_t steps);
+  bool window_set() const { return window_set_; }
+  int64_t measured_steps() const { return std::max<int64_t>(steps_ - kWarmup, 0); }
 
  private:
-  int steps_ = 0;
+  int64_t steps_ = 0, window_ = kMeasured;
+  bool window_set_ = false;
   double start_ = 0;
 };
 

@@ -501,14 +501,18 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
 void PretrainRun::FixMinutesBudget() {
   const std::optional<double> seconds_per_step = step_timer_.AfterStep(meter_->WallSeconds());
   if (!seconds_per_step) return;
+  if (!step_timer_.window_set()) {  // the first estimate sizes the window, the same on every rank
+    const double steps = lead_ ? double(StepTimer::WindowSteps(o_.budget.minutes * 60, *seconds_per_step)) : 0;
+    if (step_timer_.SetWindow(int64_t(dp_->SumOverRanks({steps})[0]))) return;
+  }
   // The lead rank's figure, for every rank (the others add 0).
   const double steps =
       lead_ ? double(MinutesBudgetSteps(o_.budget.minutes, state_.step, meter_->WallSeconds(), *seconds_per_step)) : 0;
   state_.budget_steps = int64_t(dp_->SumOverRanks({steps})[0]);
   length_ = SizeRun(o_, vit_, length_.steps_per_epoch, state_.budget_steps);
   if (lead_)
-    std::printf("--budget_minutes %g: %.3f s per step measured, the run is %lld steps\n", o_.budget.minutes,
-                *seconds_per_step, (long long)length_.total);
+    std::printf("--budget_minutes %g: %.3f s per step measured over %lld steps, the run is %lld steps\n",
+                o_.budget.minutes, *seconds_per_step, (long long)step_timer_.measured_steps(), (long long)length_.total);
 }
 
 absl::Status PretrainRun::Evaluate() {

@@ -108,15 +108,46 @@ TEST(Budget, MinutesFixTheStepsOnceMeasuredAndKeepThem) {
   ExpectFinalValuesAt(o, fixed, 209);
 }
 
+// Feeds the timer steps of 10 s while warming up, then steps of `rate` seconds; returns the step at which
+// it gave a mean (0: none in 1000 steps) and sets *mean.
+int64_t StepsUntilMeasured(StepTimer& timer, double rate, double* mean) {
+  double wall = 0;
+  for (int64_t step = 1; step <= 1000; ++step) {
+    wall += step <= StepTimer::kWarmup ? 10 : rate;
+    if (std::optional<double> m = timer.AfterStep(wall)) return *mean = *m, step;
+  }
+  return 0;
+}
+
 TEST(Budget, StepTimerMeasuresAfterTheWarmupSteps) {
   StepTimer timer;
-  std::optional<double> measured;
-  for (int step = 1; step <= StepTimer::kWarmup + StepTimer::kMeasured; ++step) {
-    EXPECT_FALSE(measured.has_value());
-    measured = timer.AfterStep(step <= StepTimer::kWarmup ? 10.0 * step : 20 + 0.5 * (step - StepTimer::kWarmup));
+  double mean = 0;
+  EXPECT_EQ(StepsUntilMeasured(timer, 0.5, &mean), StepTimer::kWarmup + StepTimer::kMeasured);
+  EXPECT_DOUBLE_EQ(mean, 0.5);
+  // A 60-s budget: 5% is 3 s, 6 steps at 0.5 s: the window stays at its 8 steps.
+  EXPECT_EQ(StepTimer::WindowSteps(60, 0.5), StepTimer::kMeasured);
+  EXPECT_FALSE(timer.SetWindow(StepTimer::WindowSteps(60, 0.5)));
+}
+
+TEST(Budget, StepTimerWindowCoversAShareOfTheBudget) {
+  // A 10-minute budget at 0.5 s per step: 5% is 30 s, 60 steps.
+  ASSERT_EQ(StepTimer::WindowSteps(600, 0.5), 60);
+  StepTimer timer;
+  double mean = 0;
+  ASSERT_EQ(StepsUntilMeasured(timer, 0.5, &mean), StepTimer::kWarmup + StepTimer::kMeasured);
+  ASSERT_TRUE(timer.SetWindow(60));
+  // The first 8 steps were faster than the rest: the window's mean counts all 60 from the warm-up on.
+  double wall = 2 * 10 + 8 * 0.5, got = 0;
+  int64_t step = StepTimer::kWarmup + StepTimer::kMeasured;
+  while (++step <= 1000) {
+    wall += 1.0;
+    if (std::optional<double> m = timer.AfterStep(wall)) {
+      got = *m;
+      break;
+    }
   }
-  ASSERT_TRUE(measured.has_value());
-  EXPECT_DOUBLE_EQ(*measured, 0.5);
+  EXPECT_EQ(step, StepTimer::kWarmup + 60);
+  EXPECT_DOUBLE_EQ(got, (8 * 0.5 + 52 * 1.0) / 60);
 }
 
 TEST(Budget, ConstantScheduleCoolsDownToTheFinalValuesAtTheLastStep) {

@@ -3,7 +3,8 @@
 #   --budget_images: the run stops at its step, the schedules at their final values there; the account's
 #     FLOPs equal the documented formula (trainer/README.md), computed here on its own, step by step;
 #   --budget_flops: the step count from the formula;
-#   --budget_minutes: the step count fixed once, kept in state.json and on resume;
+#   --budget_minutes: the step count fixed once, kept in state.json and on resume; the timing window grows
+#     to 5% of a longer budget, on two ranks alike;
 #   --lr_schedule=constant + --branch_from: a cooldown branch starts from the trunk's checkpoint (its
 #     steps before the cooldown are the trunk's, byte for byte) and ends at min_lr, wd_end and momentum 1;
 #   bad values are refused with exit status 2.
@@ -58,7 +59,7 @@ grep -qE "a budget of [0-9.e+]+ FLOPs \([0-9.e+]+ per step expected\): 11 steps"
 
 # --budget_minutes: fixed after 10 steps, stored; a resume (even before the end) keeps it.
 "$VFM" pretrain "${B[@]}" --budget_minutes=0.1 --max_steps=12 --run_dir="$WORK/minutes" > "$WORK/minutes1.log"
-grep -q "a budget of 0.1 minutes: steps fixed after the first 10, batch 16 on 1 rank(s), stopping at step 12" \
+grep -q "a budget of 0.1 minutes: steps fixed after the first 10, or 5% of the budget if longer, batch 16 on 1 rank(s), stopping at step 12" \
   "$WORK/minutes1.log" || { cat "$WORK/minutes1.log"; exit 1; }
 "$VFM" pretrain "${B[@]}" --budget_minutes=0.1 --max_steps=14 --run_dir="$WORK/minutes" > "$WORK/minutes2.log"
 grep -q "resuming from .*ckpt-00000012" "$WORK/minutes2.log" || { echo "FAIL: no resume"; exit 1; }
@@ -81,6 +82,17 @@ assert last["step"] == n12 and abs(last["lr"] - 2e-6) < 0.01 * (7.5e-5 * 16 / 25
 assert sorted(glob.glob(f"{w}/minutes/ckpt-*"))[-1].endswith("%08d" % n12)
 print("budget_minutes: fixed at", n12, "steps, kept on resume, schedules ended there")
 PY
+
+# A budget whose 5% outlasts the 8 timed steps times more of them: 2 ranks (they must agree on the window's
+# end, a collective), a 1-minute budget, stopped 4 steps after the window that minutes1's rate predicts.
+W=$(/usr/bin/python3 -c "import math, re, sys; r = float(re.search(r'([0-9.]+) s per step', sys.stdin.read())[1]); \
+print(max(8, math.ceil(3 / r)))" < "$WORK/minutes1.log")
+mpirun -np 2 --oversubscribe --allow-run-as-root -x OMP_NUM_THREADS=1 -x OMPI_MCA_btl_vader_single_copy_mechanism=none \
+  "$VFM" pretrain "${B[@]}" --budget_minutes=1 --max_steps=$((W + 6)) --run_dir="$WORK/window" > "$WORK/window.log"
+grep -qE "s per step measured over ([9]|[1-9][0-9]+) steps" "$WORK/window.log" \
+  && [ "$(grep -c "s per step measured" "$WORK/window.log")" = 1 ] \
+  && grep -q '"budget_steps": [1-9]' "$WORK/window/ckpt-$(printf %08d $((W + 6)))/state.json" \
+  || { echo "FAIL: the window did not grow to 5% of the budget (expected about $W steps)"; cat "$WORK/window.log"; exit 1; }
 
 # A constant-lr trunk and a cooldown branch from its step-8 checkpoint with a 20-step budget: the last
 # 5 steps (15-19) cool down; before them the branch is the trunk.
