@@ -325,18 +325,7 @@ absl::Status PretrainRun::CheckSameRun(const TrainingState& saved, const std::st
 }
 
 absl::Status PretrainRun::StartLoader() {
-  data::LoaderOptions lo;
-  lo.rank = process_.rank;
-  lo.world_size = process_.world;
-  lo.seed = o_.seed;
-  lo.global_batch = o_.global_batch;
-  lo.threads = o_.data_threads;
-  lo.prefetch = o_.prefetch;
-  lo.crops = o_.crops;
-  lo.crops.masking.patch_size = o_.patch;
-  lo.modalities = o_.modalities;
-  lo.modality_weights = o_.modality_weights;
-  lo.synthetic_ratio = float(o_.synthetic_ratio);
+  data::LoaderOptions lo = TrainingLoaderOptions(o_, process_.rank, process_.world);
   if (absl::Status s = ChooseNormalization(&lo); !s.ok()) return s;
   auto loader = data::Loader::Create(dataset_, lo, state_.loader);
   if (!loader.ok()) return loader.status();
@@ -599,6 +588,22 @@ absl::StatusOr<PretrainEnd> PretrainRun::Train() {
 }
 
 }  // namespace
+
+data::LoaderOptions TrainingLoaderOptions(const PretrainOptions& o, int rank, int world) {
+  data::LoaderOptions lo;
+  lo.rank = rank;
+  lo.world_size = world;
+  lo.seed = o.seed;
+  lo.global_batch = o.global_batch;
+  lo.threads = o.data_threads;
+  lo.prefetch = o.prefetch;
+  lo.crops = o.crops;
+  lo.crops.masking.patch_size = o.patch;
+  lo.modalities = o.modalities;
+  lo.modality_weights = o.modality_weights;
+  lo.synthetic_ratio = float(o.synthetic_ratio);
+  return lo;
+}
 
 absl::StatusOr<PretrainEnd> Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process) {
   PretrainRun run(options, process);

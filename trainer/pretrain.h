@@ -84,4 +84,8 @@ enum class PretrainEnd {
 // any rank count. The run folder is locked for the run's life (trainer/run_lock.h).
 absl::StatusOr<PretrainEnd> Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process);
 
+// The loader settings of rank `rank` of `world` for `options` (seed, batch, crops, masks, sampling mix), all
+// but the normalisation (resolved from the dataset's statistics): the training stream `vfm views` writes out.
+data::LoaderOptions TrainingLoaderOptions(const PretrainOptions& options, int rank, int world);
+
 }  // namespace vfm

@@ -19,9 +19,13 @@ vfm's implementation rather than iBOT's where the two differ (the file named say
     last layer frozen (no gradient: AdamW skips it) while step / steps_per_epoch < freeze_last_layer;
   - the step (trainer/ibot_step.cc): per-parameter clip, AdamW (no decay on biases and 1-D parameters),
     EMA of every parameter, centres updated after the EMA.
+With --views=FILE (`vfm views`'s output for the same recipe and seed) the run trains on vfm's own crops and
+masks instead (batch k of the file at step k), to tell a difference in the views from one in the training;
+with --init=FILE it starts from vfm's own initial weights too.
 Writes OUT/curve.csv (per step: loss, its parts, lr, wd, momentum, seconds) and OUT/teacher.safetensors
 (the teacher backbone in timm names, for `vfm import` + `vfm eval knn`).
 Usage: ibot_torch_train.py --data=DATASET --out=DIR --steps=N --seed=S [--flagfile=launch/configs/...flags]
+       [--views=FILE] [--init=FILE] [--stop_after=M]
 """
 import argparse
 import csv
@@ -38,7 +42,7 @@ import numpy as np
 import torch
 import torchvision.transforms as T
 from PIL import Image
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "parity"))
 import vit_ibot_reference as ref  # noqa: E402
@@ -160,6 +164,26 @@ class MultiCrop:
         return globals_, locals_, masks
 
 
+class VfmViews:
+    """`vfm views`'s file: vfm's crops (uint8, planar RGB) and masks of a run's first batches, normalised here
+    as MultiCrop.batch normalises torchvision's."""
+
+    def __init__(self, path, shards):
+        self.file, self.shards = h5py.File(path, "r"), shards
+
+    def batches(self):
+        return self.file["global"].shape[0]
+
+    def batch(self, step):
+        def crops(name):
+            if name not in self.file:
+                return []
+            x = torch.from_numpy(self.file[name][step]).float() / 255  # [crops, B, 3, S, S]
+            return [(v - self.shards.mean) / self.shards.std for v in x]
+        masks = [torch.from_numpy(m.astype(bool)) for m in self.file["masks"][step]]
+        return crops("global"), crops("local"), masks
+
+
 def cosine(step, total, warmup, base, final, start=0.0):
     """trainer/schedule.cc's CosineSchedule."""
     warmup = min(max(warmup, 0), total)
@@ -209,6 +233,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--flagfile", default="launch/configs/cpu_small.flags")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--views", help="train on this `vfm views` file's crops and masks instead of torchvision's")
+    ap.add_argument("--init", help="start from these weights (a vfm checkpoint's student.safetensors: vfm's names)")
+    ap.add_argument("--stop_after", type=int, default=0, help="stop after this many steps (0: --steps)")
     a = ap.parse_args()
     f = read_flagfile(a.flagfile)
     torch.set_num_threads(a.threads)
@@ -224,8 +251,15 @@ def main():
     student, teacher, _, _, _, opt = ref.setup(c, 0.0)  # the networks and AdamW's two parameter groups
     torch.manual_seed(a.seed)
     init_like_vfm(student)
+    if a.init:
+        with torch.no_grad():
+            for name, value in load_file(a.init).items():
+                student.named_flat()[name].copy_(value)
     teacher.load_state_dict(student.state_dict())
-    views = MultiCrop(f, shards, a.seed)
+    views = VfmViews(a.views, shards) if a.views else MultiCrop(f, shards, a.seed)
+    last = a.stop_after or a.steps
+    if a.views and views.batches() < last:
+        sys.exit(f"{a.views} holds {views.batches()} batches, fewer than the {last} steps to train")
     params = student.named_flat()
 
     B, n = f["batch"], len(shards.images)
@@ -236,11 +270,11 @@ def main():
     log = csv.writer(open(os.path.join(a.out, "curve.csv"), "w", newline=""))
     log.writerow(["step", "loss", "cls_loss", "patch_loss", "lr", "wd", "momentum", "seconds"])
     order, start = None, time.time()
-    for step in range(a.steps):
+    for step in range(last):
         epoch, pos = divmod(step, steps_per_epoch)
         if pos == 0:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(a.seed * 1000003 + epoch)).tolist()
-        globals_, locals_, masks = views.batch(order[pos * B:(pos + 1) * B])
+        globals_, locals_, masks = views.batch(step) if a.views else views.batch(order[pos * B:(pos + 1) * B])
         lr = cosine(step, a.steps, warmup, base_lr, f["min_lr"])
         wd = cosine(step, a.steps, 0, f["weight_decay"], f["weight_decay_end"])
         m = cosine(step, a.steps, 0, f["momentum_teacher"], 1.0)
@@ -268,8 +302,8 @@ def main():
         center, center2 = ref.update_teacher(c, student, teacher, m, t_out, center, center2)
         log.writerow([step + 1, f"{loss.item():.6f}", f"{cls_loss.item():.6f}", f"{patch_loss.item():.6f}",
                       f"{lr:.6g}", f"{wd:.6g}", f"{m:.6g}", f"{time.time() - start:.2f}"])
-        if (step + 1) % 10 == 0 or step + 1 == a.steps:
-            print(f"step {step + 1}/{a.steps} loss {loss.item():.4f} (cls {cls_loss.item():.4f}, patch "
+        if (step + 1) % 10 == 0 or step + 1 == last:
+            print(f"step {step + 1}/{last} loss {loss.item():.4f} (cls {cls_loss.item():.4f}, patch "
                   f"{patch_loss.item():.4f}) lr {lr:.3g} {time.time() - start:.1f} s", flush=True)
     backbone = {k: v.detach().contiguous() for k, v in teacher.backbone.named_parameters() if k != "masked_embed"}
     save_file(backbone, os.path.join(a.out, "teacher.safetensors"))

@@ -6,6 +6,9 @@ same Fashion-MNIST shards for the same steps over several seeds, compared by one
   run.py train SIDE SEED      one training run (SIDE vfm or torch) and its kNN; skipped when its knn.json exists
   run.py baseline             kNN of the untrained ViT (vfm eval --init=random), for scale
   run.py report               curves CSV, Markdown verdict and figure under --results
+  run.py views                where an early [CLS] loss gap comes from (views, the step or the initial weights):
+                              vfm's views (`vfm views`) against torchvision's, PyTorch trained on them, from its
+                              own initial weights and from vfm's (see views())
 `run.py all` does all of them in order. Run it with Debian's /usr/bin/python3 (matplotlib, torch, h5py). Every step is a separate process, so each can be run under the
 project's build lock on its own (bench/README.md). Run from the repository root.
 """
@@ -110,6 +113,121 @@ def curves(a, side, seed):
     return rows
 
 
+def view_statistics(a, path):
+    """Per-view statistics of vfm's views (the `vfm views` file) and of torchvision's (ibot_torch_train's
+    MultiCrop) for the same samples, in [0, 1] pixel units: Markdown table rows."""
+    import h5py
+    import numpy as np
+    import torch
+    sys.path.insert(0, HERE)
+    import ibot_torch_train as tt
+    f = tt.read_flagfile(a.flagfile)
+    shards = tt.Shards(os.path.join(a.work, "data", "train"))
+    torch.manual_seed(0)
+    torchvision_views = tt.MultiCrop(f, shards, 0)
+    mean, std = shards.mean.numpy(), shards.std.numpy()
+    sides = {"vfm": {}, "torchvision": {}}
+    with h5py.File(path, "r") as file:
+        for k in range(file["ids"].shape[0]):
+            g, l = file["global"][k][:, :, 0] / 255.0, file["local"][k][:, :, 0] / 255.0  # [crops, B, S, S]
+            tg, tl, _ = torchvision_views.batch([int(i) for i in file["ids"][k]])
+            tg = np.stack([(x.numpy() * std + mean)[:, 0] for x in tg])
+            tl = np.stack([(x.numpy() * std + mean)[:, 0] for x in tl])
+            for side, (gs, ls) in {"vfm": (g, l), "torchvision": (tg, tl)}.items():
+                views = {"global crop 1": gs[0], "global crop 2": gs[1], "local crops": ls.reshape(-1, *ls.shape[2:])}
+                for kind, v in views.items():
+                    stats = {"mean": v.mean((1, 2)), "std within the view": v.std((1, 2)),
+                             "mean abs horizontal gradient": np.abs(np.diff(v, axis=2)).mean((1, 2)),
+                             "share of pixels < 0.05": (v < 0.05).mean((1, 2))}
+                    for name, values in stats.items():
+                        sides[side].setdefault((kind, name), []).append(values)
+                sides[side].setdefault(("global 1 vs 2", "mean abs difference"), []).append(
+                    np.abs(gs[0] - gs[1]).mean((1, 2)))
+    rows = []
+    for key in sides["vfm"]:
+        v, t = np.concatenate(sides["vfm"][key]), np.concatenate(sides["torchvision"][key])
+        se = math.sqrt(v.var() / len(v) + t.var() / len(t))
+        rows.append(f"| {key[0]} | {key[1]} | {v.mean():.4f} | {t.mean():.4f} | {(v.mean() - t.mean()) / se:+.1f} |")
+    return rows
+
+
+def cls_curve(path):
+    """{step: [CLS] loss} of a PyTorch trainer's curve.csv."""
+    return {int(r["step"]): float(r["cls_loss"]) for r in csv.DictReader(open(path))}
+
+
+def span_means(curve, spans):
+    return " | ".join(f"{statistics.mean(curve[i] for i in range(lo, hi + 1)):.3f}" for lo, hi in spans)
+
+
+def torch_run(a, run, seed, views_file, steps, init=None):
+    """The PyTorch trainer on a `vfm views` file for `steps` steps of the --steps run (skipped when done)."""
+    if not os.path.exists(os.path.join(run, "teacher.safetensors")):
+        sh(["/usr/bin/python3", os.path.join(HERE, "ibot_torch_train.py"), f"--data={a.work}/data/train",
+            f"--out={run}", f"--steps={a.steps}", f"--stop_after={steps}", f"--seed={seed}", f"--flagfile={a.flagfile}",
+            f"--threads={a.threads}", f"--views={views_file}", *([f"--init={init}"] if init else [])])
+    return cls_curve(os.path.join(run, "curve.csv"))
+
+
+def vfm_initial_weights(a, seed):
+    """vfm's initial student weights for `seed`: the lr is 0 at the first step (the warm-up starts at 0), so
+    the weights after one step are the initial ones."""
+    run = os.path.join(a.work, "init", f"vfm-seed{seed}")
+    weights = os.path.join(run, "ckpt-00000001", "student.safetensors")
+    if not os.path.exists(weights):
+        sh([a.vfm, "pretrain", f"--flagfile={a.flagfile}", f"--data={a.work}/data/train", f"--run_dir={run}",
+            f"--budget_images={a.steps * a.batch}", "--budget_minutes=0", "--max_minutes=0", f"--seed={seed}",
+            "--norm=imagenet", f"--data_threads={a.threads}", "--max_steps=1", "--checkpoint_every=1",
+            "--resume=false"])
+    return weights
+
+
+def views(a):
+    """Where the early [CLS] loss gap comes from: (1) vfm's views against torchvision's for the same samples;
+    (2) PyTorch on vfm's own views and masks (its own initial weights) beside both sides' recorded curves;
+    (3) PyTorch on seed 0's views from vfm's own initial weights, step by step against vfm's recorded curve;
+    (4) on one set of views (seed 0's), vfm's initial weights against PyTorch's over --init_seeds."""
+    folder = os.path.join(a.work, "views")
+    os.makedirs(folder, exist_ok=True)
+    views_file = {}
+    for s in a.seed_list:
+        views_file[s] = os.path.join(folder, f"vfm-seed{s}.h5")
+        if not os.path.exists(views_file[s]):
+            sh([a.vfm, "views", f"--flagfile={a.flagfile}", f"--data={a.work}/data/train", f"--batches={a.view_steps}",
+                f"--seed={s}", f"--data_threads={a.threads}", f"--out={views_file[s]}"])
+    recorded = {}
+    for r in csv.DictReader(open(os.path.join(a.results, "learning_parity_curves.csv"))):
+        recorded.setdefault((r["side"], int(r["seed"])), {})[int(r["step"])] = float(r["cls_loss"])
+    spans = ((6, 10), (21, 60), (61, a.view_steps))
+    lines = ["| view | statistic | vfm | torchvision | difference / its standard error |", "|---|---|---|---|---|",
+             *view_statistics(a, views_file[a.seed_list[0]]), "",
+             f"| run | [CLS] loss, steps 6-10 | steps 21-60 | steps 61-{a.view_steps} |", "|---|---|---|---|"]
+    for s in a.seed_list:
+        lines.append(f"| vfm (recorded), seed {s} | {span_means(recorded[('vfm', s)], spans)} |")
+    for s in a.seed_list:
+        lines.append(f"| PyTorch, torchvision's views (recorded), seed {s} | {span_means(recorded[('torch', s)], spans)} |")
+    for s in a.seed_list:
+        curve = torch_run(a, os.path.join(a.work, f"torch-vfmviews-seed{s}"), s, views_file[s], a.view_steps)
+        lines.append(f"| PyTorch on vfm's views and masks, seed {s} | {span_means(curve, spans)} |")
+    s0 = a.seed_list[0]
+    same = torch_run(a, os.path.join(a.work, "init", f"torch-vfminit-seed{s0}"), s0, views_file[s0], a.view_steps,
+                     vfm_initial_weights(a, s0))
+    gap = max(abs(same[i] - recorded[("vfm", s0)][i]) for i in same)
+    lines += ["", f"PyTorch on seed {s0}'s views from vfm's initial weights of seed {s0}, against vfm's recorded "
+              f"seed-{s0} run: largest |difference| of the [CLS] loss over steps 1-{a.view_steps}: {gap:.2e}.", "",
+              f"| initial weights (views of seed {s0}) | seed | [CLS] loss, steps 6-10 | steps 21-60 |", "|---|---|---|---|"]
+    spans = ((6, 10), (21, 60))
+    for s in [int(x) for x in a.init_seeds.split(",")]:
+        for name, init in (("vfm's", vfm_initial_weights(a, s)), ("PyTorch's", None)):
+            kind = "vfminit" if init else "torchinit"
+            steps = a.view_steps if s == s0 else 60
+            run = (os.path.join(a.work, f"torch-vfmviews-seed{s}") if s == s0 and not init  # (2)'s run
+                   else os.path.join(a.work, "init", f"torch-{kind}-seed{s}"))
+            curve = torch_run(a, run, s, views_file[s0], steps, init)
+            lines.append(f"| {name} | {s} | {span_means(curve, spans)} |")
+    print("\n".join(lines))
+
+
 def machine():
     for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
         if line.startswith("Model name:"):
@@ -138,7 +256,6 @@ def report(a):
     se = math.sqrt((std["vfm"] ** 2 + std["torch"] ** 2) / n)
     diff, tol = mean["vfm"] - mean["torch"], 2 * se
     holds = abs(diff) <= tol
-    final_loss = {side: [run_curves[(side, s)][-1][1] for s in seeds] for side in SIDES}
     last10 = {side: [statistics.mean(r[1] for r in run_curves[(side, s)][-10:]) for s in seeds] for side in SIDES}
     seconds = {side: [run_curves[(side, s)][-1][4] for s in seeds] for side in SIDES}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -236,7 +353,7 @@ def plot(a, seeds, run_curves, top1, random_init):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["prepare", "train", "baseline", "report", "all"])
+    ap.add_argument("command", choices=["prepare", "train", "baseline", "report", "views", "all"])
     ap.add_argument("side", nargs="?", choices=SIDES)
     ap.add_argument("seed", nargs="?", type=int)
     ap.add_argument("--vfm", default="build/vfm")
@@ -249,7 +366,10 @@ def main():
     ap.add_argument("--knn_train", type=int, default=10000)
     ap.add_argument("--knn_test", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--view_steps", type=int, default=100, help="run.py views: steps trained on vfm's views")
+    ap.add_argument("--init_seeds", default="0,1,2,3,4,5", help="run.py views: seeds of the initial weights compared")
     a = ap.parse_args()
+    a.seed_list = [int(s) for s in a.seeds.split(",")]
     if a.command == "train":
         if a.side is None or a.seed is None:
             sys.exit("run.py train SIDE SEED")
@@ -263,7 +383,7 @@ def main():
         baseline(a)
         report(a)
     else:
-        {"prepare": prepare, "baseline": baseline, "report": report}[a.command](a)
+        {"prepare": prepare, "baseline": baseline, "report": report, "views": views}[a.command](a)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 #include "trainer/cli/command.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/cli/model_flags.h"
+#include "trainer/cli/pretrain_flags.h"
 #include "trainer/pretrain.h"
 #include "trainer/stop_signals.h"
 
@@ -222,7 +223,8 @@ void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
              "--eval_every needs --eval_data and --eval_test_data (labelled datasets)");
 }
 
-// Every flag of the run, each checked against its range where it is read.
+}  // namespace
+
 absl::Status ReadPretrainFlags(PretrainOptions* o) {
   FlagChecker f;
   const ModelFlags model = ReadModelFlags(&f);
@@ -294,6 +296,8 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   ReadEvalFlags(&f, o);
   return f.status();
 }
+
+namespace {
 
 int RunPretrain(const std::vector<std::string>& args) {
   if (!args.empty()) {
