@@ -33,6 +33,15 @@ def sh(cmd, **kw):
     subprocess.run(cmd, check=True, **kw)
 
 
+def flagfile_batch(path):
+    """The recipe's --batch (vfm's default where the flagfile has none): sizes vfm's budget of --steps."""
+    batch = 128
+    for line in open(path):
+        if line.startswith("--batch="):
+            batch = int(line.strip().split("=", 1)[1])
+    return batch
+
+
 def write_idx_subset(src, dst, n):
     """The first n items of a gzipped IDX file (images or labels) as a gzipped IDX file."""
     with gzip.open(src, "rb") as f:
@@ -361,7 +370,6 @@ def main():
     ap.add_argument("--results", default="bench/results")
     ap.add_argument("--flagfile", default="launch/configs/cpu_small.flags")
     ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=64, help="the flagfile's --batch (sizes the vfm budget)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--knn_train", type=int, default=10000)
     ap.add_argument("--knn_test", type=int, default=2000)
@@ -370,6 +378,7 @@ def main():
     ap.add_argument("--init_seeds", default="0,1,2,3,4,5", help="run.py views: seeds of the initial weights compared")
     a = ap.parse_args()
     a.seed_list = [int(s) for s in a.seeds.split(",")]
+    a.batch = flagfile_batch(a.flagfile)
     if a.command == "train":
         if a.side is None or a.seed is None:
             sys.exit("run.py train SIDE SEED")
