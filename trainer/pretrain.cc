@@ -453,10 +453,16 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
   const double tflops = t.window_flops / std::max(window, 1e-9) / 1e12;  // per rank
   const double epoch = double(state_.step - 1) / double(length_.steps_per_epoch);
   const std::string mfu = o_.peak_tflops > 0 ? absl::StrFormat(", MFU %.1f%%", 100 * tflops / o_.peak_tflops) : "";
-  std::printf("step %lld/%lld | epoch %.2f | loss %.4f (cls %.4f, patch %.4f) | lr %.3g | wd %.3g | %.1f img/s | "
+  // Before a --budget_minutes run's step count is fixed its last step is not known ("?" unless --max_steps
+  // caps it) and the run ends within the budget's time left.
+  const bool stop_known = length_.stop != RunLength::kNotFixed;
+  const std::string of = stop_known ? absl::StrCat(length_.stop) : "?";
+  double left_s = stop_known ? per_step * double(length_.stop - state_.step) : HUGE_VAL;
+  if (!length_.fixed()) left_s = std::min(left_s, std::max(o_.budget.minutes * 60 - meter_->WallSeconds(), 0.0));
+  std::printf("step %lld/%s | epoch %.2f | loss %.4f (cls %.4f, patch %.4f) | lr %.3g | wd %.3g | %.1f img/s | "
               "%.3g TFLOP/s per rank%s | ETA %s\n",
-              (long long)state_.step, (long long)length_.stop, epoch, loss, cls_loss, patch_loss, settings.lr, settings.weight_decay, img_s, tflops, mfu.c_str(),
-              FormatDuration(per_step * double(length_.stop - state_.step)).c_str());
+              (long long)state_.step, of.c_str(), epoch, loss, cls_loss, patch_loss, settings.lr, settings.weight_decay,
+              img_s, tflops, mfu.c_str(), FormatDuration(left_s).c_str());
   std::fflush(stdout);
   const ComputeAccount& c = meter_->account();
   const double tokens_per_image = double(StudentTokens(vit_, {1, o_.crops.global_crops, o_.crops.local_crops,
