@@ -8,7 +8,7 @@ namespace vfm {
 nlohmann::json ComputeAccount::ToJson() const {
   return {{"images_seen", images_seen}, {"samples_per_modality", samples_per_modality},
           {"flops", flops},             {"wall_s", wall_s},
-          {"device_s", device_s}};
+          {"device_s", device_s},       {"eval_s", eval_s}};
 }
 
 absl::StatusOr<ComputeAccount> ComputeAccount::FromJson(const nlohmann::json& j) {
@@ -19,10 +19,11 @@ absl::StatusOr<ComputeAccount> ComputeAccount::FromJson(const nlohmann::json& j)
     a.flops = j.at("flops");
     a.wall_s = j.at("wall_s");
     a.device_s = j.at("device_s");
+    a.eval_s = j.value("eval_s", 0.0);  // checkpoints before it had none
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("compute account ", j.dump(), ": ", e.what()));
   }
-  if (a.images_seen < 0 || !(a.flops >= 0) || !(a.wall_s >= 0) || !(a.device_s >= 0))
+  if (a.images_seen < 0 || !(a.flops >= 0) || !(a.wall_s >= 0) || !(a.device_s >= 0) || !(a.eval_s >= 0))
     return absl::DataLossError(absl::StrCat("compute account ", j.dump(), " has a negative count"));
   return a;
 }
@@ -37,7 +38,7 @@ void ComputeMeter::AddStep(const std::vector<uint8_t>& modalities, double flops)
 }
 
 double ComputeMeter::WallSeconds() const {
-  return start_.wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return start_.wall_s + std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count() - eval_s_;
 }
 
 const ComputeAccount& ComputeMeter::Fold(DataParallel& dp) {
@@ -49,6 +50,7 @@ const ComputeAccount& ComputeMeter::Fold(DataParallel& dp) {
   }
   account_.flops += sums.back();
   account_.wall_s = WallSeconds();
+  account_.eval_s = start_.eval_s + eval_s_;
   account_.device_s = start_.device_s + (account_.wall_s - start_.wall_s) * world_;
   std::fill(pending_.begin(), pending_.end(), 0.0);
   return account_;

@@ -485,6 +485,7 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
                             {"flops", c.flops},
                             {"wall_s", c.wall_s},
                             {"device_s", c.device_s},
+                            {"eval_s", c.eval_s},
                             {"tokens_per_s", img_s * tokens_per_image},
                             {"elapsed_s", t.Elapsed()}};
   metrics_ << m.dump() << "\n" << std::flush;
@@ -514,10 +515,13 @@ absl::Status PretrainRun::Evaluate() {
   const auto start = std::chrono::steady_clock::now();
   auto figures = eval_->Run(*teacher_->backbone, *dp_);
   if (!figures.ok()) return figures.status();
-  // The evaluation's time is left out of the throughput figures.
+  // The evaluation's time is left out of the throughput figures and of the training time (a minutes
+  // budget's and the compute account's).
   const auto spent = std::chrono::steady_clock::now() - start;
   throughput_.start += spent;
   throughput_.window_start += spent;
+  meter_->AddEvalSeconds(std::chrono::duration<double>(spent).count());
+  state_.compute = meter_->Fold(*dp_);  // collective: a checkpoint saved at this step counts the eval
   if (!lead_) return absl::OkStatus();
   nlohmann::json m = {{"kind", "eval"}, {"step", state_.step}, {"images_seen", state_.compute.images_seen},
                       {"flops", state_.compute.flops}};

@@ -14,7 +14,7 @@ B=("${TINY[@]}" --mask_prob_none=1 --checkpoint_every=100)
 "$VFM" pretrain "${B[@]}" --budget_images=400 --run_dir="$WORK/images" > "$WORK/images.log"
 grep -q "16 steps/epoch, a budget of 400 images: 25 steps, batch 16 on 1 rank(s), stopping at step 25" "$WORK/images.log" || { cat "$WORK/images.log"; exit 1; }
 "$VFM" inspect "$WORK/images" > "$WORK/inspect.txt"
-grep -qE "compute: 400 images seen, .* model FLOPs \(forward \+ backward\), .* tokens/s on average" "$WORK/inspect.txt" \
+grep -qE "compute: 400 images seen, .* model FLOPs \(forward \+ backward\), .* tokens/s on average; 0.0 s of periodic evals beside" "$WORK/inspect.txt" \
   || { echo "FAIL: vfm inspect shows no compute account"; cat "$WORK/inspect.txt"; exit 1; }
 grep -qE "^ +fashion +400 samples" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; exit 1; }
 STEP_FLOPS=$(/usr/bin/python3 - <<'PY'
@@ -89,6 +89,20 @@ last = [json.loads(l) for l in open(f"{w}/minutes/metrics.jsonl")][-1]
 assert last["step"] == n and abs(last["lr"] - 2e-6) < 0.01 * (7.5e-5 * 16 / 256 - 2e-6), (last, n)
 assert sorted(glob.glob(f"{w}/minutes/ckpt-*"))[-1].endswith("%08d" % n)
 print("budget_minutes: fixed at", n, "steps, kept on resume, schedules ended there")
+PY
+
+# Periodic evals are not training time: evals in the timing window (slow ones, every 2 steps) leave the
+# measured seconds per step near minutes1's (they inflated it when they counted), and eval_s has them.
+"$VFM" pretrain "${B[@]}" --budget_minutes=0.1 --max_steps=40 --run_dir="$WORK/minutes_eval" --eval_every=2 \
+  --eval_data="$WORK/data" --eval_test_data="$WORK/data" --eval_linear --eval_probe_epochs=100 > "$WORK/minutes_eval.log"
+/usr/bin/python3 - "$WORK" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+rate = lambda run: float(re.search(r"([0-9.]+) s per step measured", open(f"{w}/{run}.log").read())[1])
+c = json.load(open(f"{w}/minutes_eval/ckpt-00000040/state.json"))["compute"]
+assert rate("minutes_eval") < 2.5 * rate("minutes1"), (rate("minutes_eval"), rate("minutes1"))
+assert c["eval_s"] > 0.3 * c["wall_s"], c  # the evals took a good share of the time: the check above can fail
+print("budget_minutes with evals:", rate("minutes_eval"), "s per step against", rate("minutes1"), "; compute", c)
 PY
 
 # A budget whose 5% outlasts the 8 timed steps times more of them: 2 ranks (they must agree on the window's

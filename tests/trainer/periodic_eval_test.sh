@@ -44,6 +44,12 @@ for e in evals:
     assert 0 <= e["knn_top1"] <= e["knn_top5"] <= 100 and 0 <= e["linear_top1"] <= 100, e
 train = {l["step"]: l for l in on if l["kind"] == "train"}
 assert evals[-1]["flops"] == train[24]["flops"], (evals[-1], train[24])
+# The evals' time is counted apart from training's (eval_s; a line is logged before its step's eval),
+# cumulative over a resume.
+state = lambda run, step: json.load(open(f"{w}/{run}/ckpt-{step:08d}/state.json"))["compute"]
+assert train[8]["eval_s"] == 0 < train[16]["eval_s"] < train[24]["eval_s"] < state("on", 24)["eval_s"], train
+assert all(l["eval_s"] == 0 for l in lines("off") if l["kind"] == "train") and state("off", 24)["eval_s"] == 0
+assert 0 < state("split", 12)["eval_s"] < state("split", 24)["eval_s"], (state("split", 12), state("split", 24))
 knn = json.load(open(f"{w}/knn.json"))
 assert abs(evals[-1]["knn_top1"] - knn["top1"]) < 1e-9, (evals[-1], knn)
 # The resumed run: its metrics were cut at the checkpoint, then evals every 6 steps.

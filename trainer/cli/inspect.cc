@@ -96,9 +96,9 @@ int InspectCheckpoint(const std::string& path) {
   std::printf("  model: %s\n  parameters: %.2fM (backbone %.2fM)\n", s.model.dump().c_str(), params / 1e6, backbone / 1e6);
   const ComputeAccount& c = s.compute;
   std::printf("  compute: %lld images seen, %.4g model FLOPs (forward + backward), %.1f s wall, %.1f device-s, "
-              "%.0f tokens/s on average\n",
+              "%.0f tokens/s on average; %.1f s of periodic evals beside\n",
               (long long)c.images_seen, c.flops, c.wall_s, c.device_s,
-              double(c.images_seen) * TokensPerImage(nets->config.vit, s.flags) / std::max(c.wall_s, 1e-9));
+              double(c.images_seen) * TokensPerImage(nets->config.vit, s.flags) / std::max(c.wall_s, 1e-9), c.eval_s);
   for (const auto& [modality, count] : c.samples_per_modality)
     std::printf("    %-20s %10lld samples\n", modality.c_str(), (long long)count);
   if (s.budget_steps > 0) std::printf("  --budget_minutes fixed the run at %lld steps\n", (long long)s.budget_steps);

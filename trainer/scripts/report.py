@@ -15,6 +15,7 @@ import os
 import sys
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
@@ -76,6 +77,8 @@ class Report:
             ax.grid(alpha=0.3)
             if x == "flops":
                 ax.set_xscale("log")
+            else:  # 50k, 100k: plain numbers this long overlap
+                ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
         axes[0][0].legend(fontsize=7)
         fig.suptitle(title)
         fig.tight_layout()
