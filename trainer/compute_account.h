@@ -1,6 +1,7 @@
 // What a run has spent, cumulative over resumes (and over the trunk a branch started from): images seen,
-// samples per modality, model FLOPs, wall and device seconds of training, seconds of evaluation. Checkpoints hold it (state.json "compute"),
-// every train line of metrics.jsonl carries it, and `vfm inspect` prints it.
+// samples per modality, model FLOPs, wall and device seconds of training, seconds of evaluation.
+// Checkpoints hold it (state.json "compute"), every train line of metrics.jsonl carries it, and `vfm
+// inspect` prints it.
 #pragma once
 #include <chrono>
 #include <cstdint>

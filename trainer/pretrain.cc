@@ -566,7 +566,7 @@ absl::StatusOr<PretrainEnd> PretrainRun::Train() {
     const bool eval_now = eval_ && eval_->Due(state_.step, length_.stop);
     if (absl::Status s = CheckLoss(r, step, log_now || save_now); !s.ok()) return s;
     PrintMemoryOnce(first_step);
-    if (log_now || save_now || eval_now) state_.compute = meter_->Fold(*dp_);  // collective
+    if (log_now || save_now) state_.compute = meter_->Fold(*dp_);  // collective (Evaluate folds after its eval)
     if (log_now) Log(r, settings, first_step);
     if (eval_now)
       if (absl::Status s = Evaluate(); !s.ok()) return s;
