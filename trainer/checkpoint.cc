@@ -270,6 +270,18 @@ absl::StatusOr<ModelConfig> ModelConfigFromJson(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("bad model config: ", e.what()));
   }
+  // A config no model has (state.json's checksum covers accidents, not a hand edit): refused before it sizes
+  // tensors or divides.
+  const nn::ViTConfig& v = c.vit;
+  const int64_t kMax = int64_t{1} << 20;
+  const bool ok = v.patch >= 1 && v.img_size >= v.patch && v.img_size <= kMax && v.img_size % v.patch == 0 &&
+                  v.in_chans >= 1 && v.in_chans <= 4 && v.dim >= 1 && v.dim <= kMax && v.depth >= 1 && v.depth <= 1024 &&
+                  v.heads >= 1 && v.dim % v.heads == 0 && v.mlp_ratio > 0 && v.mlp_ratio <= 64 && v.ln_eps > 0 &&
+                  v.layerscale_init >= 0 && v.drop_path_rate >= 0 && v.drop_path_rate < 1 && c.head.hidden >= 1 &&
+                  c.head.hidden <= kMax && c.head.bottleneck >= 1 && c.head.bottleneck <= kMax && c.head.out_dim >= 1 &&
+                  c.head.out_dim <= kMax;
+  if (!ok)
+    return absl::InvalidArgumentError(absl::StrCat("bad model config: no ViT has ", j.dump()));
   return c;
 }
 

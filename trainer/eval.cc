@@ -5,6 +5,7 @@
 #include <iterator>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -23,6 +24,19 @@ absl::Status CheckLabelled(const data::Dataset& dataset, const std::string& name
   return absl::InvalidArgumentError(absl::StrCat(name, ": ", unlabelled, " of ", dataset.size(),
                                                  " samples have no label (the first: ", dataset.Describe(first),
                                                  "); kNN and linear evaluation need labelled data"));
+}
+
+absl::Status CheckSameClasses(const data::Dataset& train, const data::Dataset& test) {
+  const std::vector<std::string>&a = train.index().labels, &b = test.index().labels;
+  if (!a.empty() && !b.empty() && a != b)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--data and --test_data name their classes differently (", absl::StrJoin(a, ","), " against ",
+        absl::StrJoin(b, ","), "): their labels do not mean the same classes"));
+  std::set<int32_t> known;
+  for (int64_t id = 0; id < train.size(); ++id) known.insert(train.label(id));
+  for (int64_t id = 0; id < test.size(); ++id)
+    if (known.count(test.label(id))) return absl::OkStatus();
+  return absl::InvalidArgumentError("no --test_data sample has a label that a --data sample has");
 }
 
 absl::Status CheckHasModalities(const data::DatasetIndex& index, const std::vector<std::string>& modalities,

@@ -31,6 +31,10 @@ using Progress = std::function<void(int64_t done, int64_t total)>;
 // InvalidArgument naming `name` (e.g. "--data /x") and its first unlabelled sample (label < 0), if any.
 absl::Status CheckLabelled(const data::Dataset& dataset, const std::string& name);
 
+// InvalidArgument if the two datasets' labels cannot mean the same classes: both name their classes, and
+// differently; or no test sample has a label that a training sample has.
+absl::Status CheckSameClasses(const data::Dataset& train, const data::Dataset& test);
+
 // InvalidArgument naming `name` (e.g. "--data") and the first of `modalities` it has no samples of, if any.
 absl::Status CheckHasModalities(const data::DatasetIndex& index, const std::vector<std::string>& modalities,
                                 const std::string& name);

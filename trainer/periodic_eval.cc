@@ -1,6 +1,5 @@
 #include "trainer/periodic_eval.h"
 
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "trainer/data_parallel.h"
@@ -84,7 +83,7 @@ absl::StatusOr<std::unique_ptr<PeriodicEval>> PeriodicEval::Create(const Periodi
 absl::StatusOr<nlohmann::json> PeriodicEval::Run(const nn::VisionTransformer& teacher, DataParallel& dp) const {
   data::EvalOptions eo;
   eo.size = options_.size;
-  eo.resize_size = int(std::lround(double(options_.size) * 256 / 224));  // torchvision's eval ratio
+  eo.resize_size = options_.resize;
   eo.rank = dp.rank();
   eo.world_size = dp.world();
   eo.threads = options_.threads;

@@ -26,7 +26,7 @@ struct PeriodicEvalOptions {
   std::string train_data, test_data;
   bool linear = false;
   int probe_epochs = 100;
-  int size = 224;  // centre-crop size (the training's global crop size)
+  int size = 224, resize = 256;  // centre-crop size and the shorter side before it (--eval_size, --eval_resize)
   int threads = 4;
   std::vector<std::string> modalities;  // the run's (--modalities); empty: every sample
 };

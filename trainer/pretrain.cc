@@ -74,7 +74,7 @@ const std::set<std::string> kRuntimeFlags = {
     "data",       "run_dir",        "resume",           "init",          "max_steps",  "max_minutes",
     "log_every",  "checkpoint_every", "keep_checkpoints", "data_threads",  "prefetch",   "peak_tflops",
     "device",     "precision",      "allow_changed_flags", "branch_from", "eval_every", "eval_data",
-    "eval_test_data", "eval_linear", "eval_probe_epochs",
+    "eval_test_data", "eval_linear", "eval_probe_epochs", "eval_size", "eval_resize",
     "zero1",      "bucket_mb",      "comm_timeout_s"};
 // Flags a --branch_from run may set apart from its trunk's: its length and its schedule's end.
 const std::set<std::string> kBranchFlags = {"epochs",         "budget_images", "budget_flops", "budget_minutes",
@@ -134,6 +134,8 @@ class PretrainRun {
       : o_(options), process_(process), lead_(process.rank == 0) {}
 
   absl::Status Setup();
+  // After a failed start: removes --run_dir if this process created it (it holds only what the start wrote).
+  void RemoveRunDirIfCreated();
   absl::Status Resume();
   absl::Status StartLoader();
   absl::StatusOr<PretrainEnd> Train();
@@ -165,6 +167,7 @@ class PretrainRun {
   const dist::ProcessInfo& process_;
   const bool lead_;  // prints, writes metrics and checkpoints
   std::optional<RunLock> lock_;  // the lead rank's, on run_dir
+  bool created_run_dir_ = false;  // the lead rank made run_dir in Setup
   std::shared_ptr<const data::Dataset> dataset_;
   nn::ViTConfig vit_;
   std::unique_ptr<nn::IBotNetwork> student_, teacher_;
@@ -192,6 +195,13 @@ class PretrainRun {
   }
 };
 
+void PretrainRun::RemoveRunDirIfCreated() {
+  if (!created_run_dir_ || !lock_) return;
+  std::error_code ec;
+  fs::remove_all(o_.run_dir, ec);  // holding the lock: nothing but this start has written there
+  lock_.reset();
+}
+
 absl::Status PretrainRun::Setup() {
   if (o_.data.empty() || o_.run_dir.empty()) return absl::InvalidArgumentError("--data and --run_dir are required");
   if (o_.global_batch % process_.world != 0)
@@ -199,7 +209,7 @@ absl::Status PretrainRun::Setup() {
         absl::StrCat("--batch ", o_.global_batch, " is not a multiple of the ", process_.world, " ranks"));
   if (lead_) {
     std::error_code ec;
-    fs::create_directories(o_.run_dir, ec);
+    created_run_dir_ = fs::create_directories(o_.run_dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot create --run_dir ", o_.run_dir, ": ", ec.message()));
     auto lock = RunLock::Acquire(o_.run_dir);
     if (!lock.ok()) return lock.status();
@@ -617,9 +627,13 @@ data::LoaderOptions TrainingLoaderOptions(const PretrainOptions& o, int rank, in
 
 absl::StatusOr<PretrainEnd> Pretrain(const PretrainOptions& options, const dist::ProcessInfo& process) {
   PretrainRun run(options, process);
-  if (absl::Status s = run.Setup(); !s.ok()) return s;
-  if (absl::Status s = run.Resume(); !s.ok()) return s;
-  if (absl::Status s = run.StartLoader(); !s.ok()) return s;
+  absl::Status s = run.Setup();
+  if (s.ok()) s = run.Resume();
+  if (s.ok()) s = run.StartLoader();
+  if (!s.ok()) {
+    run.RemoveRunDirIfCreated();  // a refused start leaves no empty run folder behind
+    return s;
+  }
   return run.Train();
 }
 

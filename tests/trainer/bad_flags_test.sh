@@ -44,6 +44,14 @@ refused 2 '--bucket_mb must be in \(0, 1048576\], got 0' "${P[@]}" --bucket_mb=0
 refused 2 '--bucket_mb must be in \(0, 1048576\], got nan' "${P[@]}" --bucket_mb=nan
 refused 2 '--comm_timeout_s must be in \(0, inf\), got -5' "${P[@]}" --comm_timeout_s=-5
 refused 2 '--comm_timeout_s must be in \(0, inf\), got inf' "${P[@]}" --comm_timeout_s=inf
+refused 2 '--eval_data, --eval_test_data and --eval_linear take effect with --eval_every' "${P[@]}" --eval_data="$WORK/data"
+refused 2 '--eval_size 18 is not a multiple of --patch 4' "${P[@]}" --eval_every=2 --eval_data="$WORK/data" \
+  --eval_test_data="$WORK/data" --eval_size=18
+refused 2 '--eval_resize 12 is smaller than --eval_size 16' "${P[@]}" --eval_every=2 --eval_data="$WORK/data" \
+  --eval_test_data="$WORK/data" --eval_resize=12
+# Refused after the run folder is made (the datasets are opened then): the new folder is removed again.
+refused 1 'missing' "${P[@]}" --eval_every=2 --eval_data="$WORK/missing" --eval_test_data="$WORK/data"
+refused 1 'missing' "${P[@]}" --data="$WORK/missing"
 [ ! -e "$WORK/bad_run" ] || { echo "FAIL: a refused run created its --run_dir"; exit 1; }
 
 echo "vfm eval:"
@@ -57,6 +65,12 @@ refused 2 '--n_last_blocks must be in \[1, 1\] \(the blocks of .*ckpt-00000001\)
 refused 2 '--eval_size 18 is not a multiple of the patch size 4 of .*ckpt-00000001' "$VFM" eval knn "${E[@]}" --eval_size=18 --eval_resize=20
 refused 2 '--eval_resize 16 is smaller than --eval_size 20' "$VFM" eval knn "${E[@]}" --eval_size=20
 refused 2 '--eval_threads must be in \[1, 256\], got 0' "$VFM" eval knn "${E[@]}" --eval_threads=0
+refused 2 '--knn_k 1000 is more than the 256 samples of --data' "$VFM" eval knn "${E[@]}" --knn_k=1000
+refused 2 '--json_out .*/nowhere/k.json: not a file in an existing folder' "$VFM" eval knn "${E[@]}" \
+  --json_out="$WORK/nowhere/k.json"
+refused 2 '--features_out .*: not a file in an existing folder' "$VFM" eval knn "${E[@]}" --features_out="$WORK"
+refused 2 '--checkpoint is required' "$VFM" eval knn --data="$WORK/data" --test_data="$WORK/data"
+refused 2 '--checkpoint is required' "$VFM" attn --images="$WORK/x.png" --out="$WORK/x"
 
 echo "vfm shard / import:"
 refused 2 '--threads must be in \[0, 256\], got 100000' "$VFM" shard --threads=100000 --output=x --csv=y

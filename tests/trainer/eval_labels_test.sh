@@ -37,6 +37,21 @@ lin, knn = (json.load(open(f"{sys.argv[1]}/{m}.json")) for m in ("linear", "knn"
 assert lin["top1"] == 100 and knn["top1"] == 100, (lin, knn)  # dark vs bright: separable
 print("sparse labels 0 / 2147483647: linear", lin["top1"], "knn", knn["top1"])
 PY
+# Labels that cannot mean the same classes: no test label among the training labels; two datasets that
+# name their classes differently (folder labels: dark/bright against cat/dog).
+awk -F, '{print $1 ",toy,5"}' "$WORK/png/sparse.csv" > "$WORK/png/other.csv"
+"$VFM" shard --csv="$WORK/png/other.csv" --output="$WORK/other" > /dev/null
+refused 2 "no --test_data sample has a label that a --data sample has" \
+  "$VFM" eval knn "${PIX[@]}" --data="$WORK/sparse" --test_data="$WORK/other" --knn_k=5
+for names in dark,bright cat,dog; do
+  for i in 0 1 2 3 4 5; do
+    class=$(echo "$names" | cut -d, -f$((i % 2 + 1)))
+    mkdir -p "$WORK/$names/toy/$class" && cp "$WORK/png/$i.png" "$WORK/$names/toy/$class/"
+  done
+  "$VFM" shard --input="$WORK/$names" --folder_labels --output="$WORK/named_$names" > /dev/null
+done
+refused 2 "--data and --test_data name their classes differently \(bright,dark against cat,dog\)" \
+  "$VFM" eval knn "${PIX[@]}" --data="$WORK/named_dark,bright" --test_data="$WORK/named_cat,dog" --knn_k=5
 # What the evaluation runs at, and its progress (stderr).
 grep -q "pixels of 20 training and 20 test samples at 8x8 px" "$WORK/linear.err" || { cat "$WORK/linear.err"; echo "FAIL: no plan line"; exit 1; }
 grep -q "features of --data 20/20" "$WORK/linear.err" || { echo "FAIL: no feature progress"; exit 1; }

@@ -2,7 +2,8 @@
 # Evaluations during training (--eval_every): kNN (and the linear probe) lines in metrics.jsonl, the same
 # figures `vfm eval` gives for the checkpoint, and a training stream they do not touch: the checkpoints
 # are byte-identical with evals on or off, and a resumed run with evals (other eval flags: they are
-# runtime flags) equals an uninterrupted one. Also on 2 ranks, each extracting its share.
+# runtime flags) equals an uninterrupted one. Also on 2 ranks, each extracting its share, at the resolution
+# --eval_size / --eval_resize give (the default: the crop size, resized by 256/224).
 source "$(dirname "$0")/common.sh"
 EVAL=(--eval_data="$WORK/data" --eval_test_data="$WORK/data")
 hashes() { (cd "$1" && sha256sum student.safetensors teacher.safetensors optimizer.safetensors loss.safetensors | cut -c1-64); }
@@ -26,8 +27,8 @@ grep -q "resuming from .*ckpt-00000012" "$WORK/split2.log" || { echo "FAIL: the 
   --checkpoint="$WORK/on/ckpt-00000024" --json_out="$WORK/knn.json" 2> /dev/null > /dev/null
 OMP_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun -np 2 --oversubscribe --allow-run-as-root \
   "$VFM" pretrain "${TINY[@]}" "${EVAL[@]}" --eval_every=12 --run_dir="$WORK/two" --max_steps=12 \
-  --checkpoint_every=100 > "$WORK/two.log"
-"$VFM" eval knn --data="$WORK/data" --test_data="$WORK/data" --eval_size=16 --eval_resize=18 \
+  --checkpoint_every=100 --eval_size=16 --eval_resize=16 > "$WORK/two.log"
+"$VFM" eval knn --data="$WORK/data" --test_data="$WORK/data" --eval_size=16 --eval_resize=16 \
   --checkpoint="$WORK/two/ckpt-00000012" --json_out="$WORK/knn_two.json" 2> /dev/null > /dev/null
 /usr/bin/python3 - "$WORK" <<'PY'
 import json, sys

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vfm report: plots and summary.md from a tiny real run (train lines only: the eval plots and the frontier
 # are skipped, and summary.md says so) and from it plus two hand-written runs whose evals follow a known
-# power law, err = 40 * (C / 1e12)^-0.3 + 5, which the frontier fit must recover.
+# power law, err = 40 * (C / 1e12)^-0.3 + 5, which the frontier fit must recover; then hand-written runs
+# with the faults a real one can have, and bad input.
 source "$(dirname "$0")/common.sh"
 "$VFM" pretrain "${TINY[@]}" --run_dir="$WORK/run" --max_steps=8 > "$WORK/pretrain.log"
 /usr/bin/python3 - "$WORK" <<'PY'
@@ -51,6 +52,47 @@ want_a = 40 * 1e12 ** 0.3
 assert abs(a / want_a - 1) < 0.01 and abs(b - 0.3) < 0.001 and abs(c - 5) < 0.01, (a, b, c)
 print(f"report: fitted a={a:.6g} (want {want_a:.6g}), b={b:.6g}, c={c:.6g}")
 PY
+# Runs a user can leave behind: stopped between evals (the table's counts are the newest line's, not the
+# last eval's), a NaN kNN (logged as null), kNN 100% in two runs (no power law to fit: skipped, said why), a
+# live run's half-written last line; two runs of one name in different folders; a sweep's folder as a RUN.
+/usr/bin/python3 - "$WORK" <<'PY'
+import json, os, sys
+w = sys.argv[1]
+def write(run, lines, tail=""):
+    os.makedirs(f"{w}/{run}")
+    with open(f"{w}/{run}/metrics.jsonl", "w") as f:
+        f.write("".join(json.dumps(l) + "\n" for l in lines) + tail)
+train = lambda s: {"kind": "train", "step": s, "images_seen": 16 * s, "flops": 1e9 * s, "loss": 10.0 - s}
+ev = lambda s, knn: {"kind": "eval", "step": s, "images_seen": 16 * s, "flops": 1e9 * s, "knn_top1": knn}
+write("stopped", [train(2), train(4), ev(4, 50.0), train(6)])
+write("nan_knn", [train(2), ev(2, 40.0), train(4), ev(4, None)], tail='{"kind": "train", "st')
+write("perfect/a", [train(2), ev(2, 90.0), train(4), ev(4, 100.0)])
+write("perfect/b", [train(2), ev(2, 95.0), train(4), ev(4, 100.0)])
+write("twins/one/x", [train(2)])
+write("twins/two/x", [train(4)])
+write("not_object", [train(2), [1, 2]])
+PY
+printf '{"step": 1}\n\xff\n' > "$WORK/bad_utf8.jsonl" && mkdir "$WORK/bad_utf8" && mv "$WORK/bad_utf8.jsonl" "$WORK/bad_utf8/metrics.jsonl"
+"$VFM" report "$WORK/stopped" "$WORK/nan_knn" --out="$WORK/edge" > "$WORK/edge.log"
+"$VFM" report "$WORK/perfect" --out="$WORK/perfect_out" > "$WORK/perfect.log"
+"$VFM" report "$WORK/twins/one/x" "$WORK/twins/two/x" --out="$WORK/twins_out" > "$WORK/twins.log"
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys
+w = sys.argv[1]
+edge = open(f"{w}/edge/summary.md").read()
+assert "| stopped | 6 | 96 | 6e+09 | 4 | 50.00 | 50.00 (4) |" in edge, edge
+assert "| nan_knn | 4 | 64 | 4e+09 | 6 | nan | 40.00 (2) |" in edge, edge
+perfect = open(f"{w}/perfect_out/summary.md").read()
+assert "| a | 4 |" in perfect and "| b | 4 |" in perfect and "nan" not in perfect, perfect  # the sweep's two points
+assert "power-law fit: the frontier reaches 0% error" in perfect, perfect
+twins = open(f"{w}/twins_out/summary.md").read()
+assert "| one/x | 2 |" in twins and "| two/x | 4 |" in twins, twins
+print("report: edge cases ok")
+PY
+refused 1 "not_object/metrics.jsonl:2: not a JSON object" "$VFM" report "$WORK/not_object" --out="$WORK/x"
+refused 1 "bad_utf8/metrics.jsonl: .*utf-8" "$VFM" report "$WORK/bad_utf8" --out="$WORK/x"
+touch "$WORK/a_file"
+refused 2 "--out .*a_file: File exists" "$VFM" report "$WORK/run" --out="$WORK/a_file"
 mkdir -p "$WORK/not_a_run"
 refused 2 "not_a_run has no metrics.jsonl" "$VFM" report "$WORK/not_a_run" --out="$WORK/x"
 refused 2 "usage: vfm report" "$VFM" report "$WORK/run"

@@ -203,6 +203,24 @@ TEST_F(RobustnessTest, BitFlipsOfASafetensorsFileAreRefusedOrLoadWhatTheBytesSay
   EXPECT_EQ(refused[2], 0);  // safetensors has no checksum: a data flip is that tensor's new value
 }
 
+// A model config no ViT has (a hand-edited state.json with its checksum redone) is refused before it sizes a
+// tensor or divides by the patch size; the config of a real model is accepted.
+TEST(ModelConfigFromJsonTest, ImpossibleConfigsAreRefused) {
+  ModelConfig config;
+  config.vit.dim = 192, config.vit.heads = 3, config.vit.patch = 7, config.vit.img_size = 28, config.vit.depth = 2;
+  const nlohmann::json good = ModelConfigToJson(config);
+  ASSERT_TRUE(ModelConfigFromJson(good).ok());
+  for (const auto& [field, value] : std::vector<std::pair<std::string, int>>{
+           {"patch", 0}, {"heads", 5}, {"heads", 0}, {"dim", -192}, {"img_size", 30}, {"depth", 0}, {"in_chans", 0},
+           {"out_dim", 0}, {"head_hidden", -1}, {"head_bottleneck", 0}}) {
+    nlohmann::json bad = good;
+    bad[field] = value;
+    const auto loaded = ModelConfigFromJson(bad);
+    EXPECT_FALSE(loaded.ok()) << field << " " << value;
+    EXPECT_NE(loaded.status().message().find("bad model config"), std::string::npos) << loaded.status();
+  }
+}
+
 // A checkpoint of a tiny model with optimizer state and centres, and its bytes flipped one bit at a time:
 // the checksums catch every flip, so each load must fail cleanly (or, were a flip harmless, load the same).
 TEST_F(RobustnessTest, BitFlipsOfACheckpointAreRefused) {

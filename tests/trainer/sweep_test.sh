@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vfm sweep: a 2-point spec (seed 0, 1) of the tiny recipe; point seed=1 is half done beforehand (4 of its
 # 8 steps, no FINISHED). The sweep runs seed=0, resumes seed=1 from step 4, writes sweep.csv; a second
-# sweep skips both. --point_count, --point, a signal to the sweep's process group and bad specs.
+# sweep skips both. --point_count, --point, a signal to the sweep's process group, two data folders of one
+# name, a point's metrics broken after it finished, and bad specs.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 - "$WORK" "${TINY[@]}" <<'PY'
 import json, sys
@@ -43,6 +44,44 @@ if [ $status != 3 ] || ! grep -q "on SIGUSR1: checkpoint written" "$WORK/signal/
   kill -KILL -- -"$sweep_pid" 2> /dev/null  # an orphaned vfm pretrain would write into the next run's WORK
   echo "FAIL: SIGUSR1 to the sweep's process group -> status $status (expected 3 after a checkpoint)"; cat "$WORK/signal.out"; exit 1
 fi
+# Two data subsets whose folders share a name (d1/data, d2/data) are two points in two run folders.
+mkdir -p "$WORK/d1" "$WORK/d2" && ln -s "$WORK/data" "$WORK/d1/data" && ln -s "$WORK/data" "$WORK/d2/data"
+/usr/bin/python3 - "$WORK" "${TINY[@]}" <<'PY'
+import json, sys
+w, flags = sys.argv[1], sys.argv[2:]
+json.dump({"out": "twins", "flags": flags, "axes": {"max_steps": [2], "data": [f"{w}/d1/data", f"{w}/d2/data/"]}},
+          open(f"{w}/twins.json", "w"))
+bad = {"unknown_key": {"out": "s", "flags": flags, "axes": {"seed": [0]}, "flagz": []},
+       "int_flag": {"out": "s", "flags": flags + [5], "axes": {"seed": [0]}},
+       "repeated": {"out": "s", "flags": flags, "axes": {"seed": [0, 0]}},
+       "list_value": {"out": "s", "flags": flags, "axes": {"seed": [[0]]}},
+       "out_file": {"out": "spec.json", "flags": flags, "axes": {"seed": [0]}}}
+for name, spec in bad.items():
+    json.dump(spec, open(f"{w}/{name}.json", "w"))
+json.dump([1, 2], open(f"{w}/a_list.json", "w"))
+open(f"{w}/binary.json", "wb").write(b"\xff\xfe{")
+PY
+"$VFM" sweep "$WORK/twins.json" > "$WORK/twins.log"
+/usr/bin/python3 - "$WORK" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/twins/sweep.csv")))
+assert [r["run_dir"].rsplit("/", 1)[1] for r in rows] == ["max_steps=2,data=d1_data", "max_steps=2,data=d2_data"], rows
+assert [r["step"] for r in rows] == ["2", "2"], rows
+PY
+# A point's metrics.jsonl broken after it finished: the sweep says which file, and keeps the old sweep.csv.
+cp "$WORK/sweep/sweep.csv" "$WORK/sweep.csv.before"
+echo "not json" >> "$WORK/sweep/max_steps=8,seed=0/metrics.jsonl"
+refused 1 "^vfm sweep: .*max_steps=8,seed=0/metrics.jsonl:[0-9]+: not JSON .*sweep.csv not rewritten" \
+  "$VFM" sweep "$WORK/spec.json"
+cmp -s "$WORK/sweep/sweep.csv" "$WORK/sweep.csv.before" || { echo "FAIL: sweep.csv changed"; exit 1; }
+refused 2 "unknown key 'flagz'" "$VFM" sweep "$WORK/unknown_key.json"
+refused 2 "strings" "$VFM" sweep "$WORK/int_flag.json"
+refused 2 "axis 'seed' repeats a value" "$VFM" sweep "$WORK/repeated.json"
+refused 2 "axis 'seed': values must be strings or numbers" "$VFM" sweep "$WORK/list_value.json"
+refused 2 "is not a folder" "$VFM" sweep "$WORK/out_file.json"
+refused 2 "a_list.json: not a JSON object" "$VFM" sweep "$WORK/a_list.json"
+refused 1 "binary.json: .*utf-8" "$VFM" sweep "$WORK/binary.json"
+refused 2 "point must be in \[0, 1\]" "$VFM" sweep "$WORK/spec.json" --point=-2
 refused 2 "point must be in \[0, 1\]" "$VFM" sweep "$WORK/spec.json" --point=2
 refused 2 "axes" "$VFM" sweep "$WORK/bad_spec.json"
 refused 2 "usage: vfm sweep" "$VFM" sweep

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <tuple>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -22,13 +23,12 @@
 #include "data/loader.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
+#include "trainer/cli/eval_size_flags.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/cli/python_script.h"
 
 ABSL_DECLARE_FLAG(std::string, checkpoint);
 ABSL_DECLARE_FLAG(std::string, encoder);
-ABSL_DECLARE_FLAG(int, eval_size);
-ABSL_DECLARE_FLAG(int, eval_resize);
 ABSL_DECLARE_FLAG(std::string, out);
 ABSL_FLAG(std::vector<std::string>, images, {}, "attn: JPEG or PNG files, comma-separated");
 
@@ -63,10 +63,9 @@ absl::Status Attn(std::vector<std::string>* names) {
   const std::string out = absl::GetFlag(FLAGS_out), encoder = absl::GetFlag(FLAGS_encoder);
   FlagChecker f;
   data::EvalOptions eo;
-  eo.size = f.Get(FLAGS_eval_size, 1, 4096);
-  eo.resize_size = f.Get(FLAGS_eval_resize, 1, 8192);
-  f.Require(eo.resize_size >= eo.size, absl::StrCat("--eval_resize ", eo.resize_size, " is smaller than --eval_size ",
-                                                    eo.size));
+  const EvalSizeFlags size_flags = ReadEvalSizeFlags(&f);
+  f.Require(!absl::GetFlag(FLAGS_checkpoint).empty(),
+            "--checkpoint is required (a checkpoint folder, or a run folder: its newest checkpoint)");
   f.Require(!images.empty(), "--images is required (JPEG or PNG files, comma-separated)");
   f.Require(!out.empty(), "--out is required (the folder for the pictures)");
   f.Require(encoder == "teacher" || encoder == "student", "--encoder must be teacher or student, not '" + encoder + "'");
@@ -81,6 +80,9 @@ absl::Status Attn(std::vector<std::string>* names) {
   auto nets = LoadNetworks(absl::GetFlag(FLAGS_checkpoint));
   if (!nets.ok()) return nets.status();
   const nn::ViTConfig& vit = nets->config.vit;
+  auto size = ResolveEvalSize(size_flags, vit.img_size);
+  if (!size.ok()) return size.status();
+  std::tie(eo.size, eo.resize_size) = *size;
   if (eo.size % vit.patch != 0)
     return absl::InvalidArgumentError(absl::StrCat("--eval_size ", eo.size, " is not a multiple of the patch size ",
                                                    vit.patch, " of ", nets->dir));

@@ -2,6 +2,7 @@
 // with --modalities, one evaluation per modality (its training and test samples only) and a table of them.
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
@@ -10,6 +11,7 @@
 #include "data/normalization.h"
 #include "trainer/checkpoint.h"
 #include "trainer/cli/command.h"
+#include "trainer/cli/eval_size_flags.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/eval.h"
 #include "trainer/export.h"
@@ -22,8 +24,10 @@ ABSL_DECLARE_FLAG(std::vector<std::string>, modalities);
 ABSL_FLAG(std::string, checkpoint, "", "eval/export: a checkpoint folder, or a run folder (its newest checkpoint)");
 ABSL_FLAG(std::string, test_data, "", "eval: labelled test shards (--data: the labelled training shards)");
 ABSL_FLAG(std::string, encoder, "teacher", "eval: teacher | student | pixels (raw-pixel baseline)");
-ABSL_FLAG(int, eval_size, 224, "eval: centre-crop size");
-ABSL_FLAG(int, eval_resize, 256, "eval: shorter side before the centre crop");
+ABSL_FLAG(int, eval_size, 0,
+          "eval, attn, pretrain's evaluations: centre-crop size (0: the training crop size; 224 for --encoder=pixels)");
+ABSL_FLAG(int, eval_resize, 0, "eval, attn, pretrain's evaluations: shorter side before the centre crop (0: "
+          "--eval_size x 256/224, torchvision's ratio)");
 ABSL_FLAG(int, n_last_blocks, 1, "eval: concatenate the [CLS] of the last n blocks (DINO's linear eval: 4)");
 ABSL_FLAG(int, knn_k, 20, "eval knn: neighbours");
 ABSL_FLAG(double, knn_temperature, 0.07, "eval knn: temperature of the vote weights");
@@ -33,6 +37,20 @@ ABSL_FLAG(std::string, features_out, "", "eval: write train/test features, label
 ABSL_FLAG(std::string, json_out, "", "eval: write the result as JSON");
 
 namespace vfm::cli {
+
+EvalSizeFlags ReadEvalSizeFlags(FlagChecker* f) {
+  return {f->Get(FLAGS_eval_size, 0, 4096), f->Get(FLAGS_eval_resize, 0, 8192)};
+}
+
+absl::StatusOr<std::pair<int, int>> ResolveEvalSize(const EvalSizeFlags& flags, int64_t trained_size) {
+  const int size = flags.size > 0 ? flags.size : int(trained_size);
+  const int resize = flags.resize > 0 ? flags.resize : int(std::lround(size * 256.0 / 224));
+  if (resize < size)
+    return absl::InvalidArgumentError(absl::StrCat("--eval_resize ", resize, " is smaller than --eval_size ", size,
+                                                   " (the centre crop is cut from the resized image)"));
+  return std::pair{size, resize};
+}
+
 namespace {
 
 // Prints "vfm eval: <what> done/total" at every tenth of the way, on stderr.
@@ -86,13 +104,15 @@ absl::Status Evaluate(const std::string& mode) {
     return absl::InvalidArgumentError("eval takes --init=random (or no --init), not '" + absl::GetFlag(FLAGS_init) + "'");
   FlagChecker f;
   data::EvalOptions eo;
-  eo.size = f.Get(FLAGS_eval_size, 1, 4096);
-  eo.resize_size = f.Get(FLAGS_eval_resize, 1, 8192);
-  f.Require(eo.resize_size >= eo.size, absl::StrCat("--eval_resize ", eo.resize_size, " is smaller than --eval_size ",
-                                                    eo.size, " (the centre crop is cut from the resized image)"));
+  const EvalSizeFlags size_flags = ReadEvalSizeFlags(&f);
   eo.threads = f.Get(FLAGS_eval_threads, 1, kMaxThreads);
   const int n_last = f.Get(FLAGS_n_last_blocks, 1, 64);
   const int k = f.Get(FLAGS_knn_k, 1, 100000);
+  const std::string json_out = absl::GetFlag(FLAGS_json_out), features_out = absl::GetFlag(FLAGS_features_out);
+  for (const auto& [flag, path] : {std::pair{"--json_out", json_out}, std::pair{"--features_out", features_out}})
+    f.Require(path.empty() || WritableFilePath(path), absl::StrCat(flag, " ", path, ": not a file in an existing folder"));
+  f.Require(encoder_name == "pixels" || !absl::GetFlag(FLAGS_checkpoint).empty(),
+            "--checkpoint is required (a checkpoint folder, or a run folder: its newest checkpoint)");
   const double temperature = f.GetAbove(FLAGS_knn_temperature, 0, 100);
   const int probe_epochs = f.Get(FLAGS_probe_epochs, 1, 100000);
   const absl::Status norm_spec = data::CheckNormalizationSpec(absl::GetFlag(FLAGS_norm));
@@ -107,9 +127,13 @@ absl::Status Evaluate(const std::string& mode) {
   auto test_ds = data::Dataset::Open(test_path);
   if (!test_ds.ok()) return absl::Status(test_ds.status().code(), absl::StrCat("--test_data: ", test_ds.status().message()));
   if (absl::Status s = CheckLabelled(**test_ds, "--test_data " + test_path); !s.ok()) return s;
+  if (absl::Status s = CheckSameClasses(**train_ds, **test_ds); !s.ok()) return s;
+  if (mode == "knn" && k > (*train_ds)->size())
+    return absl::InvalidArgumentError(absl::StrCat("--knn_k ", k, " is more than the ", (*train_ds)->size(),
+                                                   " samples of --data ", train_path));
   auto modalities = EvalModalities((*train_ds)->index(), (*test_ds)->index());
   if (!modalities.ok()) return modalities.status();
-  if (!modalities->empty() && !absl::GetFlag(FLAGS_features_out).empty())
+  if (!modalities->empty() && !features_out.empty())
     return absl::InvalidArgumentError("--features_out saves one evaluation's features: leave out --modalities");
   const std::shared_ptr<const data::Dataset> train_data = std::move(*train_ds), test_data = std::move(*test_ds);
 
@@ -121,6 +145,9 @@ absl::Status Evaluate(const std::string& mode) {
     if (!loaded.ok()) return loaded.status();
     nets = std::move(*loaded);
     const nn::ViTConfig& vit = nets.config.vit;
+    auto size = ResolveEvalSize(size_flags, vit.img_size);
+    if (!size.ok()) return size.status();
+    std::tie(eo.size, eo.resize_size) = *size;
     if (n_last > vit.depth)
       return absl::InvalidArgumentError(absl::StrCat("--n_last_blocks must be in [1, ", vit.depth, "] (the blocks of ",
                                                      nets.dir, "), got ", n_last));
@@ -138,6 +165,11 @@ absl::Status Evaluate(const std::string& mode) {
     } else {
       encoder = (encoder_name == "student" ? nets.student : nets.teacher)->backbone;
     }
+  }
+  if (encoder_name == "pixels") {
+    auto size = ResolveEvalSize(size_flags, 224);
+    if (!size.ok()) return size.status();
+    std::tie(eo.size, eo.resize_size) = *size;
   }
   auto norm = EvalNormalization(train_data->index(), encoder_name == "pixels" ? nullptr : &nets);
   if (!norm.ok()) return norm.status();
@@ -171,8 +203,8 @@ absl::Status Evaluate(const std::string& mode) {
       r["val_top1"] = p.val_top1;
       r["lr"] = p.lr;
     }
-    if (const std::string path = absl::GetFlag(FLAGS_features_out); !path.empty())
-      if (absl::Status s = SaveFeatures(path, *train, *test); !s.ok()) return s;
+    if (!features_out.empty())
+      if (absl::Status s = SaveFeatures(features_out, *train, *test); !s.ok()) return s;
     return r;
   };
 
@@ -203,8 +235,8 @@ absl::Status Evaluate(const std::string& mode) {
       std::fflush(stdout);
     }
   }
-  if (const std::string path = absl::GetFlag(FLAGS_json_out); !path.empty())
-    if (absl::Status s = WriteFileAtomically(path, {result.dump(2) + "\n"}); !s.ok()) return s;
+  if (!json_out.empty())
+    if (absl::Status s = WriteFileAtomically(json_out, {result.dump(2) + "\n"}); !s.ok()) return s;
   return absl::OkStatus();
 }
 

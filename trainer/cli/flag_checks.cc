@@ -1,5 +1,7 @@
 #include "trainer/cli/flag_checks.h"
 
+#include <filesystem>
+
 #include "absl/strings/numbers.h"
 
 namespace vfm::cli {
@@ -36,5 +38,10 @@ void FlagChecker::Require(bool ok, const std::string& message) {
 }
 
 void FlagChecker::Fail(const std::string& flag, const std::string& what) { Require(false, flag + " " + what); }
+
+bool WritableFilePath(const std::string& path) {
+  const std::filesystem::path p(path), folder = p.parent_path().empty() ? "." : p.parent_path();
+  return !std::filesystem::is_directory(p) && std::filesystem::is_directory(folder);
+}
 
 }  // namespace vfm::cli

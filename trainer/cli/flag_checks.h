@@ -73,4 +73,8 @@ class FlagChecker {
   absl::Status status_;
 };
 
+// True if `path` can be written as a file: its folder exists and it is not a folder itself (checked before
+// the work whose result it is to hold).
+bool WritableFilePath(const std::string& path);
+
 }  // namespace vfm::cli

@@ -1,9 +1,11 @@
 // vfm inspect PATH: a summary of a shard dataset folder (index.json) or of a checkpoint / run folder.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
@@ -66,13 +68,19 @@ int InspectDataset(const std::string& path) {
   return 0;
 }
 
-// The student's tokens per image of the run's crops (flags.json values are strings).
+// The student's tokens per image of the run's crops (flags.json values are strings); NaN if a flag is not a
+// count (a hand-edited state.json), so that the figure printed says it is unknown.
 double TokensPerImage(const nn::ViTConfig& vit, const nlohmann::json& flags) {
+  bool ok = true;
   const auto flag = [&](const char* name, int64_t otherwise) {
-    return flags.contains(name) ? std::stoll(flags[name].get<std::string>()) : otherwise;
+    int64_t value = otherwise;
+    if (flags.contains(name))
+      ok &= flags[name].is_string() && absl::SimpleAtoi(flags[name].get<std::string>(), &value) && value >= 0;
+    return value;
   };
-  return double(StudentTokens(vit, {1, flag("global_crops", 2), flag("local_crops", 0), flag("global_size", vit.img_size),
-                                    flag("local_size", 96), 0}));
+  const IBotStepShape crops{1, flag("global_crops", 2), flag("local_crops", 0), flag("global_size", vit.img_size),
+                          flag("local_size", 96), 0};
+  return ok ? double(StudentTokens(vit, crops)) : std::nan("");
 }
 
 int InspectCheckpoint(const std::string& path) {

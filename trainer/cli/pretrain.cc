@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
@@ -16,6 +17,7 @@
 #include "kernels/cuda/runtime.h"
 #endif
 #include "trainer/cli/command.h"
+#include "trainer/cli/eval_size_flags.h"
 #include "trainer/cli/flag_checks.h"
 #include "trainer/cli/model_flags.h"
 #include "trainer/cli/pretrain_flags.h"
@@ -158,11 +160,14 @@ ModelFlags ReadModelFlags(FlagChecker* f) {
 
 namespace {
 
-// Every flag this file defines, with its current value, for flags.json and checkpoints.
+// Every flag this file defines and the evaluations' resolution flags it reads, with its current value, for
+// flags.json and checkpoints.
 nlohmann::json ResolvedFlags() {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, flag] : absl::GetAllFlags())
-    if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos) j[std::string(name)] = flag->CurrentValue();
+    if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos || name == "eval_size" ||
+        name == "eval_resize")
+      j[std::string(name)] = flag->CurrentValue();
   return j;
 }
 
@@ -216,11 +221,17 @@ void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
   e.test_data = absl::GetFlag(FLAGS_eval_test_data);
   e.linear = absl::GetFlag(FLAGS_eval_linear);
   e.probe_epochs = f->Get(FLAGS_eval_probe_epochs, 1, 100000);
-  e.size = o->crops.global.size;
+  auto size = ResolveEvalSize(ReadEvalSizeFlags(f), o->crops.global.size);
+  f->Require(size.ok(), std::string(size.status().message()));
+  if (size.ok()) std::tie(e.size, e.resize) = *size;
+  f->Require(o->patch < 1 || e.size % o->patch == 0, absl::StrCat("--eval_size ", e.size, " is not a multiple of --patch ", o->patch));
   e.threads = o->data_threads;
   e.modalities = o->modalities;
   f->Require(e.every == 0 || (!e.train_data.empty() && !e.test_data.empty()),
              "--eval_every needs --eval_data and --eval_test_data (labelled datasets)");
+  f->Require(e.every > 0 || (e.train_data.empty() && e.test_data.empty() && !e.linear),
+             "--eval_data, --eval_test_data and --eval_linear take effect with --eval_every (steps between "
+             "evaluations), which is 0");
 }
 
 }  // namespace

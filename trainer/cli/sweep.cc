@@ -28,7 +28,7 @@ int RunSweep(const std::vector<std::string>& args) {
   std::vector<std::string> script_args{vfm, args[0]};
   if (absl::GetFlag(FLAGS_point_count)) {
     script_args.push_back("--count");
-  } else if (absl::GetFlag(FLAGS_point) >= 0) {
+  } else if (absl::GetFlag(FLAGS_point) != -1) {  // sweep.py refuses one outside [0, points)
     script_args.insert(script_args.end(), {"--point", std::to_string(absl::GetFlag(FLAGS_point))});
   }
   return ExecPythonScript("sweep", "sweep.py", script_args);

@@ -3,6 +3,8 @@
 
 Usage: report.py RUN... --out DIR   (run by `vfm report`, trainer/cli/report.cc)
 
+A RUN is a run folder, or a sweep's folder (each of its sub-folders with a metrics.jsonl is a run).
+
 Each metrics.jsonl line is {"kind": "train" | "eval", ...}; a line without "kind" is a train line (older
 runs). A plot whose fields no run has is skipped, and summary.md says which and why. With evals in two or
 more runs (a sweep), the kNN-vs-compute frontier is fitted with err = a * C^-b + c (err = 100 - kNN top-1
@@ -22,32 +24,80 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def fail(message):
+class MetricsError(Exception):
+    """A metrics.jsonl that cannot be read; the message names the file (and line)."""
+
+
+def fail(message, status=1):
     print(f"vfm report: {message}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(status)
 
 
 def load_run(path):
-    """(name, train lines, eval lines) of a run folder."""
+    """(train lines, eval lines) of a run folder, each list in the file's order. A last line without its
+    newline that is not JSON is a line being written (a live run) and is left out."""
     file = os.path.join(path, "metrics.jsonl")
     if not os.path.isfile(file):
-        fail(f"{path}: no metrics.jsonl")
+        raise MetricsError(f"{path} has no metrics.jsonl (not a run folder)")
+    try:
+        lines = open(file, encoding="utf-8").read().split("\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MetricsError(f"{file}: {e}") from e
     train, evals = [], []
-    with open(file) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if number == len(lines):  # no newline after it: still being written
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                fail(f"{file}:{number}: not JSON ({e.msg})")
-            (evals if record.get("kind", "train") == "eval" else train).append(record)
-    return os.path.basename(os.path.normpath(path)), train, evals
+            raise MetricsError(f"{file}:{number}: not JSON ({e.msg})") from e
+        if not isinstance(record, dict):
+            raise MetricsError(f"{file}:{number}: not a JSON object")
+        (evals if record.get("kind", "train") == "eval" else train).append(record)
+    return train, evals
+
+
+def number(record, field):
+    """The record's field if it is a finite number, else None (NaN is logged as null)."""
+    value = record.get(field)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def newest(train, evals, field):
+    """The field's value in the line of the highest step that has it (a train line and an eval line of the
+    same step agree on the step's counts)."""
+    lines = sorted((r for r in train + evals if number(r, field) is not None), key=lambda r: number(r, "step") or 0)
+    return lines[-1][field] if lines else None
+
+
+def run_folders(path):
+    """[path] for a run folder; a sweep's folder (vfm sweep's "out") gives its points' run folders."""
+    if os.path.isfile(os.path.join(path, "metrics.jsonl")):
+        return [path]
+    points = sorted(os.path.join(path, d) for d in os.listdir(path)) if os.path.isdir(path) else []
+    points = [p for p in points if os.path.isfile(os.path.join(p, "metrics.jsonl"))]
+    if not points:
+        fail(f"{path} has no metrics.jsonl (not a run folder, nor a sweep's folder of them)", 2)
+    return points
+
+
+def run_labels(paths):
+    """A label per run folder: its name, or as many trailing path parts as make the labels differ."""
+    parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(set(map(tuple, parts))):
+            return labels
+    return ["/".join(p) for p in parts]
 
 
 def series(records, x, y):
     """The (x, y) pairs of the records that have both fields."""
-    pairs = [(r[x], r[y]) for r in records if x in r and y in r and r[y] is not None]
+    pairs = [(number(r, x), number(r, y)) for r in records]
+    pairs = [p for p in pairs if None not in p]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -88,9 +138,9 @@ class Report:
 
     def frontier(self):
         """kNN error against compute over every eval of every run; the frontier's power-law fit."""
-        points = [(e["flops"], 100.0 - e["knn_top1"]) for _, _, evals in self.runs for e in evals
-                  if "flops" in e and "knn_top1" in e and e["flops"] > 0]
-        with_evals = sum(1 for _, _, evals in self.runs if any("flops" in e and "knn_top1" in e for e in evals))
+        points = [(c, 100.0 - knn) for _, _, evals in self.runs for c, knn in zip(*series(evals, "flops", "knn_top1"))
+                  if c > 0]
+        with_evals = sum(1 for _, _, evals in self.runs if series(evals, "flops", "knn_top1")[0])
         if with_evals < 2:
             self.skipped.append("frontier.png: needs evals with flops and knn_top1 in two or more runs (a sweep)")
             return None
@@ -99,7 +149,12 @@ class Report:
         for c, err in points:
             if not frontier or err < frontier[-1][1]:
                 frontier.append((c, err))
-        fit = fit_power_law(np.array([p[0] for p in frontier]), np.array([p[1] for p in frontier]))
+        fit = None
+        if frontier[-1][1] <= 0:
+            self.skipped.append("power-law fit: the frontier reaches 0% error (kNN top-1 100%), which no power law "
+                                "with an offset c >= 0 fits in log space")
+        else:
+            fit = fit_power_law(np.array([p[0] for p in frontier]), np.array([p[1] for p in frontier]))
         fig, ax = plt.subplots(figsize=(6, 4.2))
         for name, _, evals in self.runs:
             xs, ys = series(evals, "flops", "knn_top1")
@@ -118,7 +173,7 @@ class Report:
         fig.savefig(os.path.join(self.out, "frontier.png"), dpi=100)
         plt.close(fig)
         self.plots.append("frontier.png")
-        if not fit:
+        if not fit and frontier[-1][1] > 0:
             self.skipped.append(f"power-law fit: needs 3 or more frontier points, has {len(frontier)}")
         return fit, len(frontier)
 
@@ -154,28 +209,29 @@ def fit_power_law(C, err):
     return a, b, c
 
 
-def last(records, field):
-    values = [r[field] for r in records if r.get(field) is not None]
-    return values[-1] if values else None
+def final(evals, field):
+    """The last eval's figure ("nan" where it was not finite, logged as null; "—" without such evals)."""
+    logged = [e for e in evals if field in e]
+    return "—" if not logged else fmt(number(logged[-1], field), ".2f", missing="nan")
 
 
-def fmt(value, spec=".4g"):
-    return "—" if value is None else format(value, spec)
+def fmt(value, spec=".4g", missing="—"):
+    return missing if value is None else format(value, spec)
 
 
 def summary(report, fit):
     lines = ["# vfm report", "", "| run | steps | images seen | FLOPs | final loss | final kNN top-1 | best kNN top-1 "
              "(step) | final linear top-1 | mean img/s | mean MFU |", "|" + "---|" * 10]
     for name, train, evals in report.runs:
-        knn = [e for e in evals if "knn_top1" in e]
+        knn = [e for e in evals if number(e, "knn_top1") is not None]
         best = max(knn, key=lambda e: e["knn_top1"]) if knn else None
-        img_s = [r["img_per_s"] for r in train if "img_per_s" in r]
-        mfu = [r["mfu"] for r in train if "mfu" in r]
-        everything = train + evals
+        img_s = series(train, "step", "img_per_s")[1]
+        mfu = series(train, "step", "mfu")[1]
         lines.append(" | ".join([
-            f"| {name}", fmt(last(everything, "step"), "d"), fmt(last(everything, "images_seen"), "d"),
-            fmt(last(everything, "flops"), ".3g"), fmt(last(train, "loss")), fmt(last(knn, "knn_top1"), ".2f"),
-            f"{best['knn_top1']:.2f} ({best['step']})" if best else "—", fmt(last(evals, "linear_top1"), ".2f"),
+            f"| {name}", fmt(newest(train, evals, "step"), "d"), fmt(newest(train, evals, "images_seen"), "d"),
+            fmt(newest(train, evals, "flops"), ".3g"), fmt(newest(train, [], "loss")),
+            final(evals, "knn_top1"), f"{best['knn_top1']:.2f} ({best.get('step', '?')})" if best else "—",
+            final(evals, "linear_top1"),
             fmt(sum(img_s) / len(img_s) if img_s else None, ".1f"), fmt(sum(mfu) / len(mfu) if mfu else None, ".3g"),
         ]) + " |")
     lines += ["", "## Plots", ""] + [f"- [{p}]({p})" for p in report.plots]
@@ -195,8 +251,15 @@ def main():
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    runs = [load_run(path) for path in args.runs]
-    os.makedirs(args.out, exist_ok=True)
+    paths = [run for path in args.runs for run in run_folders(path)]
+    try:
+        runs = [(label, *load_run(path)) for label, path in zip(run_labels(paths), paths)]
+    except MetricsError as e:
+        fail(str(e))
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        fail(f"--out {args.out}: {e.strerror}", 2)
     report = Report(runs, args.out)
     report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss"])
     report.panels("schedules.png", "schedules", "step", ["lr", "weight_decay", "momentum", "teacher_temp"])
