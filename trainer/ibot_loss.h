@@ -18,10 +18,14 @@ struct IBotLossConfig {
   double student_temp = 0.1;
   double center_momentum = 0.9, center_momentum2 = 0.9;
   double lambda1 = 1.0, lambda2 = 1.0;
+  // Weight of DINOv2's KoLeo term (trainer/koleo_loss.h) on the student's [CLS] backbone tokens of each
+  // global crop, added by IBotForward (0: off, as in iBOT and VisionFM).
+  double koleo = 0.0;
 };
 
 struct IBotLossOutput {
-  Tensor loss, cls_loss, patch_loss;  // scalars; loss = cls_loss + patch_loss
+  Tensor loss, cls_loss, patch_loss;  // scalars; loss = cls_loss + patch_loss (+ koleo * koleo_loss)
+  Tensor koleo_loss;                  // scalar, summed over the global crops; undefined when the weight is 0
 };
 
 class IBotLoss {
@@ -43,6 +47,9 @@ class IBotLoss {
 
   // Puts the centres on the training device (created on the host).
   void MoveTo(Device device);
+
+  const IBotLossConfig& config() const { return config_; }
+  int64_t n_global() const { return n_global_; }
 
   Tensor center, center2;  // [1, K], [1, 1, K], f32 on the training device
 

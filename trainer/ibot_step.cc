@@ -1,6 +1,7 @@
 #include "trainer/ibot_step.h"
 
 #include "trainer/ema.h"
+#include "trainer/koleo_loss.h"
 
 namespace vfm {
 
@@ -44,6 +45,16 @@ IBotForwardResult IBotForward(const nn::IBotNetwork& student, const nn::IBotNetw
   const Tensor student_masked = Slice(out, 0, rows, rows + M);
   result.loss = loss.Forward(student_cls, student_masked, result.teacher_cls, result.teacher_patch, masks, idx,
                              teacher_temp, teacher_patch_temp);
+  if (const double weight = loss.config().koleo; weight > 0) {
+    const int64_t n_global = loss.n_global(), B = rows / n_global;
+    Tensor koleo;
+    for (int64_t q = 0; q < n_global; ++q) {  // per crop, over the batch (DINOv2's)
+      const Tensor term = KoLeoLoss(Slice(head_rows[0], 0, q * B, (q + 1) * B));
+      koleo = koleo.defined() ? Add(koleo, term) : term;
+    }
+    result.loss.koleo_loss = koleo;
+    result.loss.loss = Add(result.loss.loss, Scale(koleo, weight));
+  }
   return result;
 }
 

@@ -242,7 +242,7 @@ absl::Status PretrainRun::Setup() {
   dp_ = std::move(*dp);
   optimizer_ = std::make_unique<AdamW>(dp_->grads(), dp_->optimizer_block());
   loss_ = std::make_unique<IBotLoss>(o_.head.out_dim, o_.crops.global_crops, o_.crops.local_crops,
-                                     IBotLossConfig{o_.student_temp, 0.9, 0.9, o_.lambda1, o_.lambda2});
+                                     IBotLossConfig{o_.student_temp, 0.9, 0.9, o_.lambda1, o_.lambda2, o_.koleo});
   loss_->MoveTo(o_.device);
   if (!o_.device.is_cpu()) {
     uploader_ = std::make_unique<CropUploader>(o_.device);
@@ -451,8 +451,9 @@ void PretrainRun::PrintMemoryOnce(int64_t first_step) const {
 void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settings, int64_t first_step) {
   // Each rank's loss is the mean over its share of the global batch (equal shares): their mean is the
   // global batch's.
-  const std::vector<double> parts =
-      dp_->MeanOverRanks({r.loss.loss.item(), r.loss.cls_loss.item(), r.loss.patch_loss.item()});
+  const bool koleo = r.loss.koleo_loss.defined();
+  const std::vector<double> parts = dp_->MeanOverRanks(
+      {r.loss.loss.item(), r.loss.cls_loss.item(), r.loss.patch_loss.item(), koleo ? r.loss.koleo_loss.item() : 0.0});
   const double loss = parts[0], cls_loss = parts[1], patch_loss = parts[2];
   if (!lead_) return;
   Throughput& t = throughput_;
@@ -477,7 +478,7 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
   const ComputeAccount& c = meter_->account();
   const double tokens_per_image = double(StudentTokens(vit_, {1, o_.crops.global_crops, o_.crops.local_crops,
                                                               o_.crops.global.size, o_.crops.local.size, 0}));
-  const nlohmann::json m = {{"kind", "train"},
+  nlohmann::json m = {{"kind", "train"},
                             {"step", state_.step},
                             {"epoch", epoch},
                             {"loss", loss},
@@ -498,6 +499,7 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
                             {"eval_s", c.eval_s},
                             {"tokens_per_s", img_s * tokens_per_image},
                             {"elapsed_s", t.Elapsed()}};
+  if (koleo) m["koleo_loss"] = parts[3];
   metrics_ << m.dump() << "\n" << std::flush;
   t.window_start = now;
   t.window_steps = 0;

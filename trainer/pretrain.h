@@ -53,6 +53,7 @@ struct PretrainOptions {
   double teacher_patch_temp = 0.07, warmup_teacher_patch_temp = 0.04;
   int warmup_teacher_temp_epochs = 30;
   double lambda1 = 1.0, lambda2 = 1.0;
+  double koleo = 0.0;  // weight of DINOv2's KoLeo term (trainer/koleo_loss.h); 0: off
   // Data and runtime.
   std::string norm = "dataset";  // data/normalization.h: dataset | imagenet | values
   // The sampling mix (data/sampler.h): the modalities trained on (empty: all), their weights (empty: their

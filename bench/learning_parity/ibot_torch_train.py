@@ -17,8 +17,9 @@ vfm's implementation rather than iBOT's where the two differ (the file named say
   - schedules per step (trainer/schedule.cc, budget.cc): lr linear warm-up from 0 then cosine, lr scaled by
     batch/256; weight decay and EMA momentum cosine; teacher temperatures linear over whole epochs; the
     last layer frozen (no gradient: AdamW skips it) while step / steps_per_epoch < freeze_last_layer;
-  - the step (trainer/ibot_step.cc): per-parameter clip, AdamW (no decay on biases and 1-D parameters),
-    EMA of every parameter, centres updated after the EMA.
+  - the step (trainer/ibot_step.cc): the KoLeo term when the recipe has --koleo (trainer/koleo_loss.h),
+    per-parameter clip, AdamW (no decay on biases and 1-D parameters), EMA of every parameter, centres
+    updated after the EMA.
 With --views=FILE (`vfm views`'s output for the same recipe and seed) the run trains on vfm's own crops and
 masks instead (batch k of the file at step k), to tell a difference in the views from one in the training;
 with --init=FILE it starts from vfm's own initial weights too.
@@ -58,7 +59,7 @@ DEFAULTS = dict(arch="vit_base", patch=16, depth=0, drop_path=0.1, out_dim=8192,
                 warmup_epochs=50.0, weight_decay=0.04, weight_decay_end=0.4, momentum_teacher=0.996, clip_grad=3.0,
                 freeze_last_layer=3.0, student_temp=0.1, teacher_temp=0.04, warmup_teacher_temp=0.04,
                 teacher_patch_temp=0.07, warmup_teacher_patch_temp=0.04, warmup_teacher_temp_epochs=30,
-                lambda1=1.0, lambda2=1.0, layerscale=0.0)
+                lambda1=1.0, lambda2=1.0, layerscale=0.0, koleo=0.0)
 
 
 def read_flagfile(path):
@@ -247,7 +248,7 @@ def main():
     c = dict(ref.CFG, dim=dim, depth=f["depth"] or arch_depth, heads=heads, patch=f["patch"], img=f["global_size"],
              local_img=f["local_size"], in_chans=3, out_dim=f["out_dim"], hidden=f["head_hidden"],
              bottleneck=f["head_bottleneck"], batch=f["batch"], n_global=f["global_crops"],
-             n_local=f["local_crops"], student_temp=f["student_temp"], clip=f["clip_grad"])
+             n_local=f["local_crops"], student_temp=f["student_temp"], clip=f["clip_grad"], koleo=f["koleo"])
     student, teacher, _, _, _, opt = ref.setup(c, 0.0)  # the networks and AdamW's two parameter groups
     torch.manual_seed(a.seed)
     init_like_vfm(student)

@@ -1,6 +1,6 @@
 // Parity with PyTorch: the same ViT + iBOT head + iBOT loss, with identical weights and inputs from
-// tests/parity/vit_ibot_reference.py (run here through Debian's python3-torch): head outputs, the loss,
-// every parameter gradient, and the weights after five AdamW + EMA steps.
+// tests/parity/vit_ibot_reference.py (run here through Debian's python3-torch), DINOv2's KoLeo term included
+// (--koleo 0.1): head outputs, the loss, every parameter gradient, and the weights after five AdamW + EMA steps.
 // The measure is the norm-wise relative error ||vfm - torch|| / ||torch|| per tensor; both sides compute
 // in float32, so 1e-4 leaves room for summation order (OpenBLAS vs torch) and nothing else.
 #include <gtest/gtest.h>
@@ -91,7 +91,7 @@ class ParityTest : public ::testing::Test {
     for (auto& [name, p] : teacher_->NamedParameters()) p.set_requires_grad(false);
     loss_ = std::make_unique<IBotLoss>(int64_t(cfg_["out_dim"]), int64_t(cfg_["n_global"]), int64_t(cfg_["n_local"]),
                                        IBotLossConfig{cfg_["student_temp"], cfg_["center_momentum"],
-                                                      cfg_["center_momentum"], 1.0, 1.0});
+                                                      cfg_["center_momentum"], 1.0, 1.0, cfg_["koleo"]});
     loss_->center = inputs_.tensors.at("center");
     loss_->center2 = inputs_.tensors.at("center2");
     // The file holds a tensor per crop; the step takes them crop-major, one tensor per crop size.

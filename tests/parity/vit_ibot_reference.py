@@ -23,7 +23,8 @@ CFG = dict(dim=384, depth=2, heads=6, patch=16, img=64, local_img=32, in_chans=3
            hidden=2048, bottleneck=256, batch=2, n_global=2, n_local=2, student_temp=0.1,
            teacher_temp=0.04, teacher_patch_temp=0.07, center_momentum=0.9, clip=3.0, steps=5,
            lr=[1e-4, 2e-4, 3e-4, 2e-4, 1e-4], wd=[0.04, 0.05, 0.06, 0.07, 0.08],
-           ema=[0.99, 0.992, 0.994, 0.996, 0.998], freeze_last_layer_steps=1, ln_eps=1e-6)
+           ema=[0.99, 0.992, 0.994, 0.996, 0.998], freeze_last_layer_steps=1, ln_eps=1e-6,
+           koleo=0.1)  # DINOv2's KoLeo weight: the parity covers vfm's --koleo term as well
 
 
 class Attention(nn.Module):
@@ -164,14 +165,28 @@ def ibot_loss(c, student_cls, student_patch, teacher_cls, teacher_patch, masks, 
     return total1 + total2, total1, total2
 
 
+def koleo_loss(x, eps=1e-8):
+    """DINOv2's KoLeoLoss: -mean log of each normalised row's distance to its nearest other row."""
+    x = F.normalize(x, eps=eps, dim=-1)
+    with torch.no_grad():
+        dots = x @ x.t()
+        dots.fill_diagonal_(-1)
+        nearest = dots.argmax(dim=1)
+    return -torch.log(F.pairwise_distance(x, x[nearest], eps=eps) + eps).mean()
+
+
 def forward(c, student, teacher, globals_, locals_, masks, center, center2):
     g = torch.cat(globals_)
     with torch.no_grad():
         t_out = teacher.head(teacher.backbone(g))
-    s_out = student.head(student.backbone(g, torch.cat(masks)))
+    s_tokens = student.backbone(g, torch.cat(masks))
+    s_out = student.head(s_tokens)
     l_out = student.head(student.backbone(torch.cat(locals_))[:, 0])
     student_cls = torch.cat([s_out[:, 0], l_out])
     loss = ibot_loss(c, student_cls, s_out[:, 1:], t_out[:, 0], t_out[:, 1:], masks, center, center2)
+    if c.get("koleo", 0) > 0:  # vfm's --koleo: on the student's [CLS] tokens, per global crop
+        koleo = sum(koleo_loss(x) for x in s_tokens[:, 0].chunk(len(globals_)))
+        loss = (loss[0] + c["koleo"] * koleo, *loss[1:])
     return loss, student_cls, t_out
 
 

@@ -107,6 +107,9 @@ ABSL_FLAG(double, warmup_teacher_patch_temp, 0.04, "teacher patch temperature at
 ABSL_FLAG(int, warmup_teacher_temp_epochs, 30, "teacher temperature warm-up, epochs");
 ABSL_FLAG(double, lambda1, 1.0, "weight of the [CLS] loss");
 ABSL_FLAG(double, lambda2, 1.0, "weight of the patch (MIM) loss");
+ABSL_FLAG(double, koleo, 0.0,
+          "weight of DINOv2's KoLeo regulariser on the student's global [CLS] tokens, per crop over each rank's "
+          "batch (DINOv2: 0.1; 0: off, as in iBOT and VisionFM)");
 ABSL_FLAG(std::string, norm, "dataset",
           "per-modality normalisation: dataset (each modality's mean/std from index.json, ImageNet's where it "
           "has none) | imagenet | MEAN,STD | MEAN_R,MEAN_G,MEAN_B,STD_R,STD_G,STD_B (in [0, 1] units); eval: "
@@ -289,6 +292,7 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->warmup_teacher_temp_epochs = f.Get(FLAGS_warmup_teacher_temp_epochs, 0, 1000000);
   o->lambda1 = f.Get(FLAGS_lambda1, 0, kNoLimit);
   o->lambda2 = f.Get(FLAGS_lambda2, 0, kNoLimit);
+  o->koleo = f.Get(FLAGS_koleo, 0, kNoLimit);
   ReadSamplingFlags(&f, o);
   o->norm = absl::GetFlag(FLAGS_norm);
   const absl::Status norm = data::CheckNormalizationSpec(o->norm);

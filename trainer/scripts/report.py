@@ -261,7 +261,7 @@ def main():
     except OSError as e:
         fail(f"--out {args.out}: {e.strerror}", 2)
     report = Report(runs, args.out)
-    report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss"])
+    report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss", "koleo_loss"])
     report.panels("schedules.png", "schedules", "step", ["lr", "weight_decay", "momentum", "teacher_temp"])
     report.panels("throughput.png", "throughput", "step", ["img_per_s", "tokens_per_s", "tflop_per_s_per_rank", "mfu"])
     report.panels("eval_images.png", "frozen-teacher evals over images seen", "images_seen",
