@@ -470,10 +470,11 @@ void PretrainRun::Log(const IBotForwardResult& r, const IBotStepSettings& settin
   const std::string of = stop_known ? absl::StrCat(length_.stop) : "?";
   double left_s = stop_known ? per_step * double(length_.stop - state_.step) : HUGE_VAL;
   if (!length_.fixed()) left_s = std::min(left_s, std::max(o_.budget.minutes * 60 - meter_->WallSeconds(), 0.0));
-  std::printf("step %lld/%s | epoch %.2f | loss %.4f (cls %.4f, patch %.4f) | lr %.3g | wd %.3g | %.1f img/s | "
+  const std::string koleo_part = koleo ? absl::StrFormat(", koleo %.4f", parts[3]) : "";
+  std::printf("step %lld/%s | epoch %.2f | loss %.4f (cls %.4f, patch %.4f%s) | lr %.3g | wd %.3g | %.1f img/s | "
               "%.3g TFLOP/s per rank%s | ETA %s\n",
-              (long long)state_.step, of.c_str(), epoch, loss, cls_loss, patch_loss, settings.lr, settings.weight_decay,
-              img_s, tflops, mfu.c_str(), FormatDuration(left_s).c_str());
+              (long long)state_.step, of.c_str(), epoch, loss, cls_loss, patch_loss, koleo_part.c_str(), settings.lr,
+              settings.weight_decay, img_s, tflops, mfu.c_str(), FormatDuration(left_s).c_str());
   std::fflush(stdout);
   const ComputeAccount& c = meter_->account();
   const double tokens_per_image = double(StudentTokens(vit_, {1, o_.crops.global_crops, o_.crops.local_crops,

@@ -34,6 +34,7 @@ refused 2 '--local_blur_p must be in \[0, 1\], got -0.5' "${P[@]}" --local_blur_
 refused 2 '--mask_ratio_max must be in \[0, 1\], got 1.5' "${P[@]}" --mask_ratio_max=1.5
 refused 2 '--mask_ratio_min 0.6 is above --mask_ratio_max 0.5' "${P[@]}" --mask_ratio_min=0.6
 refused 2 '--mask_prob_none must be in \[0, 1\], got -1' "${P[@]}" --mask_prob_none=-1
+refused 2 '--koleo must be in \[0, inf\), got -1' "${P[@]}" --koleo=-1
 refused 2 '--student_temp must be in \(0, 100\], got 0' "${P[@]}" --student_temp=0
 refused 2 '--teacher_temp must be in \(0, 100\], got -0.04' "${P[@]}" --teacher_temp=-0.04
 refused 2 '--global_scale_min 0.9 is above --global_scale_max 0.5' "${P[@]}" --global_scale_min=0.9 --global_scale_max=0.5
