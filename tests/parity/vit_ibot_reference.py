@@ -181,8 +181,9 @@ def forward(c, student, teacher, globals_, locals_, masks, center, center2):
         t_out = teacher.head(teacher.backbone(g))
     s_tokens = student.backbone(g, torch.cat(masks))
     s_out = student.head(s_tokens)
-    l_out = student.head(student.backbone(torch.cat(locals_))[:, 0])
-    student_cls = torch.cat([s_out[:, 0], l_out])
+    student_cls = s_out[:, 0]
+    if locals_:  # a recipe without local crops (the main job's) has none
+        student_cls = torch.cat([student_cls, student.head(student.backbone(torch.cat(locals_))[:, 0])])
     loss = ibot_loss(c, student_cls, s_out[:, 1:], t_out[:, 0], t_out[:, 1:], masks, center, center2)
     if c.get("koleo", 0) > 0:  # vfm's --koleo: on the student's [CLS] tokens, per global crop
         koleo = sum(koleo_loss(x) for x in s_tokens[:, 0].chunk(len(globals_)))
