@@ -1,6 +1,5 @@
 #include "trainer/periodic_eval.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "trainer/data_parallel.h"
 #include "trainer/eval.h"

@@ -227,7 +227,8 @@ void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
   auto size = ResolveEvalSize(ReadEvalSizeFlags(f), o->crops.global.size);
   f->Require(size.ok(), std::string(size.status().message()));
   if (size.ok()) std::tie(e.size, e.resize) = *size;
-  f->Require(o->patch < 1 || e.size % o->patch == 0, absl::StrCat("--eval_size ", e.size, " is not a multiple of --patch ", o->patch));
+  f->Require(o->patch < 1 || e.size % o->patch == 0,  // --patch out of range: refused already
+             absl::StrCat("--eval_size ", e.size, " is not a multiple of --patch ", o->patch));
   e.threads = o->data_threads;
   e.modalities = o->modalities;
   f->Require(e.every == 0 || (!e.train_data.empty() && !e.test_data.empty()),
