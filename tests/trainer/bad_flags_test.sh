@@ -77,4 +77,31 @@ echo "vfm shard / import:"
 refused 2 '--threads must be in \[0, 256\], got 100000' "$VFM" shard --threads=100000 --output=x --csv=y
 refused 2 '--shard_size_mb must be in \[0.001, 1000000\], got -5' "$VFM" shard --shard_size_mb=-5 --output=x --csv=y
 refused 2 '--out_dim must be in \[1, 1048576\], got -1' "$VFM" import --weights=w --run_dir="$WORK/imported" --out_dim=-1
+
+# Abseil's flags are global: a flag of another subcommand is refused when typed, named with its readers. One
+# in a --flagfile is not (a recipe serves pretrain and import), and neither is --no<bool> or "--flag value".
+echo "flags of another subcommand:"
+refused 2 '--knn_k is not a flag of `vfm pretrain` \(it is read by `vfm eval`\)' "${P[@]}" --knn_k=5
+refused 2 '--lr is not a flag of `vfm eval` \(it is read by `vfm pretrain`, `vfm views`\)' "$VFM" eval knn "${E[@]}" --lr 1
+refused 2 '--seed is not a flag of `vfm export`' "$VFM" export --checkpoint="$WORK/run" --out="$WORK/x.st" --seed=1
+refused 2 '--with_head is not a flag of `vfm import`' "$VFM" import --weights=w --run_dir="$WORK/imported" --nowith_head
+refused 2 '--out is not a flag of `vfm shard`' "$VFM" shard --output="$WORK/x" --csv=y -out "$WORK/y"
+printf -- '--knn_k=5\n--arch=vit_tiny\n' > "$WORK/shared.flags"
+refused 2 '--weights' "$VFM" import --flagfile="$WORK/shared.flags" --run_dir="$WORK/imported"
+# Every flag vfm defines is some subcommand's: typed to `vfm inspect` (which reads none), each names a reader.
+/usr/bin/python3 - "$VFM" <<'PY'
+import re, subprocess, sys
+vfm = sys.argv[1]
+text = subprocess.run([vfm, "inspect", "--helpfull"], capture_output=True, text=True).stdout
+flags = []
+for block in re.split(r"\n  Flags from ", text):
+    if "trainer/cli/" in block.split(":")[0]:
+        flags += re.findall(r"^    --(\w+) \(.*?default: (.*?);$", block, re.M | re.S)
+assert len(flags) > 100, f"only {len(flags)} flags found in --helpfull"
+for name, default in flags:
+    value = default.strip('"')
+    err = subprocess.run([vfm, "inspect", f"--{name}={value}", "x"], capture_output=True, text=True).stderr
+    assert re.search(rf"--{name} is not a flag of `vfm inspect` \(it is read by `vfm \w", err), (name, err)
+print(f"  each of the {len(flags)} flags vfm defines is read by some subcommand")
+PY
 echo "bad flags: ok"

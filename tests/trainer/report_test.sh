@@ -42,6 +42,7 @@ for p in eval_plots:
 single = open(f"{w}/single/summary.md").read()
 assert "| run |" in single and "## Skipped" in single and "frontier.png: needs evals" in single, single
 assert "eval_images.png: no run has images_seen with any of knn_top1" in single, single
+assert "koleo_loss" not in single, single  # optional: only runs with --koleo log it
 for p in train_plots + eval_plots:
     check_png(f"{w}/sweep/{p}")
     assert f"[{p}]({p})" in open(f"{w}/sweep/summary.md").read(), p

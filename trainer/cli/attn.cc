@@ -80,12 +80,10 @@ absl::Status Attn(std::vector<std::string>* names) {
   auto nets = LoadNetworks(absl::GetFlag(FLAGS_checkpoint));
   if (!nets.ok()) return nets.status();
   const nn::ViTConfig& vit = nets->config.vit;
-  auto size = ResolveEvalSize(size_flags, vit.img_size);
+  auto size = ResolveEvalSize(size_flags, vit.img_size, vit.patch,
+                              absl::StrCat("the patch size ", vit.patch, " of ", nets->dir));
   if (!size.ok()) return size.status();
   std::tie(eo.size, eo.resize_size) = *size;
-  if (eo.size % vit.patch != 0)
-    return absl::InvalidArgumentError(absl::StrCat("--eval_size ", eo.size, " is not a multiple of the patch size ",
-                                                   vit.patch, " of ", nets->dir));
   std::vector<float> planar;
   std::vector<std::pair<std::string, Tensor>> arrays;
   for (size_t i = 0; i < images.size(); ++i) {
@@ -124,7 +122,8 @@ int RunAttn(const std::vector<std::string>& args) {
   return ExecPythonScript("attn", "attn.py", {absl::GetFlag(FLAGS_out) + "/attn.safetensors"});
 }
 
-const RegisterCommand kRegister("attn", {"[CLS] attention maps and patch-feature PCA pictures of images", RunAttn});
+const RegisterCommand kRegister("attn", {"[CLS] attention maps and patch-feature PCA pictures of images", RunAttn,
+                                         {"images", "checkpoint", "encoder", "out", "eval_size", "eval_resize"}});
 
 }  // namespace
 }  // namespace vfm::cli

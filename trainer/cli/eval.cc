@@ -42,12 +42,15 @@ EvalSizeFlags ReadEvalSizeFlags(FlagChecker* f) {
   return {f->Get(FLAGS_eval_size, 0, 4096), f->Get(FLAGS_eval_resize, 0, 8192)};
 }
 
-absl::StatusOr<std::pair<int, int>> ResolveEvalSize(const EvalSizeFlags& flags, int64_t trained_size) {
+absl::StatusOr<std::pair<int, int>> ResolveEvalSize(const EvalSizeFlags& flags, int64_t trained_size, int64_t patch,
+                                                    const std::string& patch_name) {
   const int size = flags.size > 0 ? flags.size : int(trained_size);
   const int resize = flags.resize > 0 ? flags.resize : int(std::lround(size * 256.0 / 224));
   if (resize < size)
     return absl::InvalidArgumentError(absl::StrCat("--eval_resize ", resize, " is smaller than --eval_size ", size,
                                                    " (the centre crop is cut from the resized image)"));
+  if (size % patch != 0)
+    return absl::InvalidArgumentError(absl::StrCat("--eval_size ", size, " is not a multiple of ", patch_name));
   return std::pair{size, resize};
 }
 
@@ -145,15 +148,13 @@ absl::Status Evaluate(const std::string& mode) {
     if (!loaded.ok()) return loaded.status();
     nets = std::move(*loaded);
     const nn::ViTConfig& vit = nets.config.vit;
-    auto size = ResolveEvalSize(size_flags, vit.img_size);
+    auto size = ResolveEvalSize(size_flags, vit.img_size, vit.patch,
+                                absl::StrCat("the patch size ", vit.patch, " of ", nets.dir));
     if (!size.ok()) return size.status();
     std::tie(eo.size, eo.resize_size) = *size;
     if (n_last > vit.depth)
       return absl::InvalidArgumentError(absl::StrCat("--n_last_blocks must be in [1, ", vit.depth, "] (the blocks of ",
                                                      nets.dir, "), got ", n_last));
-    if (eo.size % vit.patch != 0)
-      return absl::InvalidArgumentError(absl::StrCat("--eval_size ", eo.size, " is not a multiple of the patch size ",
-                                                     vit.patch, " of ", nets.dir));
     if (eo.size != vit.img_size)
       std::fprintf(stderr, "vfm eval: warning: --eval_size %d differs from the training crop size %lld of %s "
                    "(--eval_size=%lld --eval_resize=%ld evaluate at it)\n", eo.size, (long long)vit.img_size,
@@ -167,7 +168,7 @@ absl::Status Evaluate(const std::string& mode) {
     }
   }
   if (encoder_name == "pixels") {
-    auto size = ResolveEvalSize(size_flags, 224);
+    auto size = ResolveEvalSize(size_flags, 224, 1, "1 (no patches)");
     if (!size.ok()) return size.status();
     std::tie(eo.size, eo.resize_size) = *size;
   }
@@ -249,7 +250,8 @@ int RunEval(const std::vector<std::string>& args) {
   return 0;
 }
 
-const RegisterCommand kRegister("eval", {"knn|linear: evaluate frozen features on labelled shards", RunEval});
+const RegisterCommand kRegister("eval", {"knn|linear: evaluate frozen features on labelled shards", RunEval,
+                                         {"eval.cc", "data", "seed", "init", "norm", "modalities"}});
 
 }  // namespace
 }  // namespace vfm::cli

@@ -3,6 +3,7 @@
 // crop size, and torchvision's eval ratio (256/224) of the crop for the resize.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -17,7 +18,10 @@ struct EvalSizeFlags {
 // Reads both flags, each checked against its range by `checker`.
 EvalSizeFlags ReadEvalSizeFlags(FlagChecker* checker);
 
-// The centre-crop size and the resize for a model trained at `trained_size`; the error names the flags.
-absl::StatusOr<std::pair<int, int>> ResolveEvalSize(const EvalSizeFlags& flags, int64_t trained_size);
+// The centre-crop size and the resize for a model trained at `trained_size` with patches of `patch` pixels
+// (the crop must hold whole patches; `patch_name` says where the patch size comes from); the error names the
+// flags.
+absl::StatusOr<std::pair<int, int>> ResolveEvalSize(const EvalSizeFlags& flags, int64_t trained_size, int64_t patch,
+                                                    const std::string& patch_name);
 
 }  // namespace vfm::cli

@@ -122,7 +122,7 @@ int RunInspect(const std::vector<std::string>& args) {
   return InspectCheckpoint(args[0]);
 }
 
-const RegisterCommand kRegister("inspect", {"summary of a shard dataset or a checkpoint", RunInspect});
+const RegisterCommand kRegister("inspect", {"summary of a shard dataset or a checkpoint", RunInspect, {}});
 
 }  // namespace
 }  // namespace vfm::cli

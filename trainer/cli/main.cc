@@ -8,13 +8,6 @@
 #include "absl/flags/usage.h"
 #include "trainer/cli/command.h"
 
-namespace vfm::cli {
-std::map<std::string, Command>& Registry() {
-  static std::map<std::string, Command> registry;
-  return registry;
-}
-}  // namespace vfm::cli
-
 namespace {
 std::string UsageText() {
   std::string text = "usage: vfm <subcommand> [--flags] [--flagfile=FILE]\nsubcommands:\n";
@@ -40,6 +33,10 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) rest.push_back(argv[i]);
   std::vector<char*> positional = absl::ParseCommandLine(int(rest.size()), rest.data());
   std::vector<std::string> args(positional.begin() + 1, positional.end());
+  if (auto unread = vfm::cli::TypedFlagNotRead(name, it->second, {rest.begin() + 1, rest.end()})) {
+    std::fprintf(stderr, "vfm %s: %s\n", name.c_str(), unread->c_str());
+    return 2;
+  }
   try {
     return it->second.run(args);
   } catch (const std::exception& e) {  // vfm::Error or a library's: one line and a status, never an abort

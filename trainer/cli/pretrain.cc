@@ -163,13 +163,11 @@ ModelFlags ReadModelFlags(FlagChecker* f) {
 
 namespace {
 
-// Every flag this file defines and the evaluations' resolution flags it reads, with its current value, for
-// flags.json and checkpoints.
+// Every flag pretrain reads (its registration's list), with its current value, for flags.json and checkpoints.
 nlohmann::json ResolvedFlags() {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, flag] : absl::GetAllFlags())
-    if (flag->Filename().find("trainer/cli/pretrain.cc") != std::string::npos || name == "eval_size" ||
-        name == "eval_resize")
+    if (Reads(Registry().at("pretrain"), *flag))
       j[std::string(name)] = flag->CurrentValue();
   return j;
 }
@@ -224,11 +222,11 @@ void ReadEvalFlags(FlagChecker* f, PretrainOptions* o) {
   e.test_data = absl::GetFlag(FLAGS_eval_test_data);
   e.linear = absl::GetFlag(FLAGS_eval_linear);
   e.probe_epochs = f->Get(FLAGS_eval_probe_epochs, 1, 100000);
-  auto size = ResolveEvalSize(ReadEvalSizeFlags(f), o->crops.global.size);
+  // --patch out of range is refused already (max: no division by zero)
+  auto size = ResolveEvalSize(ReadEvalSizeFlags(f), o->crops.global.size, std::max<int64_t>(o->patch, 1),
+                              absl::StrCat("--patch ", o->patch));
   f->Require(size.ok(), std::string(size.status().message()));
   if (size.ok()) std::tie(e.size, e.resize) = *size;
-  f->Require(o->patch < 1 || e.size % o->patch == 0,  // --patch out of range: refused already
-             absl::StrCat("--eval_size ", e.size, " is not a multiple of --patch ", o->patch));
   e.threads = o->data_threads;
   e.modalities = o->modalities;
   f->Require(e.every == 0 || (!e.train_data.empty() && !e.test_data.empty()),
@@ -377,7 +375,8 @@ int RunPretrain(const std::vector<std::string>& args) {
   return *end == PretrainEnd::kStopped ? kExitStopped : 0;
 }
 
-const RegisterCommand kRegister("pretrain", {"iBOT pretraining of a ViT on a shard dataset", RunPretrain});
+const RegisterCommand kRegister("pretrain", {"iBOT pretraining of a ViT on a shard dataset", RunPretrain,
+                                             {"pretrain.cc", "eval_size", "eval_resize"}});
 
 }  // namespace
 }  // namespace vfm::cli

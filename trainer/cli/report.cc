@@ -23,7 +23,8 @@ int RunReport(const std::vector<std::string>& runs) {
   return ExecPythonScript("report", "report.py", args);
 }
 
-const RegisterCommand kRegister("report", {"PNG plots and a Markdown summary of runs (matplotlib)", RunReport});
+const RegisterCommand kRegister("report", {"PNG plots and a Markdown summary of runs (matplotlib)", RunReport,
+                                           {"out"}});
 
 }  // namespace
 }  // namespace vfm::cli

@@ -70,6 +70,7 @@ int RunShard(const std::vector<std::string>& args) {
   return 0;
 }
 
-vfm::cli::RegisterCommand reg("shard", {"convert images (folder, CSV, IDX) into HDF5 shards", RunShard});
+vfm::cli::RegisterCommand reg("shard", {"convert images (folder, CSV, IDX) into HDF5 shards", RunShard,
+                                          {"shard.cc"}});
 
 }  // namespace

@@ -61,7 +61,7 @@ int RunStats(const std::vector<std::string>& args) {
 }
 
 const RegisterCommand kRegister("stats", {"(re)compute per-modality channel mean/std into a dataset's index.json",
-                                          RunStats});
+                                          RunStats, {"threads"}});
 
 }  // namespace
 }  // namespace vfm::cli

@@ -35,7 +35,7 @@ int RunSweep(const std::vector<std::string>& args) {
 }
 
 const RegisterCommand kRegister("sweep", {"run a sweep spec's points (run folders, resumable) and write sweep.csv",
-                                          RunSweep});
+                                          RunSweep, {"sweep.cc"}});
 
 }  // namespace
 }  // namespace vfm::cli

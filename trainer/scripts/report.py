@@ -106,11 +106,12 @@ class Report:
         self.runs, self.out = runs, out
         self.plots, self.skipped = [], []
 
-    def panels(self, filename, title, x, fields, which="train", styles=None):
-        """One figure, one panel per field present in some run, every run a line in each panel."""
+    def panels(self, filename, title, x, fields, which="train", optional=()):
+        """One figure, one panel per field present in some run, every run a line in each panel. A missing field
+        is noted in summary.md unless it is `optional` (logged only by runs with a flag, e.g. --koleo)."""
         index = 1 if which == "train" else 2
         present = [f for f in fields if any(series(run[index], x, f)[0] for run in self.runs)]
-        missing = [f for f in fields if f not in present]
+        missing = [f for f in fields if f not in present and f not in optional]
         if not present:
             self.skipped.append(f"{filename}: no run has {x} with any of {', '.join(fields)}")
             return
@@ -261,7 +262,8 @@ def main():
     except OSError as e:
         fail(f"--out {args.out}: {e.strerror}", 2)
     report = Report(runs, args.out)
-    report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss", "koleo_loss"])
+    report.panels("loss.png", "iBOT loss and its parts", "step", ["loss", "cls_loss", "patch_loss", "koleo_loss"],
+                  optional=["koleo_loss"])
     report.panels("schedules.png", "schedules", "step", ["lr", "weight_decay", "momentum", "teacher_temp"])
     report.panels("throughput.png", "throughput", "step", ["img_per_s", "tokens_per_s", "tflop_per_s_per_rank", "mfu"])
     report.panels("eval_images.png", "frozen-teacher evals over images seen", "images_seen",
