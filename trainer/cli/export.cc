@@ -79,9 +79,11 @@ int RunImport(const std::vector<std::string>&) {
 const RegisterCommand kExport("export", {"checkpoint -> safetensors with timm ViT names", RunExport,
                                          {"checkpoint", "out", "overwrite", "which", "with_head"}});
 const RegisterCommand kImport("import", {"safetensors with timm ViT names -> an initial checkpoint", RunImport,
-                                         {"weights", "run_dir", "seed", "arch", "patch", "depth", "global_size",
-                                          "drop_path", "layerscale", "out_dim", "head_hidden", "head_bottleneck",
-                                          "norm_last_layer"}});  // the last ten: ReadModelFlags
+                                         [] {
+                                           std::vector<std::string> flags = ModelFlagNames();
+                                           flags.insert(flags.end(), {"weights", "run_dir", "seed"});
+                                           return flags;
+                                         }()});
 
 }  // namespace
 }  // namespace vfm::cli

@@ -1,8 +1,8 @@
-// The model flags (--arch, --patch, --depth, --global_size, --drop_path, --layerscale, --out_dim,
-// --head_hidden, --head_bottleneck, --norm_last_layer), defined by `vfm pretrain` and also read by
-// `vfm import`, so that one recipe (--flagfile) describes the model for both.
+// The model flags (ModelFlagNames below), defined by `vfm pretrain` and also read by `vfm import`, so that one
+// recipe (--flagfile) describes the model for both.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "autograd/nn/ibot_head.h"
 #include "trainer/cli/flag_checks.h"
@@ -18,5 +18,11 @@ struct ModelFlags {
 
 // Reads the model flags, each checked against its range by `checker`.
 ModelFlags ReadModelFlags(FlagChecker* checker);
+
+// The names of the flags ReadModelFlags reads.
+inline std::vector<std::string> ModelFlagNames() {
+  return {"arch",       "patch",      "depth",       "global_size",     "drop_path",
+          "layerscale", "out_dim",    "head_hidden", "head_bottleneck", "norm_last_layer"};
+}
 
 }  // namespace vfm::cli
