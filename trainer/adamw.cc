@@ -61,14 +61,14 @@ std::map<std::string, double> AdamW::ClipGradients(double max_norm, const std::f
   if (grads_.device().is_cpu()) {
     Tensor squares = Tensor::Zeros({count}, DType::kF64);
     double* sq = squares.data<double>();
-    for (int k = 0; k < count; ++k)
-      for (int64_t i = 0; i < n[k]; ++i) sq[k] += double(g[k][i]) * g[k][i];
+#pragma omp parallel for schedule(dynamic)
+    for (int k = 0; k < count; ++k) sq[k] = n[k] > 0 ? cpu::SquaredNorm(g[k], n[k]) : 0.0;
     if (parts) sum_over_ranks(squares);
+    for (int k = 0; k < count; ++k)
+      if (HasGrad(slots[size_t(k)])) norms[slots[size_t(k)].name] = std::sqrt(sq[k]);
+#pragma omp parallel for schedule(dynamic)
     for (int k = 0; k < count; ++k) {
-      if (!HasGrad(slots[size_t(k)])) continue;
-      const double norm = std::sqrt(sq[k]);
-      norms[slots[size_t(k)].name] = norm;
-      const double coef = max_norm / (norm + 1e-6);
+      const double coef = max_norm / (std::sqrt(sq[k]) + 1e-6);
       if (coef < 1)
         for (int64_t i = 0; i < n[k]; ++i) g[k][i] *= float(coef);
     }

@@ -28,6 +28,20 @@ inline void AdamWUpdate(float* p, const float* g, float* m, float* v, int64_t n,
   }
 }
 
+// sum_i g_i^2 in double, in 8 interleaved partial sums added pairwise at the end: a fixed order (so the same
+// on every run and thread count) that vectorises, where one running sum waits on each add's latency.
+inline double SquaredNorm(const float* g, int64_t n) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += double(g[i + l]) * g[i + l];
+  for (; i < n; ++i) lane[i % kLanes] += double(g[i]) * g[i];
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int l = 0; l < width; ++l) lane[l] += lane[l + width];
+  return lane[0];
+}
+
 // EMA of the teacher: t <- momentum * t + (1 - momentum) * s.
 inline void EmaUpdate(float* teacher, const float* student, int64_t n, double momentum) {
   const float a = float(momentum), b = float(1.0 - momentum);

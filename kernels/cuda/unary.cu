@@ -1,8 +1,8 @@
 // Elementwise GELU (exact erf form, forward and backward), exp and log on the GPU. The math is in
 // kernels/cpu/unary.h and the CPU loops (kernels/cpu/unary.cc, autograd/ops/unary.cc); the fp32
 // expressions here are evaluated in the same order as the CPU's float ones, with the device's erff,
-// expf and logf (a few ulp from the host's), and bf16 inputs are widened to fp32 and the result rounded
-// once.
+// expf and logf (the CPU's float GELU has its own vectorisable erf and exp, a few ulp from these), and
+// bf16 inputs are widened to fp32 and the result rounded once.
 // Work split: the contiguous maps of elementwise.cuh (8 elements per thread with 16-byte loads and
 // stores, fp32 arithmetic per element): purely memory bound.
 #include "kernels/cuda/unary.h"
