@@ -62,7 +62,7 @@ std::map<std::string, double> AdamW::ClipGradients(double max_norm, const std::f
     Tensor squares = Tensor::Zeros({count}, DType::kF64);
     double* sq = squares.data<double>();
 #pragma omp parallel for schedule(dynamic)
-    for (int k = 0; k < count; ++k) sq[k] = n[k] > 0 ? cpu::SquaredNorm(g[k], n[k]) : 0.0;
+    for (int k = 0; k < count; ++k) sq[k] = cpu::SquaredNorm(g[k], n[k]);  // 0 for a parameter without gradient
     if (parts) sum_over_ranks(squares);
     for (int k = 0; k < count; ++k)
       if (HasGrad(slots[size_t(k)])) norms[slots[size_t(k)].name] = std::sqrt(sq[k]);
