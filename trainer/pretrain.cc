@@ -224,7 +224,7 @@ absl::Status PretrainRun::Setup() {
   auto vit = nn::ViTConfigByName(o_.arch, o_.patch, o_.crops.global.size);
   if (!vit.ok()) return vit.status();
   vit_ = *vit;
-  if (o_.depth > 0) vit_.depth = o_.depth;
+  if (absl::Status s = nn::OverrideDepthAndHeads(o_.depth, o_.heads, &vit_); !s.ok()) return s;
   vit_.drop_path_rate = o_.drop_path;
   vit_.layerscale_init = o_.layerscale;
   if (o_.crops.local_crops > 0 && o_.crops.local.size % o_.patch != 0)

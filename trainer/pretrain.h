@@ -33,7 +33,7 @@ struct PretrainOptions {
   std::string branch_from;
   // Model.
   std::string arch = "vit_base";
-  int patch = 16, depth = 0;  // depth 0: the architecture's own
+  int patch = 16, depth = 0, heads = 0;  // depth, heads 0: the architecture's own
   double drop_path = 0.1, layerscale = 0.0;
   nn::IBotHeadConfig head;
   // Crops and masks (data::LoaderOptions holds the augmentation; these are the sizes and counts).

@@ -28,6 +28,15 @@ absl::StatusOr<ViTConfig> ViTConfigByName(const std::string& arch, int64_t patch
   return c;
 }
 
+absl::Status OverrideDepthAndHeads(int64_t depth, int64_t heads, ViTConfig* config) {
+  if (heads > 0 && config->dim % heads != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--heads ", heads, " does not divide the width ", config->dim, " of the architecture"));
+  if (depth > 0) config->depth = depth;
+  if (heads > 0) config->heads = heads;
+  return absl::OkStatus();
+}
+
 PatchProjection::PatchProjection(int64_t in_chans, int64_t dim, int64_t patch, uint64_t seed) {
   const int64_t fan_in = in_chans * patch * patch;
   weight = RegisterParameter("weight", KaimingUniform({dim, in_chans, patch, patch}, fan_in, seed));

@@ -24,6 +24,9 @@ struct ViTConfig {
 // "vit_tiny" | "vit_small" | "vit_base" | "vit_large" (widths 192/384/768/1024).
 absl::StatusOr<ViTConfig> ViTConfigByName(const std::string& arch, int64_t patch, int64_t img_size);
 
+// Replaces the architecture's depth and attention heads where given (> 0); the heads must divide the width.
+absl::Status OverrideDepthAndHeads(int64_t depth, int64_t heads, ViTConfig* config);
+
 // A conv with kernel = stride = patch, named like timm's ("patch_embed.proj.weight").
 class PatchProjection : public Module {
  public:

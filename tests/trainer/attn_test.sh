@@ -43,4 +43,14 @@ refused 2 "two files are named grey" "$VFM" attn --checkpoint="$WORK/run" --imag
   --out="$WORK/x" --eval_size=16 --eval_resize=16
 refused 2 "not a multiple of the patch size" "$VFM" attn --checkpoint="$WORK/run" --images="$WORK/grey.png" \
   --out="$WORK/x" --eval_size=18 --eval_resize=18
+# --heads replaces the architecture's 3: the checkpoint's model and its attention maps have 6.
+"$VFM" pretrain "${TINY[@]}" --heads=6 --run_dir="$WORK/run6" --max_steps=1 > "$WORK/pretrain6.log"
+"$VFM" attn --checkpoint="$WORK/run6" --images="$WORK/grey.png" --out="$WORK/maps6" --eval_size=16 --eval_resize=16 \
+  > "$WORK/attn6.log"
+grep -q "last block (6 heads)" "$WORK/attn6.log"
+/usr/bin/python3 -c "
+import sys
+from safetensors.numpy import load_file
+shape = load_file(sys.argv[1])['cls_attention.grey'].shape
+assert shape == (6, 4, 4), shape" "$WORK/maps6/attn.safetensors"
 echo "attn: ok"

@@ -11,6 +11,8 @@ refused 2 '--head_hidden must be in \[1, 65536\], got 0' "${P[@]}" --head_hidden
 refused 2 '--head_bottleneck must be in \[1, 65536\], got -4' "${P[@]}" --head_bottleneck=-4
 refused 2 '--depth must be in \[0, 128\], got 100000' "${P[@]}" --depth=100000
 refused 2 '--depth must be in \[0, 128\], got -1' "${P[@]}" --depth=-1
+refused 2 '--heads must be in \[0, 1024\], got -1' "${P[@]}" --heads=-1
+refused 1 '--heads 5 does not divide the width 192 of the architecture' "${P[@]}" --heads=5
 refused 2 '--patch must be in \[1, 256\], got 0' "${P[@]}" --patch=0
 refused 2 '--global_size 18 is not a multiple of --patch 4' "${P[@]}" --global_size=18
 refused 2 '--global_size must be in \[5, 4096\], got 4' "${P[@]}" --global_size=4
@@ -31,6 +33,7 @@ refused 2 '--prefetch must be in \[0, 64\], got -1' "${P[@]}" --prefetch=-1
 refused 2 '--global_blur_p must be a list of numbers in \[0, 1\], got 2' "${P[@]}" --global_blur_p=1,2
 refused 2 "--global_solarize_p must be a list of numbers in \[0, 1\], got 'x'" "${P[@]}" --global_solarize_p=x
 refused 2 '--local_blur_p must be in \[0, 1\], got -0.5' "${P[@]}" --local_blur_p=-0.5
+refused 2 '--jitter_p must be in \[0, 1\], got 2' "${P[@]}" --jitter_p=2
 refused 2 '--mask_ratio_max must be in \[0, 1\], got 1.5' "${P[@]}" --mask_ratio_max=1.5
 refused 2 '--mask_ratio_min 0.6 is above --mask_ratio_max 0.5' "${P[@]}" --mask_ratio_min=0.6
 refused 2 '--mask_prob_none must be in \[0, 1\], got -1' "${P[@]}" --mask_prob_none=-1

@@ -67,7 +67,7 @@ int RunImport(const std::vector<std::string>&) {
   if (!flags.status().ok()) return Fail("import", flags.status());
   auto vit = nn::ViTConfigByName(model.arch, model.patch, model.global_size);
   if (!vit.ok()) return Fail("import", vit.status());
-  if (model.depth > 0) vit->depth = model.depth;
+  if (absl::Status s = nn::OverrideDepthAndHeads(model.depth, model.heads, &*vit); !s.ok()) return Fail("import", s);
   vit->layerscale_init = model.layerscale;
   vit->drop_path_rate = model.drop_path;
   const ModelConfig config{*vit, model.head};

@@ -11,7 +11,7 @@ namespace vfm::cli {
 
 struct ModelFlags {
   std::string arch;
-  int patch = 0, depth = 0, global_size = 0;  // depth 0: the architecture's own
+  int patch = 0, depth = 0, heads = 0, global_size = 0;  // depth, heads 0: the architecture's own
   double drop_path = 0, layerscale = 0;
   nn::IBotHeadConfig head;
 };
@@ -21,8 +21,8 @@ ModelFlags ReadModelFlags(FlagChecker* checker);
 
 // The names of the flags ReadModelFlags reads.
 inline std::vector<std::string> ModelFlagNames() {
-  return {"arch",       "patch",      "depth",       "global_size",     "drop_path",
-          "layerscale", "out_dim",    "head_hidden", "head_bottleneck", "norm_last_layer"};
+  return {"arch",      "patch",      "depth",   "heads",       "global_size",    "drop_path",
+          "layerscale", "out_dim", "head_hidden", "head_bottleneck", "norm_last_layer"};
 }
 
 }  // namespace vfm::cli

@@ -38,6 +38,7 @@ ABSL_FLAG(std::string, init, "",
 ABSL_FLAG(std::string, arch, "vit_base", "vit_tiny | vit_small | vit_base | vit_large");
 ABSL_FLAG(int, patch, 16, "patch size (16 or 14; smaller for tiny images)");
 ABSL_FLAG(int, depth, 0, "blocks (0: the architecture's own)");
+ABSL_FLAG(int, heads, 0, "attention heads (0: the architecture's own); they must divide the width");
 ABSL_FLAG(double, drop_path, 0.1, "stochastic depth rate of the last block");
 ABSL_FLAG(double, layerscale, 0.0, "LayerScale init (0: none)");
 ABSL_FLAG(int, out_dim, 8192, "prototypes K of the iBOT head");
@@ -57,6 +58,7 @@ ABSL_FLAG(std::vector<std::string>, global_blur_p, std::vector<std::string>({"1.
 ABSL_FLAG(std::vector<std::string>, global_solarize_p, std::vector<std::string>({"0.0", "0.2"}),
           "solarization probability per global crop (the last repeats)");
 ABSL_FLAG(double, local_blur_p, 0.5, "Gaussian blur probability of a local crop");
+ABSL_FLAG(double, jitter_p, 0.8, "colour-jitter probability of every crop (brightness, contrast, saturation, hue)");
 ABSL_FLAG(double, blur_sigma_max, 2.0, "Gaussian blur sigma range, max (min 0.1)");
 ABSL_FLAG(double, mask_ratio_min, 0.1, "iBOT mask ratio range, min");
 ABSL_FLAG(double, mask_ratio_max, 0.5, "iBOT mask ratio range, max");
@@ -149,6 +151,7 @@ ModelFlags ReadModelFlags(FlagChecker* f) {
   m.arch = absl::GetFlag(FLAGS_arch);
   m.patch = f->Get(FLAGS_patch, 1, 256);
   m.depth = f->Get(FLAGS_depth, 0, 128);
+  m.heads = f->Get(FLAGS_heads, 0, 1024);
   m.global_size = f->Get(FLAGS_global_size, kMinCropSize, 4096);
   f->Require(m.global_size % std::max(m.patch, 1) == 0,
              absl::StrCat("--global_size ", m.global_size, " is not a multiple of --patch ", m.patch));
@@ -244,6 +247,7 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   o->arch = model.arch;
   o->patch = model.patch;
   o->depth = model.depth;
+  o->heads = model.heads;
   o->drop_path = model.drop_path;
   o->layerscale = model.layerscale;
   o->head = model.head;
@@ -266,6 +270,7 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   crops.global_blur_p = f.GetProbabilities(FLAGS_global_blur_p);
   crops.global_solarize_p = f.GetProbabilities(FLAGS_global_solarize_p);
   crops.local.blur_p = float(f.Get(FLAGS_local_blur_p, 0, 1));
+  crops.global.jitter_p = crops.local.jitter_p = float(f.Get(FLAGS_jitter_p, 0, 1));
   crops.global.blur_sigma_max = crops.local.blur_sigma_max = float(f.Get(FLAGS_blur_sigma_max, 0.1, 100));
   crops.masking.ratio_min = float(f.Get(FLAGS_mask_ratio_min, 0, 1));
   crops.masking.ratio_max = float(f.Get(FLAGS_mask_ratio_max, 0, 1));
