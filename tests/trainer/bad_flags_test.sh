@@ -34,6 +34,7 @@ refused 2 '--global_blur_p must be a list of numbers in \[0, 1\], got 2' "${P[@]
 refused 2 "--global_solarize_p must be a list of numbers in \[0, 1\], got 'x'" "${P[@]}" --global_solarize_p=x
 refused 2 '--local_blur_p must be in \[0, 1\], got -0.5' "${P[@]}" --local_blur_p=-0.5
 refused 2 '--jitter_p must be in \[0, 1\], got 2' "${P[@]}" --jitter_p=2
+refused 2 '--flip_p must be in \[0, 1\], got -1' "${P[@]}" --flip_p=-1
 refused 2 '--mask_ratio_max must be in \[0, 1\], got 1.5' "${P[@]}" --mask_ratio_max=1.5
 refused 2 '--mask_ratio_min 0.6 is above --mask_ratio_max 0.5' "${P[@]}" --mask_ratio_min=0.6
 refused 2 '--mask_prob_none must be in \[0, 1\], got -1' "${P[@]}" --mask_prob_none=-1

@@ -37,27 +37,35 @@ refused 2 "--batches must be in" "$VFM" views "${VIEWS[@]}" --batches=0 --out="$
 refused 2 "--global_scale_min must be" "$VFM" views "${VIEWS[@]}" --global_scale_min=2 --out="$WORK/kept.h5"
 refused 1 "--batches=17 is more than the 16 batches" "$VFM" views "${VIEWS[@]}" --batches=17 --out="$WORK/kept.h5"
 cmp "$WORK/a.h5" "$WORK/kept.h5"
-# --jitter_p: with the whole image as the crop and no blur or solarisation, a gray sample's two global crops are
-# the same picture (or its mirror) without colour jitter, and differ with it.
+# --jitter_p and --flip_p: with the whole image as the crop and no blur or solarisation, a gray sample's two global
+# crops are the same picture (or its mirror) without colour jitter, and differ with it; without flips they are
+# the same picture, and with flips always its mirror.
 SAME=("${TINY[@]}" --batches=2 --global_scale_min=1 --global_blur_p=0 --global_solarize_p=0)
 "$VFM" views "${SAME[@]}" --jitter_p=0 --out="$WORK/still.h5"
 "$VFM" views "${SAME[@]}" --jitter_p=1 --out="$WORK/jittered.h5"
+"$VFM" views "${SAME[@]}" --jitter_p=0 --flip_p=0 --out="$WORK/unflipped.h5"
+"$VFM" views "${SAME[@]}" --jitter_p=0 --flip_p=1 --out="$WORK/flipped.h5"
 /usr/bin/python3 - "$WORK" <<'PY'
 import sys
 import h5py
 import numpy as np
 w = sys.argv[1]
-def same_picture_share(path):
-    g = h5py.File(path, "r")["global"][:].astype(int)  # [batch, crop, sample, C, H, W]
-    g = g.transpose(0, 2, 1, 3, 4, 5).reshape(-1, 2, 3, 16, 16)  # [sample, crop, C, H, W]
+def crops(name):  # the gray samples' two global crops, [sample, crop, C, H, W]
+    g = h5py.File(f"{w}/{name}.h5", "r")["global"][:].astype(int)  # [batch, crop, sample, C, H, W]
+    g = g.transpose(0, 2, 1, 3, 4, 5).reshape(-1, 2, 3, 16, 16)
     gray = (g[:, :, 0] == g[:, :, 2]).all(axis=(1, 2, 3))
-    a, b = g[gray, 0], g[gray, 1]
-    same = (a == b).all(axis=(1, 2, 3)) | (a == b[..., ::-1]).all(axis=(1, 2, 3))
     assert gray.sum() >= 8, gray.sum()
-    return same.mean()
-still, jittered = same_picture_share(f"{w}/still.h5"), same_picture_share(f"{w}/jittered.h5")
+    return g[gray]
+def same(a, b):
+    return (a == b).all(axis=(1, 2, 3))
+def same_picture_share(g):
+    return (same(g[:, 0], g[:, 1]) | same(g[:, 0], g[:, 1, ..., ::-1])).mean()
+still, jittered = same_picture_share(crops("still")), same_picture_share(crops("jittered"))
 assert still == 1 and jittered < 0.2, (still, jittered)
+unflipped, flipped = crops("unflipped"), crops("flipped")
+assert same(unflipped[:, 0], unflipped[:, 1]).all(), "--flip_p=0 flipped a crop"
+assert same(flipped.reshape(-1, 3, 16, 16), unflipped.reshape(-1, 3, 16, 16)[..., ::-1]).all(), "--flip_p=1 missed one"
 print(f"views: --jitter_p=0 keeps both crops the same picture ({still:.0%}), --jitter_p=1 changes them "
-      f"({1 - jittered:.0%} differ)")
+      f"({1 - jittered:.0%} differ); --flip_p=0 and 1 never and always mirror")
 PY
 echo "views: ok"

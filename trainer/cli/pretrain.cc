@@ -58,6 +58,7 @@ ABSL_FLAG(std::vector<std::string>, global_blur_p, std::vector<std::string>({"1.
 ABSL_FLAG(std::vector<std::string>, global_solarize_p, std::vector<std::string>({"0.0", "0.2"}),
           "solarization probability per global crop (the last repeats)");
 ABSL_FLAG(double, local_blur_p, 0.5, "Gaussian blur probability of a local crop");
+ABSL_FLAG(double, flip_p, 0.5, "horizontal-flip probability of every crop");
 ABSL_FLAG(double, jitter_p, 0.8, "colour-jitter probability of every crop (brightness, contrast, saturation, hue)");
 ABSL_FLAG(double, blur_sigma_max, 2.0, "Gaussian blur sigma range, max (min 0.1)");
 ABSL_FLAG(double, mask_ratio_min, 0.1, "iBOT mask ratio range, min");
@@ -270,6 +271,7 @@ absl::Status ReadPretrainFlags(PretrainOptions* o) {
   crops.global_blur_p = f.GetProbabilities(FLAGS_global_blur_p);
   crops.global_solarize_p = f.GetProbabilities(FLAGS_global_solarize_p);
   crops.local.blur_p = float(f.Get(FLAGS_local_blur_p, 0, 1));
+  crops.global.flip_p = crops.local.flip_p = float(f.Get(FLAGS_flip_p, 0, 1));
   crops.global.jitter_p = crops.local.jitter_p = float(f.Get(FLAGS_jitter_p, 0, 1));
   crops.global.blur_sigma_max = crops.local.blur_sigma_max = float(f.Get(FLAGS_blur_sigma_max, 0.1, 100));
   crops.masking.ratio_min = float(f.Get(FLAGS_mask_ratio_min, 0, 1));
