@@ -51,9 +51,10 @@ import vit_ibot_reference as ref  # noqa: E402
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # data/loader.h
 ARCH_DIM = {"vit_tiny": (192, 12, 3), "vit_small": (384, 12, 6), "vit_base": (768, 12, 12)}
 # vfm pretrain's defaults (trainer/cli/pretrain.cc) for the flags this trainer reads.
-DEFAULTS = dict(arch="vit_base", patch=16, depth=0, drop_path=0.1, out_dim=8192, head_hidden=2048,
+DEFAULTS = dict(arch="vit_base", patch=16, depth=0, heads=0, drop_path=0.1, out_dim=8192, head_hidden=2048,
                 head_bottleneck=256, global_crops=2, global_size=224, global_scale_min=0.32, global_scale_max=1.0,
-                local_crops=0, local_size=96, local_scale_min=0.05, local_scale_max=0.32, global_blur_p="1.0,0.1",
+                local_crops=0, local_size=96, local_scale_min=0.05, local_scale_max=0.32, flip_p=0.5, jitter_p=0.8,
+                global_blur_p="1.0,0.1",
                 global_solarize_p="0.0,0.2", local_blur_p=0.5, blur_sigma_max=2.0, mask_ratio_min=0.1,
                 mask_ratio_max=0.5, mask_prob_none=0.5, batch=128, epochs=100, lr=7.5e-5, min_lr=2e-6,
                 warmup_epochs=50.0, weight_decay=0.04, weight_decay_end=0.4, momentum_teacher=0.996, clip_grad=3.0,
@@ -100,13 +101,13 @@ class Shards:
         self.mean, self.std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
-def view_transform(size, scale, blur_p, solarize_p, blur_sigma_max):
+def view_transform(f, size, scale, blur_p, solarize_p):
     return T.Compose([
         T.RandomResizedCrop(size, scale=scale, ratio=(0.8, 1.2), interpolation=T.InterpolationMode.BICUBIC),
-        T.RandomHorizontalFlip(0.5),
-        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+        T.RandomHorizontalFlip(f["flip_p"]),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=f["jitter_p"]),
         T.RandomGrayscale(0.2),
-        T.RandomApply([T.GaussianBlur(9, sigma=(0.1, blur_sigma_max))], p=blur_p),
+        T.RandomApply([T.GaussianBlur(9, sigma=(0.1, f["blur_sigma_max"]))], p=blur_p),
         T.RandomSolarize(128, p=solarize_p),
         T.ToTensor(),
     ])
@@ -140,11 +141,10 @@ class MultiCrop:
     def __init__(self, f, shards, seed):
         n_g = f["global_crops"]
         per = lambda values, v: float(values.split(",")[min(v, len(values.split(",")) - 1)])
-        self.globals = [view_transform(f["global_size"], (f["global_scale_min"], f["global_scale_max"]),
-                                       per(f["global_blur_p"], v), per(f["global_solarize_p"], v),
-                                       f["blur_sigma_max"]) for v in range(n_g)]
-        self.local = view_transform(f["local_size"], (f["local_scale_min"], f["local_scale_max"]),
-                                    f["local_blur_p"], 0.0, f["blur_sigma_max"])
+        self.globals = [view_transform(f, f["global_size"], (f["global_scale_min"], f["global_scale_max"]),
+                                       per(f["global_blur_p"], v), per(f["global_solarize_p"], v)) for v in range(n_g)]
+        self.local = view_transform(f, f["local_size"], (f["local_scale_min"], f["local_scale_max"]),
+                                    f["local_blur_p"], 0.0)
         self.n_local, self.f, self.shards = f["local_crops"], f, shards
         self.mask_rng = random.Random(seed)
 
@@ -244,8 +244,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
 
     shards = Shards(a.data)
-    dim, arch_depth, heads = ARCH_DIM[f["arch"]]
-    c = dict(ref.CFG, dim=dim, depth=f["depth"] or arch_depth, heads=heads, patch=f["patch"], img=f["global_size"],
+    dim, arch_depth, arch_heads = ARCH_DIM[f["arch"]]
+    c = dict(ref.CFG, dim=dim, depth=f["depth"] or arch_depth, heads=f["heads"] or arch_heads, patch=f["patch"], img=f["global_size"],
              local_img=f["local_size"], in_chans=3, out_dim=f["out_dim"], hidden=f["head_hidden"],
              bottleneck=f["head_bottleneck"], batch=f["batch"], n_global=f["global_crops"],
              n_local=f["local_crops"], student_temp=f["student_temp"], clip=f["clip_grad"], koleo=f["koleo"])
