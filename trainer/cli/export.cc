@@ -79,11 +79,7 @@ int RunImport(const std::vector<std::string>&) {
 const RegisterCommand kExport("export", {"checkpoint -> safetensors with timm ViT names", RunExport,
                                          {"checkpoint", "out", "overwrite", "which", "with_head"}});
 const RegisterCommand kImport("import", {"safetensors with timm ViT names -> an initial checkpoint", RunImport,
-                                         [] {
-                                           std::vector<std::string> flags = ModelFlagNames();
-                                           flags.insert(flags.end(), {"weights", "run_dir", "seed"});
-                                           return flags;
-                                         }()});
+                                         {"model_flags.cc", "weights", "run_dir", "seed"}});
 
 }  // namespace
 }  // namespace vfm::cli

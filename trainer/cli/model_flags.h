@@ -1,13 +1,16 @@
-// The model flags (ModelFlagNames below), defined by `vfm pretrain` and also read by `vfm import`, so that one
-// recipe (--flagfile) describes the model for both.
+// The model flags (defined in model_flags.cc), read by `vfm pretrain`, `vfm views` and `vfm import`, so that
+// one recipe (--flagfile) describes the model for all of them.
 #pragma once
 #include <string>
-#include <vector>
 
 #include "autograd/nn/ibot_head.h"
+#include "data/augment.h"
 #include "trainer/cli/flag_checks.h"
 
 namespace vfm::cli {
+
+// The smallest crop the augmentation's Gaussian blur kernel fits in.
+inline const int kMinCropSize = data::ViewOptions().blur_kernel / 2 + 1;
 
 struct ModelFlags {
   std::string arch;
@@ -18,11 +21,5 @@ struct ModelFlags {
 
 // Reads the model flags, each checked against its range by `checker`.
 ModelFlags ReadModelFlags(FlagChecker* checker);
-
-// The names of the flags ReadModelFlags reads.
-inline std::vector<std::string> ModelFlagNames() {
-  return {"arch",      "patch",      "depth",   "heads",       "global_size",    "drop_path",
-          "layerscale", "out_dim", "head_hidden", "head_bottleneck", "norm_last_layer"};
-}
 
 }  // namespace vfm::cli

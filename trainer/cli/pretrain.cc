@@ -35,18 +35,7 @@ ABSL_FLAG(std::vector<std::string>, allow_changed_flags, {},
 ABSL_FLAG(std::string, init, "",
           "pretrain: checkpoint (or run) folder to start from, e.g. vfm import's output; "
           "eval: 'random' evaluates the checkpoint's architecture untrained");
-ABSL_FLAG(std::string, arch, "vit_base", "vit_tiny | vit_small | vit_base | vit_large");
-ABSL_FLAG(int, patch, 16, "patch size (16 or 14; smaller for tiny images)");
-ABSL_FLAG(int, depth, 0, "blocks (0: the architecture's own)");
-ABSL_FLAG(int, heads, 0, "attention heads (0: the architecture's own); they must divide the width");
-ABSL_FLAG(double, drop_path, 0.1, "stochastic depth rate of the last block");
-ABSL_FLAG(double, layerscale, 0.0, "LayerScale init (0: none)");
-ABSL_FLAG(int, out_dim, 8192, "prototypes K of the iBOT head");
-ABSL_FLAG(int, head_hidden, 2048, "hidden width of the head's MLP");
-ABSL_FLAG(int, head_bottleneck, 256, "bottleneck width of the head");
-ABSL_FLAG(bool, norm_last_layer, true, "fix the last layer's weight norm at 1");
 ABSL_FLAG(int, global_crops, 2, "global crops per image");
-ABSL_FLAG(int, global_size, 224, "global crop size");
 ABSL_FLAG(double, global_scale_min, 0.32, "global crop area scale, min");
 ABSL_FLAG(double, global_scale_max, 1.0, "global crop area scale, max");
 ABSL_FLAG(int, local_crops, 0, "local crops per image (VisionFM 0, iBOT 10)");
@@ -142,28 +131,6 @@ ABSL_FLAG(std::string, device, "auto", "auto (the GPU of this rank when there is
 ABSL_FLAG(std::string, precision, "bf16", "on a GPU: bf16 (bf16 compute, fp32 master weights) | fp32; the CPU is always fp32");
 
 namespace vfm::cli {
-namespace {
-// The smallest crop the augmentation's Gaussian blur kernel fits in.
-const int kMinCropSize = data::ViewOptions().blur_kernel / 2 + 1;
-}  // namespace
-
-ModelFlags ReadModelFlags(FlagChecker* f) {
-  ModelFlags m;
-  m.arch = absl::GetFlag(FLAGS_arch);
-  m.patch = f->Get(FLAGS_patch, 1, 256);
-  m.depth = f->Get(FLAGS_depth, 0, 128);
-  m.heads = f->Get(FLAGS_heads, 0, 1024);
-  m.global_size = f->Get(FLAGS_global_size, kMinCropSize, 4096);
-  f->Require(m.global_size % std::max(m.patch, 1) == 0,
-             absl::StrCat("--global_size ", m.global_size, " is not a multiple of --patch ", m.patch));
-  m.drop_path = f->Get(FLAGS_drop_path, 0, 1);
-  m.layerscale = f->Get(FLAGS_layerscale, 0, 1);
-  m.head.out_dim = f->Get(FLAGS_out_dim, 1, 1 << 20);
-  m.head.hidden = f->Get(FLAGS_head_hidden, 1, 1 << 16);
-  m.head.bottleneck = f->Get(FLAGS_head_bottleneck, 1, 1 << 16);
-  m.head.norm_last_layer = absl::GetFlag(FLAGS_norm_last_layer);
-  return m;
-}
 
 namespace {
 
@@ -383,7 +350,7 @@ int RunPretrain(const std::vector<std::string>& args) {
 }
 
 const RegisterCommand kRegister("pretrain", {"iBOT pretraining of a ViT on a shard dataset", RunPretrain,
-                                             {"pretrain.cc", "eval_size", "eval_resize"}});
+                                             {"pretrain.cc", "model_flags.cc", "eval_size", "eval_resize"}});
 
 }  // namespace
 }  // namespace vfm::cli

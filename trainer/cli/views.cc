@@ -65,7 +65,7 @@ int RunViews(const std::vector<std::string>& args) {
 }
 
 const RegisterCommand kRegister("views", {"write a pretraining run's first batches of views and masks to HDF5",
-                                          RunViews, {"pretrain.cc", "eval_size", "eval_resize", "batches", "out"}});
+                                          RunViews, {"pretrain.cc", "model_flags.cc", "eval_size", "eval_resize", "batches", "out"}});
 
 }  // namespace
 }  // namespace vfm::cli
