@@ -28,7 +28,7 @@ done
 # --eval_every: the teacher's kNN on the test set during the run (its curve in the report's eval_images.png), on
 # the whole 28x28 image as the table below (without --eval_resize=28: the centre 28 of the image resized to 32).
 "$vfm" pretrain --flagfile=launch/configs/cpu_small.flags --data="$data/train" --run_dir="$out" --budget_minutes="$minutes" \
-  --eval_every=1000 --eval_data="$data/train" --eval_test_data="$data/test" --eval_size=28 --eval_resize=28
+  --eval_every=2500 --eval_data="$data/train" --eval_test_data="$data/test" --eval_size=28 --eval_resize=28
 eval_flags=(--data="$data/train" --test_data="$data/test" --checkpoint="$out" --eval_size=28 --eval_resize=28)
 "$vfm" eval knn "${eval_flags[@]}" --json_out="$out/knn_vfm.json"
 "$vfm" eval knn "${eval_flags[@]}" --init=random --json_out="$out/knn_random.json"
