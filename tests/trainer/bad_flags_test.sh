@@ -12,7 +12,7 @@ refused 2 '--head_bottleneck must be in \[1, 65536\], got -4' "${P[@]}" --head_b
 refused 2 '--depth must be in \[0, 128\], got 100000' "${P[@]}" --depth=100000
 refused 2 '--depth must be in \[0, 128\], got -1' "${P[@]}" --depth=-1
 refused 2 '--heads must be in \[0, 1024\], got -1' "${P[@]}" --heads=-1
-refused 1 '--heads 5 does not divide the width 192 of the architecture' "${P[@]}" --heads=5
+refused 2 '--heads 5 does not divide the width 192 of --arch vit_tiny' "${P[@]}" --heads=5
 refused 2 '--patch must be in \[1, 256\], got 0' "${P[@]}" --patch=0
 refused 2 '--global_size 18 is not a multiple of --patch 4' "${P[@]}" --global_size=18
 refused 2 '--global_size must be in \[5, 4096\], got 4' "${P[@]}" --global_size=4
@@ -81,6 +81,7 @@ echo "vfm shard / import:"
 refused 2 '--threads must be in \[0, 256\], got 100000' "$VFM" shard --threads=100000 --output=x --csv=y
 refused 2 '--shard_size_mb must be in \[0.001, 1000000\], got -5' "$VFM" shard --shard_size_mb=-5 --output=x --csv=y
 refused 2 '--out_dim must be in \[1, 1048576\], got -1' "$VFM" import --weights=w --run_dir="$WORK/imported" --out_dim=-1
+refused 2 '--heads 7 does not divide the width 768 of --arch vit_base' "$VFM" import --weights=w --run_dir="$WORK/imported" --heads=7
 
 # Abseil's flags are global: a flag of another subcommand is refused when typed, named with its readers. One
 # in a --flagfile is not (a recipe serves pretrain and import), and neither is --no<bool> or "--flag value".

@@ -35,6 +35,7 @@ cp "$WORK/a.h5" "$WORK/kept.h5"
 refused 2 "--out .* is required" "$VFM" views "${VIEWS[@]}"
 refused 2 "--batches must be in" "$VFM" views "${VIEWS[@]}" --batches=0 --out="$WORK/kept.h5"
 refused 2 "--global_scale_min must be" "$VFM" views "${VIEWS[@]}" --global_scale_min=2 --out="$WORK/kept.h5"
+refused 2 "--heads 5 does not divide the width 192 of --arch vit_tiny" "$VFM" views "${VIEWS[@]}" --heads=5 --out="$WORK/kept.h5"
 refused 1 "--batches=17 is more than the 16 batches" "$VFM" views "${VIEWS[@]}" --batches=17 --out="$WORK/kept.h5"
 cmp "$WORK/a.h5" "$WORK/kept.h5"
 # --jitter_p and --flip_p: with the whole image as the crop and no blur or solarisation, a gray sample's two global
