@@ -31,7 +31,7 @@ absl::StatusOr<ViTConfig> ViTConfigByName(const std::string& arch, int64_t patch
 absl::Status OverrideDepthAndHeads(int64_t depth, int64_t heads, ViTConfig* config) {
   if (heads > 0 && config->dim % heads != 0)
     return absl::InvalidArgumentError(
-        absl::StrCat("--heads ", heads, " does not divide the width ", config->dim, " of the architecture"));
+        absl::StrCat("--heads ", heads, " does not divide the width ", config->dim));
   if (depth > 0) config->depth = depth;
   if (heads > 0) config->heads = heads;
   return absl::OkStatus();

@@ -31,10 +31,12 @@ ModelFlags ReadModelFlags(FlagChecker* f) {
   m.global_size = f->Get(FLAGS_global_size, kMinCropSize, 4096);
   f->Require(m.global_size % std::max(m.patch, 1) == 0,
              absl::StrCat("--global_size ", m.global_size, " is not a multiple of --patch ", m.patch));
-  // Checked here for every reader (the width is the architecture's; an unknown --arch is refused where it is used).
-  if (auto vit = nn::ViTConfigByName(m.arch, 1, 1); vit.ok() && m.heads > 0)
-    f->Require(vit->dim % m.heads == 0, absl::StrCat("--heads ", m.heads, " does not divide the width ", vit->dim,
-                                                     " of --arch ", m.arch));
+  // The depth and heads are checked here for every reader, by the rule pretrain applies (an unknown --arch is
+  // refused where it is used).
+  if (auto vit = nn::ViTConfigByName(m.arch, 1, 1); vit.ok()) {
+    const absl::Status s = nn::OverrideDepthAndHeads(m.depth, m.heads, &*vit);
+    f->Require(s.ok(), absl::StrCat(s.message(), " of --arch ", m.arch));
+  }
   m.drop_path = f->Get(FLAGS_drop_path, 0, 1);
   m.layerscale = f->Get(FLAGS_layerscale, 0, 1);
   m.head.out_dim = f->Get(FLAGS_out_dim, 1, 1 << 20);
